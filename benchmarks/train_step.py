@@ -1,0 +1,153 @@
+"""One training step of each model at the paper's 178 px configuration: time, FLOPs, efficiency.
+
+    python benchmarks/train_step.py                      # CPU, fp32, batch 2, full 178 x 178 grid
+    python benchmarks/train_step.py --device cuda --precision bf16 --batch-size 16
+
+A step is forward + backward + Adam update on a batch of images, decoding every pixel (the
+paper's 178 px protocol). Model FLOPs are counted by ``torch.utils.flop_counter`` (matmuls and
+attention, forward and backward); achieved FLOP/s is that count over the median step time, and
+it is compared with a plain fp32 (or bf16) matmul timed in the same run, before and after each
+model, so that a busy shared machine slows both alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from ginr_core import get_model_class, image_coords
+
+FAMILIES = ("locinr", "ipc", "transinr")
+REFERENCE = {"ipc": 8.3, "transinr": 8.6}  # official ginr-ipc code, same config, this CPU kind (NOTES.md)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_flops_per_second(device: torch.device, dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        a @ b
+        _sync(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
+
+
+def build_step(family: str, args, device: torch.device):
+    torch.manual_seed(0)
+    model = get_model_class(family).from_preset(args.preset).to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, fused=device.type in ("cpu", "cuda"))
+    size = model.image_size[0]
+    images = torch.rand(args.batch_size, 3, size, size, device=device)
+    target = images.permute(0, 2, 3, 1).reshape(args.batch_size, -1, 3)
+    coords = image_coords(size, size, device=device).view(1, -1, 2)
+    if args.per_image_coords:
+        coords = coords.expand(args.batch_size, -1, -1).contiguous()
+    use_bf16 = args.precision == "bf16"
+
+    def step() -> None:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            loss = F.mse_loss(model(images, coords).float(), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return model, step
+
+
+def measure(family: str, args, device: torch.device) -> dict:
+    model, step = build_step(family, args, device)
+    step()  # warm-up (allocations, Adam state)
+    with FlopCounterMode(display=False) as counter:
+        step()
+    flops = counter.get_total_flops()
+    dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
+    matmul_before = matmul_flops_per_second(device, dtype)
+    times = []
+    for _ in range(args.steps):
+        _sync(device)
+        start = time.perf_counter()
+        step()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    matmul_after = matmul_flops_per_second(device, dtype)
+    seconds = statistics.median(times)
+    matmul = (matmul_before + matmul_after) / 2
+    result = {
+        "model": family,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "seconds_per_step": seconds,
+        "seconds_min": min(times),
+        "gflop_per_step": flops / 1e9,
+        "achieved_gflops": flops / seconds / 1e9,
+        "matmul_gflops": matmul / 1e9,
+        "ratio_to_matmul": flops / seconds / matmul,
+    }
+    if device.type == "cuda":
+        result["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+    del model, step
+    return result
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", choices=FAMILIES, default=list(FAMILIES))
+    parser.add_argument("--preset", default="ffhq-178", help="model preset (default: the paper's 178 px setting)")
+    parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per model (median reported)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument(
+        "--per-image-coords",
+        action="store_true",
+        help="give every image its own copy of the grid (as with random coordinate subsampling) "
+        "instead of one grid shared by the batch",
+    )
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cpu" and args.precision == "bf16":
+        print("warning: bf16 on CPUs without bf16 units is ~100x slower than fp32", file=sys.stderr)
+    print(
+        f"device={device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} threads'}) "
+        f"torch={torch.__version__} precision={args.precision} preset={args.preset} batch={args.batch_size} "
+        f"coords={'per image' if args.per_image_coords else 'one grid shared by the batch'}"
+    )
+    results = []
+    header = f"{'model':<9} {'params':>11} {'s/step':>8} {'GFLOP/step':>11} {'GFLOP/s':>9} {'matmul GFLOP/s':>15} {'ratio':>6}"
+    print(header)
+    for family in args.models:
+        r = measure(family, args, device)
+        results.append(r)
+        line = (
+            f"{r['model']:<9} {r['parameters']:>11,} {r['seconds_per_step']:>8.3f} {r['gflop_per_step']:>11.1f} "
+            f"{r['achieved_gflops']:>9.1f} {r['matmul_gflops']:>15.1f} {r['ratio_to_matmul']:>6.2f}"
+        )
+        if device.type == "cpu" and args.batch_size == 2 and args.preset == "ffhq-178" and family in REFERENCE:
+            line += f"   (official code: ~{REFERENCE[family]} s/step)"
+        print(line, flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": vars(args), "results": results}, f, indent=2)
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Coordinates and their frequency encodings.
+
+Conventions (shared by every ginr model and loader):
+
+* pixel centres live in ``[-1, 1]``: ``c_i = -1 + 2 (i + 0.5) / N`` for ``i = 0 .. N-1``;
+* image coordinates are in ``'ij'`` order: channel 0 is the row, channel 1 the column;
+* decoding at another resolution simply asks for more (or fewer) centres over the same range.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["FourierFeatures", "image_coords", "pixel_centers"]
+
+
+def pixel_centers(n: int, *, device=None, dtype=torch.float32) -> torch.Tensor:
+    """``(n,)`` centres of ``n`` equal cells covering ``[-1, 1]``: ``-1 + 2 (i + 0.5) / n``."""
+    if int(n) != n or n < 1:
+        raise ValueError(f"the number of pixels must be a positive integer, got {n!r}")
+    centers = (torch.arange(n, dtype=torch.float64) + 0.5).mul_(2.0 / n).sub_(1.0)  # exact in float64
+    return centers.to(device=device, dtype=dtype)
+
+
+def image_coords(height: int, width: int | None = None, *, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Pixel-centre coordinates of an image grid.
+
+    Args:
+        height: number of rows H.
+        width: number of columns W (defaults to ``height``).
+
+    Returns:
+        ``(H, W, 2)`` tensor; ``[..., 0]`` is the row coordinate and ``[..., 1]`` the column
+        coordinate, both in ``[-1, 1]`` ('ij' indexing). For a 178 px image the extreme centres are
+        +-0.99438. Flatten with ``coords.view(1, -1, 2)`` to feed ``decode``.
+    """
+    width = height if width is None else width
+    rows = pixel_centers(height, device=device, dtype=dtype)
+    cols = pixel_centers(width, device=device, dtype=dtype)
+    return torch.stack(torch.meshgrid(rows, cols, indexing="ij"), dim=-1)
+
+
+class FourierFeatures(nn.Module):
+    """Deterministic Fourier features of a coordinate (Eq. 2).
+
+    ``gamma_sigma(v) = [cos(pi w_j v_i), sin(pi w_j v_i)]`` for ``i = 1..d_in`` and ``j = 0..n-1``,
+    with ``n = d_f / (2 d_in)`` frequencies ``w_j = sigma^(j / (n - 1))`` log-spaced from 1 to
+    ``sigma`` inclusive. The layout is ``[cos(all), sin(all)]`` where ``all`` runs over the input
+    dimensions first and the frequencies second (``index = i * n + j``). The raw coordinate is not
+    appended, and nothing here is trainable.
+
+    The features are always computed in float32 (also under autocast or for a bf16 model): at
+    ``sigma = 256`` a bf16 argument would be off by whole radians.
+
+    Args:
+        d_in: coordinate dimensionality (2 for pixels, 6 for Plücker rays).
+        d_f: feature dimensionality; must be a positive multiple of ``2 * d_in``.
+        sigma: bandwidth, the largest frequency (> 0).
+    """
+
+    def __init__(self, d_in: int, d_f: int, sigma: float):
+        super().__init__()
+        if int(d_in) != d_in or d_in < 1:
+            raise ValueError(f"FourierFeatures: d_in must be a positive integer, got {d_in!r}")
+        if int(d_f) != d_f or d_f < 2 * d_in or d_f % (2 * d_in):
+            raise ValueError(
+                f"FourierFeatures: d_f={d_f!r} must be a positive multiple of 2 * d_in = {2 * d_in} "
+                f"(n = d_f / (2 d_in) frequencies per input dimension, Eq. 2)"
+            )
+        if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0):
+            raise ValueError(f"FourierFeatures: the bandwidth sigma must be a positive number, got {sigma!r}")
+        self.d_in, self.d_f, self.sigma = int(d_in), int(d_f), float(sigma)
+        self.num_frequencies = self.d_f // (2 * self.d_in)
+
+    @property
+    def out_features(self) -> int:
+        return self.d_f
+
+    def frequencies(self, device=None) -> torch.Tensor:
+        """``(n,)`` float32 frequencies ``w_j``, log-spaced from 1 to sigma."""
+        return torch.linspace(0.0, math.log(self.sigma), self.num_frequencies, device=device, dtype=torch.float32).exp()
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+        """``(..., d_in)`` coordinates -> ``(..., d_f)`` float32 features."""
+        if coords.shape[-1] != self.d_in:
+            raise ValueError(
+                f"FourierFeatures: expected coordinates with last dim {self.d_in}, got shape {tuple(coords.shape)}"
+            )
+        angles = coords.float().unsqueeze(-1) * (math.pi * self.frequencies(coords.device))  # (..., d_in, n)
+        angles = angles.flatten(-2)  # (..., d_in * n), input dimension major
+        return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
+
+    def extra_repr(self) -> str:
+        return f"d_in={self.d_in}, d_f={self.d_f}, sigma={self.sigma:g}"

@@ -1,0 +1,222 @@
+"""The locality-aware generalizable INR (Lee, Kim, Cho & Han, NeurIPS 2023; Sec. 3).
+
+A Transformer encoder (``encoder.py``) turns an instance into R latent tokens ``Z = {z_k}``.
+The locality-aware decoder evaluates a coordinate ``v`` in two steps:
+
+1. Selective token aggregation (Sec. 3.3.1): frequency features of ``v`` query the tokens by
+   multi-head cross-attention, which picks out the tokens relevant to that coordinate and returns
+   one modulation vector ``m_v`` (Eq. 3-5). Attention is blind to the order of the tokens, so each
+   token is free to specialise in a region of the data: the latents become local.
+2. Multi-band feature modulation (Sec. 3.3.2): ``m_v`` is split into L modulation features, each
+   gated by frequency features of its own bandwidth ``sigma_1 >= ... >= sigma_L`` (Eq. 6-7), and
+   composed coarse-to-fine by a ReLU MLP whose deeper layers see the higher bands (Eq. 8); every
+   level contributes to the output (Eq. 9).
+
+Shapes: B instances, b in {B, 1} coordinate sets, n coordinates, R tokens, d hidden width.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..coords import FourierFeatures
+from .base import GeneralizableINR, _positive_float, _positive_int
+from .encoder import latent_projection
+from .ipc import InstancePatternComposer
+
+__all__ = ["CrossAttention", "FrequencyFeatures", "LocalityAwareINR"]
+
+
+class FrequencyFeatures(nn.Module):
+    """``h_F(v; sigma, W, b) = ReLU(W gamma_sigma(v) + b)`` (Eq. 3): ``(b, n, d_in)`` -> ``(b, n, d)``."""
+
+    def __init__(self, d_in: int, d_f: int, sigma: float, dim: int):
+        super().__init__()
+        self.fourier = FourierFeatures(d_in, d_f, sigma)  # gamma_sigma, Eq. 2
+        self.linear = nn.Linear(d_f, dim)
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.linear(self.fourier(coords).to(self.linear.weight.dtype)))
+
+
+class CrossAttention(nn.Module):
+    """Multi-head attention of coordinate queries over latent tokens (Eq. 5).
+
+    Keys and values depend on the instance only: ``prepare`` computes them once per ``decode``;
+    ``forward`` then serves any number of query chunks through fused
+    ``scaled_dot_product_attention`` (no n x R score matrix is kept).
+    """
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"hidden_dim={dim} must be divisible by attention_heads={heads}")
+        self.heads = heads
+        self.q_proj = nn.Linear(dim, dim)
+        self.kv_proj = nn.Linear(dim, 2 * dim)
+        self.out_proj = nn.Linear(dim, dim)
+
+    def prepare(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, R, d)`` tokens -> keys and values, each ``(B, heads, R, d / heads)``."""
+        batch, tokens, dim = latents.shape
+        kv = self.kv_proj(latents).view(batch, tokens, 2, self.heads, dim // self.heads)
+        key, value = kv.permute(2, 0, 3, 1, 4)
+        return key, value
+
+    def forward(self, queries: torch.Tensor, keys_values: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """``(b, n, d)`` queries -> ``(B, n, d)`` modulation vectors ``m_v``."""
+        key, value = keys_values
+        b, n, dim = queries.shape
+        q = self.q_proj(queries).view(b, n, self.heads, dim // self.heads).transpose(1, 2)
+        q = q.expand(key.shape[0], -1, -1, -1)  # one coordinate set for the whole batch: a view
+        out = F.scaled_dot_product_attention(q, key, value)  # (B, heads, n, d / heads)
+        return self.out_proj(out.transpose(1, 2).reshape(key.shape[0], n, dim))
+
+
+class LocalityAwareINR(GeneralizableINR):
+    """Transformer encoder + locality-aware INR decoder.
+
+    The defaults are the paper's 178 x 178 image configuration (App. A.1): 9 px patches with 1 px
+    of zero padding (400 tokens), a 6-block, 768-wide encoder with 12 heads, R = 256 latents,
+    d = d_f = 256, two attention heads, L = 2 levels with ``(sigma_1, sigma_2) = (128, 32)`` and
+    ``sigma_q = 16``. ``LocalityAwareINR.from_preset(name)`` builds the other configurations.
+
+    Args:
+        image_size: side (or (H, W)) of the encoder's input views.
+        patch_size: patch side in pixels.
+        padding: zero padding per side; ``None`` picks the symmetric padding the size needs.
+        in_channels: channels per view (3 for RGB; 9 for light fields: RGB + Plücker ray).
+        num_views: view slots of the encoder (1 for images; up to V support views).
+        d_in: coordinate dimensionality (2 for pixels, 6 for rays).
+        d_out: output dimensionality (3 for RGB).
+        num_latents: R, latent tokens per instance.
+        hidden_dim: d, width of the latents and of the decoder.
+        fourier_dim: d_f, Fourier feature dimensionality (a multiple of 2 * d_in).
+        sigmas: bandwidths ``(sigma_1, ..., sigma_L)`` of the L levels of multi-band modulation,
+            in the paper's order sigma_1 >= ... >= sigma_L; other orders are allowed (Table 4).
+        sigma_q: bandwidth of the query frequency features (Eq. 4).
+        attention_heads: heads of the selective token aggregation.
+        selective_token_aggregation: ``False`` replaces the cross-attention by IPC's weight
+            modulation (the "w/o STA" ablation of Table 3).
+        multi_band_modulation: ``False`` replaces Eq. 6-9 by a plain ReLU MLP of L hidden layers
+            on ``m_v`` (the "w/o multiFM" ablation). With both off the decoder has IPC's layout.
+        encoder_width, encoder_depth, encoder_heads, encoder_mlp_ratio: the Transformer encoder.
+        dropout: residual dropout in the encoder (0.1, as in the official IPC code).
+        output_bias: constant added to the output (0.5 for pixels in [0, 1]).
+    """
+
+    family = "locinr"
+
+    def __init__(
+        self,
+        image_size: int | tuple[int, int] = 178,
+        patch_size: int = 9,
+        padding: int | None = None,
+        in_channels: int = 3,
+        num_views: int = 1,
+        d_in: int = 2,
+        d_out: int = 3,
+        num_latents: int = 256,
+        hidden_dim: int = 256,
+        fourier_dim: int = 256,
+        sigmas: Sequence[float] = (128.0, 32.0),
+        sigma_q: float = 16.0,
+        attention_heads: int = 2,
+        selective_token_aggregation: bool = True,
+        multi_band_modulation: bool = True,
+        encoder_width: int = 768,
+        encoder_depth: int = 6,
+        encoder_heads: int = 12,
+        encoder_mlp_ratio: float = 4.0,
+        dropout: float = 0.1,
+        output_bias: float = 0.5,
+    ):
+        super().__init__()
+        self._build_encoder(
+            image_size=image_size,
+            patch_size=patch_size,
+            padding=padding,
+            in_channels=in_channels,
+            num_views=num_views,
+            d_in=d_in,
+            d_out=d_out,
+            num_latents=num_latents,
+            encoder_width=encoder_width,
+            encoder_depth=encoder_depth,
+            encoder_heads=encoder_heads,
+            encoder_mlp_ratio=encoder_mlp_ratio,
+            dropout=dropout,
+            output_bias=output_bias,
+        )
+        d = _positive_int("hidden_dim", hidden_dim)
+        if isinstance(sigmas, (int, float)) or not isinstance(sigmas, Sequence) or len(sigmas) == 0:
+            raise ValueError(f"sigmas must list the bandwidths of L >= 1 levels, e.g. (128, 32); got {sigmas!r}")
+        sigmas = tuple(_positive_float(f"sigmas[{i}]", s) for i, s in enumerate(sigmas))
+        sigma_q = _positive_float("sigma_q", sigma_q)
+        heads = _positive_int("attention_heads", attention_heads)
+        self.sigmas, self.sigma_q, self.num_levels = sigmas, sigma_q, len(sigmas)
+        self.selective_token_aggregation = bool(selective_token_aggregation)
+        self.multi_band_modulation = bool(multi_band_modulation)
+
+        # Latent tokens z_k in R^d: LayerNorm + Linear on the encoder outputs.
+        self.latent_proj = latent_projection(encoder_width, d)
+        # Query q_v = h_F(v; sigma_q, W_q, b_q)  (Eq. 4).
+        self.query_features = FrequencyFeatures(d_in, fourier_dim, sigma_q, d)
+        # m_v = MultiHeadAttention(q_v, Z, Z)  (Eq. 5), or IPC's m_v = ReLU(normalize(Z^T V) q_v + b) (w/o STA).
+        if self.selective_token_aggregation:
+            self.token_aggregation = CrossAttention(d, heads)
+        else:
+            self.token_aggregation = InstancePatternComposer(num_latents, d, d)
+        L = self.num_levels
+        if self.multi_band_modulation:
+            # (h_F)^(l) = h_F(v; sigma_l, W_F^(l), b_F^(l))  (Eq. 6), one per level.
+            self.band_features = nn.ModuleList(FrequencyFeatures(d_in, fourier_dim, s, d) for s in sigmas)
+            # W_m^(l) m_v + b_m^(l) for all levels in one matmul  (Eq. 7).
+            self.band_modulation = nn.Linear(d, L * d)
+            # W^(l), b^(l) for l = 2..L  (Eq. 8).
+            self.hidden_layers = nn.ModuleList(nn.Linear(d, d) for _ in range(L - 1))
+            # f_out^(l), l = 1..L  (Eq. 9).
+            self.output_layers = nn.ModuleList(nn.Linear(d, d_out) for _ in range(L))
+        else:
+            self.hidden_layers = nn.ModuleList(nn.Linear(d, d) for _ in range(L))
+            self.output_layers = nn.ModuleList([nn.Linear(d, d_out)])
+
+    @property
+    def latent_dim(self) -> int:
+        return self.latent_proj[1].out_features
+
+    def _latents_from_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.latent_proj(tokens)
+
+    def _prepare(self, latents: torch.Tensor):
+        if self.selective_token_aggregation:
+            return self.token_aggregation.prepare(latents)  # keys and values, once per instance
+        return self.token_aggregation.compose(latents)  # IPC's modulated weight, once per instance
+
+    def _decode(self, state, coords: torch.Tensor) -> torch.Tensor:
+        q = self.query_features(coords)  # q_v, (b, n, d)  (Eq. 3-4)
+        if self.selective_token_aggregation:
+            m = self.token_aggregation(q, state)  # m_v, (B, n, d)  (Eq. 5)
+        else:
+            m = F.relu(self.token_aggregation(q, state))
+        if not self.multi_band_modulation:
+            h = m
+            for layer in self.hidden_layers:
+                h = F.relu(layer(h))
+            return self.output_layers[0](h) + self.output_bias
+
+        modulations = self.band_modulation(m).chunk(self.num_levels, dim=-1)  # W_m^(l) m_v + b_m^(l)
+        out, h = None, None
+        for level in range(self.num_levels):
+            m_l = F.relu(self.band_features[level](coords) + modulations[level])  # m_v^(l)  (Eq. 6-7)
+            if level == 0:
+                h = m_l  # h_v^(1) = m_v^(1)
+            else:
+                h = F.relu(self.hidden_layers[level - 1](m_l + h))  # h_v^(l)  (Eq. 8)
+            y = self.output_layers[level](h)  # f_out^(l)(h_v^(l))
+            out = y if out is None else out + y  # sum over levels  (Eq. 9)
+        return out + self.output_bias

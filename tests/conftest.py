@@ -1,0 +1,51 @@
+"""Shared test setup: offline Hub with a throwaway cache, tiny model configurations."""
+
+import os
+import shutil
+import tempfile
+
+# Both must hold before huggingface_hub is first imported: it reads them once, at import time.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="ginr-tests-hf-home-")
+
+import pytest
+import torch
+
+TINY_ENCODER = {
+    "image_size": 16,
+    "patch_size": 4,
+    "encoder_width": 32,
+    "encoder_depth": 2,
+    "encoder_heads": 2,
+    "hidden_dim": 16,
+    "fourier_dim": 16,
+    "dropout": 0.0,
+}
+TINY = {
+    "locinr": {**TINY_ENCODER, "num_latents": 8, "sigmas": (8.0, 4.0), "sigma_q": 2.0},
+    "ipc": {**TINY_ENCODER, "num_latents": 8, "sigma": 8.0},
+    "transinr": {**TINY_ENCODER, "sigma": 8.0, "tokens_per_layer": 4},
+}
+
+
+def tiny_model(family: str, **overrides):
+    """A small model of ``family`` ("locinr", "ipc", "transinr"), deterministic from a seed."""
+    from ginr_core import get_model_class
+
+    torch.manual_seed(0)
+    return get_model_class(family)(**{**TINY[family], **overrides})
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(os.environ["HF_HOME"], ignore_errors=True)
+
+
+@pytest.fixture(params=["locinr", "ipc", "transinr"])
+def family(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def tiny():
+    """Factory: ``tiny(family, **overrides)`` -> a small seeded model."""
+    return tiny_model

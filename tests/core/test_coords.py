@@ -1,0 +1,77 @@
+import math
+
+import pytest
+import torch
+
+from ginr_core import FourierFeatures, image_coords, pixel_centers
+
+
+def test_image_coords_are_pixel_centres_in_ij_order():
+    c = image_coords(178, 178)
+    assert c.shape == (178, 178, 2) and c.dtype == torch.float32
+    assert c[0, 0, 0].item() == pytest.approx(-0.99438, abs=1e-5)
+    assert c[-1, -1, 1].item() == pytest.approx(0.99438, abs=1e-5)
+    # channel 0 is the row: it varies down the rows and is constant along a row
+    assert torch.equal(c[:, 0, 0], c[:, 5, 0]) and torch.equal(c[0, :, 1], c[7, :, 1])
+    assert c[1, 0, 0] > c[0, 0, 0] and c[0, 1, 0] == c[0, 0, 0]
+
+
+def test_image_coords_rectangular_and_formula():
+    c = image_coords(3, 5)
+    assert c.shape == (3, 5, 2)
+    assert torch.allclose(c[:, 0, 0], torch.tensor([-2 / 3, 0.0, 2 / 3]))
+    assert torch.allclose(c[0, :, 1], torch.tensor([-0.8, -0.4, 0.0, 0.4, 0.8]))
+    # a finer grid covers the same range: centres of the x2 grid straddle the x1 centres
+    assert torch.allclose(pixel_centers(4).view(2, 2).mean(1), pixel_centers(2))
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5])
+def test_pixel_centers_rejects_bad_sizes(bad):
+    with pytest.raises(ValueError, match="positive integer"):
+        pixel_centers(bad)
+
+
+def test_fourier_features_match_hand_computation_of_eq2():
+    ff = FourierFeatures(d_in=2, d_f=8, sigma=4.0)  # n = 2 frequencies per dimension: 1 and 4
+    v = torch.tensor([[0.5, -0.25]])
+    pi = math.pi
+    args = [pi * 1 * 0.5, pi * 4 * 0.5, pi * 1 * -0.25, pi * 4 * -0.25]  # (dim 0: w0, w1), (dim 1: w0, w1)
+    expected = torch.tensor([[math.cos(a) for a in args] + [math.sin(a) for a in args]])
+    assert torch.allclose(ff(v), expected, atol=1e-6)
+    assert torch.allclose(ff.frequencies(), torch.tensor([1.0, 4.0]))
+
+
+def test_fourier_frequencies_are_log_spaced_from_one_to_sigma():
+    w = FourierFeatures(2, 256, 128.0).frequencies()
+    assert w.shape == (64,)
+    assert w[0].item() == pytest.approx(1.0) and w[-1].item() == pytest.approx(128.0, rel=1e-5)
+    ratios = w[1:] / w[:-1]
+    assert torch.allclose(ratios, ratios[0].expand_as(ratios), rtol=1e-4)
+
+
+def test_fourier_features_are_not_trainable_and_stay_float32():
+    ff = FourierFeatures(6, 252, 8.0)
+    assert list(ff.parameters()) == [] and ff.out_features == 252
+    rays = torch.randn(2, 5, 6, dtype=torch.bfloat16)
+    out = ff(rays)
+    assert out.shape == (2, 5, 252) and out.dtype == torch.float32
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"d_in": 2, "d_f": 6, "sigma": 4.0}, "multiple of 2 \\* d_in = 4"),
+        ({"d_in": 6, "d_f": 256, "sigma": 4.0}, "multiple of 2 \\* d_in = 12"),
+        ({"d_in": 2, "d_f": 8, "sigma": 0.0}, "positive number"),
+        ({"d_in": 2, "d_f": 8, "sigma": -1.0}, "positive number"),
+        ({"d_in": 0, "d_f": 8, "sigma": 2.0}, "d_in"),
+    ],
+)
+def test_fourier_features_reject_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        FourierFeatures(**kwargs)
+
+
+def test_fourier_features_reject_wrong_coordinate_width():
+    with pytest.raises(ValueError, match="last dim 2"):
+        FourierFeatures(2, 8, 4.0)(torch.zeros(3, 6))

@@ -1,0 +1,99 @@
+import json
+import os
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from ginr_core import IPC, CheckpointMismatchError, LocalityAwareINR, TransINR, get_model_class
+
+CLASSES = {"locinr": LocalityAwareINR, "ipc": IPC, "transinr": TransINR}
+
+
+def test_hub_is_offline_in_tests():
+    from huggingface_hub import constants
+
+    assert constants.HF_HUB_OFFLINE and os.environ["HF_HOME"] in constants.HF_HOME
+
+
+def test_save_load_round_trip_is_exact(tmp_path, tiny, family):
+    model = tiny(family, sigma_q=3.0) if family == "locinr" else tiny(family)
+    model.save_pretrained(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["_class_name"] == type(model).__name__ and config["image_size"] == 16
+    if family == "locinr":
+        assert config["sigmas"] == [8.0, 4.0] and config["sigma_q"] == 3.0
+
+    loaded = CLASSES[family].from_pretrained(tmp_path)
+    assert not loaded.training
+    assert loaded.config == {k: v for k, v in config.items() if not k.startswith("_")}
+    ours, theirs = model.state_dict(), loaded.state_dict()
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    model.eval()
+    x, coords = torch.rand(2, 3, 16, 16), torch.rand(2, 30, 2) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(model(x, coords), loaded(x, coords))
+    # the loaded model saves the same configuration again
+    loaded.save_pretrained(tmp_path / "again")
+    assert json.loads((tmp_path / "again" / "config.json").read_text()) == config
+
+
+def test_model_card_names_the_library(tmp_path, tiny):
+    tiny("locinr").save_pretrained(tmp_path)
+    card = (tmp_path / "README.md").read_text()
+    assert "library_name: ginr" in card and "implicit-neural-representation" in card
+
+
+def test_loading_another_family_raises_naming_both(tmp_path, tiny):
+    tiny("ipc").save_pretrained(tmp_path)
+    with pytest.raises(CheckpointMismatchError, match="holds a IPC checkpoint.*LocalityAwareINR"):
+        LocalityAwareINR.from_pretrained(tmp_path)
+    with pytest.raises(CheckpointMismatchError, match="TransINR"):
+        TransINR.from_pretrained(tmp_path)
+    assert isinstance(get_model_class("ipc").from_pretrained(tmp_path), IPC)
+
+
+def test_mismatched_shapes_raise_instead_of_loading_silently(tmp_path, tiny):
+    tiny("locinr").save_pretrained(tmp_path)
+    config_path = tmp_path / "config.json"
+    config = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps({**config, "hidden_dim": 32}))
+    with pytest.raises(
+        CheckpointMismatchError, match="(?s)do not match LocalityAwareINR.*size mismatch for latent_proj"
+    ):
+        LocalityAwareINR.from_pretrained(tmp_path)
+
+
+def test_missing_or_unexpected_tensors_raise(tmp_path, tiny):
+    tiny("ipc").save_pretrained(tmp_path)
+    weights = load_file(tmp_path / "model.safetensors")
+    weights.pop("latent_proj.1.bias")
+    weights["extra.weight"] = torch.zeros(2)
+    save_file(weights, tmp_path / "model.safetensors")
+    with pytest.raises(
+        CheckpointMismatchError, match=r"(?s)Missing key.*latent_proj\.1\.bias.*Unexpected key.*extra\.weight"
+    ):
+        IPC.from_pretrained(tmp_path)
+
+
+def test_unknown_config_key_and_missing_files_raise(tmp_path, tiny):
+    tiny("locinr").save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "num_bands": 3}))
+    with pytest.raises(CheckpointMismatchError, match="does not take: \\['num_bands'\\]"):
+        LocalityAwareINR.from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / "model.safetensors").unlink()
+    with pytest.raises(CheckpointMismatchError, match="no model.safetensors"):
+        LocalityAwareINR.from_pretrained(tmp_path)
+    (tmp_path / "config.json").unlink()
+    with pytest.raises(CheckpointMismatchError, match="no config.json"):
+        LocalityAwareINR.from_pretrained(tmp_path)
+
+
+def test_presets_round_trip_through_config(tmp_path):
+    with torch.device("meta"):
+        model = LocalityAwareINR.from_preset("ffhq-1024", encoder_depth=0)
+    assert model.num_patches == 484 and model.padding == 16 and model.sigmas == (256.0, 64.0)
+    assert model.config["patch_size"] == 48 and model.config["encoder_depth"] == 0

@@ -1,0 +1,228 @@
+import itertools
+
+import pytest
+import torch
+
+from ginr_core import IPC, LocalityAwareINR, TransINR, get_model_class, image_coords
+
+LIGHT_FIELD = {"in_channels": 9, "num_views": 3, "d_in": 6, "fourier_dim": 24}
+
+
+def _images(batch=2, size=16, channels=3):
+    torch.manual_seed(1)
+    return torch.rand(batch, channels, size, size)
+
+
+def test_image_shapes(tiny, family):
+    model = tiny(family)
+    latents = model.encode(_images())
+    assert latents.shape == (2, model.num_latents, model.latent_dim)
+    coords = torch.rand(2, 37, 2) * 2 - 1
+    assert model.decode(latents, coords).shape == (2, 37, 3)
+    assert model(_images(), coords).shape == (2, 37, 3)
+
+
+def test_expected_latent_shapes():
+    assert LocalityAwareINR().encode(torch.rand(1, 3, 178, 178)).shape == (1, 256, 256)
+    assert IPC().num_latents == 256 and IPC().latent_dim == 256
+    # TransINR (ginr-ipc image config): 64 tokens for each of four 256-wide layers, 3 for the output layer
+    assert TransINR().num_latents == 4 * 64 + 3
+
+
+def test_light_field_shapes_and_fewer_views(tiny, family):
+    model = tiny(family, **LIGHT_FIELD)
+    views = torch.rand(2, 3, 9, 16, 16)
+    rays = torch.randn(2, 50, 6)
+    assert model(views, rays).shape == (2, 50, 3)
+    # 16 px views with 4 px patches: 16 tokens per view, one positional slot per view
+    assert model.encoder.tokenizer.pos_embed.shape[0] == 3 * 16
+    for v in (1, 2):
+        assert model(views[:, :v], rays).shape == (2, 50, 3)
+    with pytest.raises(ValueError, match="at most 3 views"):
+        model.encode(torch.rand(2, 4, 9, 16, 16))
+
+
+def test_paper_light_field_tokens():
+    model = LocalityAwareINR.from_preset("shapenet-nvs", encoder_depth=1)
+    assert model.num_patches == 256 and model.d_in == 6 and model.in_channels == 9
+    assert model.encode(torch.rand(1, 2, 9, 128, 128)).shape == (1, 256, 256)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_chunked_decoding_equals_unchunked(tiny, family, shared):
+    model = tiny(family).eval()
+    latents = model.encode(_images())
+    coords = image_coords(13, 11).view(1, -1, 2) if shared else torch.rand(2, 143, 2) * 2 - 1
+    with torch.no_grad():
+        full = model.decode(latents, coords)
+        for chunk in (1, 7, 64, 142, 143, 1000):
+            assert torch.allclose(model.decode(latents, coords, chunk_size=chunk), full, atol=1e-6), chunk
+
+
+def test_shared_coordinates_equal_per_instance_coordinates(tiny, family):
+    model = tiny(family).eval()
+    latents = model.encode(_images(batch=3))
+    coords = torch.rand(1, 50, 2) * 2 - 1
+    with torch.no_grad():
+        shared = model.decode(latents, coords)
+        expanded = model.decode(latents, coords.expand(3, -1, -1).contiguous())
+        flat = model.decode(latents, coords[0])
+    assert shared.shape == (3, 50, 3)
+    assert torch.allclose(shared, expanded, atol=1e-6) and torch.equal(shared, flat)
+
+
+def test_locinr_is_invariant_to_token_order_and_ipc_is_not(tiny):
+    coords = torch.rand(1, 200, 2) * 2 - 1
+    perm = torch.randperm(8, generator=torch.Generator().manual_seed(3))
+    for family, invariant in (("locinr", True), ("ipc", False)):
+        model = tiny(family).eval()
+        with torch.no_grad():
+            latents = model.encode(_images())
+            out = model.decode(latents, coords)
+            out_perm = model.decode(latents[:, perm], coords)
+        diff = (out - out_perm).abs().max().item()
+        if invariant:
+            assert diff < 1e-5, family
+        else:
+            assert diff > 1e-3, family
+
+
+def test_locinr_without_sta_is_order_dependent(tiny):
+    model = tiny("locinr", selective_token_aggregation=False).eval()
+    coords = torch.rand(1, 100, 2) * 2 - 1
+    with torch.no_grad():
+        latents = model.encode(_images())
+        diff = (model.decode(latents, coords) - model.decode(latents.flip(1), coords)).abs().max()
+    assert diff > 1e-3
+
+
+ABLATIONS = [
+    {"selective_token_aggregation": sta, "multi_band_modulation": mfm}
+    for sta, mfm in itertools.product([True, False], repeat=2)
+]
+VARIANTS = [
+    ("locinr", kwargs)
+    for kwargs in [*ABLATIONS, {"sigmas": (8.0,)}, {"sigmas": (2.0, 4.0, 8.0)}, {"attention_heads": 1}]
+] + [("ipc", {}), ("ipc", {"modulated_layer": 0}), ("transinr", {})]
+
+
+@pytest.mark.parametrize(("family", "kwargs"), VARIANTS, ids=[f"{f}-{k}" for f, k in VARIANTS])
+def test_every_trainable_parameter_receives_a_gradient(tiny, family, kwargs):
+    model = tiny(family, **kwargs)
+    model(_images(), torch.rand(2, 64, 2) * 2 - 1).square().mean().backward()
+    for name, param in model.named_parameters():
+        assert param.grad is not None, f"{name} got no gradient"
+        assert torch.isfinite(param.grad).all() and param.grad.abs().sum() > 0, f"{name} has a zero gradient"
+
+
+def test_ablations_build_the_documented_decoders(tiny):
+    both_off = tiny("locinr", selective_token_aggregation=False, multi_band_modulation=False)
+    assert (
+        not hasattr(both_off, "band_features")
+        and type(both_off.token_aggregation).__name__ == "InstancePatternComposer"
+    )
+    # with both modules replaced the decoder has IPC's layout: query layer, composer, L hidden layers, output
+    assert len(both_off.hidden_layers) == 2 and len(both_off.output_layers) == 1
+    full = tiny("locinr", sigmas=(8.0, 6.0, 4.0))
+    assert full.num_levels == 3 and len(full.band_features) == 3 and len(full.hidden_layers) == 2
+    assert [f.fourier.sigma for f in full.band_features] == [8.0, 6.0, 4.0]
+
+
+@pytest.mark.parametrize("sigmas", [(4.0, 8.0), (8.0, 8.0), (8.0, 4.0, 2.0, 1.5)])
+def test_any_bandwidth_order_and_number_of_levels_is_accepted(tiny, sigmas):
+    model = tiny("locinr", sigmas=sigmas)
+    assert model(_images(), torch.rand(2, 5, 2)).shape == (2, 5, 3)
+    assert model.config["sigmas"] == sigmas
+
+
+@pytest.mark.parametrize(
+    ("family", "kwargs", "match"),
+    [
+        ("locinr", {"sigmas": (8.0, 0.0)}, "sigmas\\[1\\] must be a positive number"),
+        ("locinr", {"sigmas": (-2.0,)}, "sigmas\\[0\\] must be a positive number"),
+        ("locinr", {"sigma_q": 0}, "sigma_q must be a positive number"),
+        ("locinr", {"sigmas": ()}, "L >= 1"),
+        ("locinr", {"sigmas": 8.0}, "L >= 1"),
+        ("locinr", {"attention_heads": 3}, "divisible by attention_heads=3"),
+        ("ipc", {"sigma": -64.0}, "sigma must be a positive number"),
+        ("locinr", {"image_size": 18, "patch_size": 4, "padding": 0}, "not divisible by patch_size=4"),
+        ("locinr", {"image_size": 17, "patch_size": 4}, "cannot be split evenly"),
+        ("ipc", {"image_size": 16, "patch_size": 5, "padding": 1}, "18x18, which is not divisible"),
+        ("locinr", {"num_latents": 0}, "num_latents must be a positive integer"),
+        ("locinr", {"encoder_heads": 3}, "divisible by encoder_heads=3"),
+        ("locinr", {"fourier_dim": 10}, "multiple of 2 \\* d_in = 4"),
+        ("transinr", {"num_latents": 100}, "R = 19"),
+        ("ipc", {"modulated_layer": 5}, "modulated_layer"),
+        ("locinr", {"dropout": 1.5}, "dropout"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(tiny, family, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        tiny(family, **kwargs)
+
+
+def test_bad_inputs_raise_clear_errors(tiny, family):
+    model = tiny(family)
+    with pytest.raises(ValueError, match="expects 3 input channels, got 4"):
+        model.encode(torch.rand(1, 4, 16, 16))
+    with pytest.raises(ValueError, match="built for 16x16 inputs"):
+        model.encode(torch.rand(1, 3, 20, 20))
+    with pytest.raises(ValueError, match="\\(B, C, H, W\\)"):
+        model.encode(torch.rand(3, 16, 16))
+    with pytest.raises(TypeError, match="floating-point"):
+        model.encode(torch.zeros(1, 3, 16, 16, dtype=torch.uint8))
+    latents = model.encode(torch.rand(2, 3, 16, 16))
+    with pytest.raises(ValueError, match="coordinates of shape \\(2, N, 2\\)"):
+        model.decode(latents, torch.rand(2, 10, 3))
+    with pytest.raises(ValueError, match="coordinates of shape"):
+        model.decode(latents, torch.rand(3, 10, 2))
+    with pytest.raises(ValueError, match="latents of shape"):
+        model.decode(latents[:, :-1], torch.rand(2, 10, 2))
+    with pytest.raises(ValueError, match="chunk_size"):
+        model.decode(latents, torch.rand(2, 10, 2), chunk_size=0)
+
+
+def test_render_image_decodes_any_resolution(tiny):
+    model = tiny("locinr").eval()
+    with torch.no_grad():
+        latents = model.encode(_images())
+        img = model.render_image(latents, 16)
+        big = model.render_image(latents, 32, 24, chunk_size=100)
+        direct = model.decode(latents, image_coords(16, 16).view(1, -1, 2))
+    assert img.shape == (2, 3, 16, 16) and big.shape == (2, 3, 32, 24)
+    assert torch.allclose(img.permute(0, 2, 3, 1).reshape(2, -1, 3), direct, atol=1e-6)
+
+
+def test_paper_size_models_match_the_reference_parameter_counts():
+    # Official IPC: 43.75 M parameters with a 42.5 M transformer; it also stores an unused base
+    # weight (256 x 256) for the modulated layer, which ours does not create.
+    ipc = IPC()
+    blocks = sum(p.numel() for p in ipc.encoder.blocks.parameters())
+    assert blocks == 42_527_232
+    assert sum(p.numel() for p in ipc.parameters()) + 256 * 256 == pytest.approx(43.75e6, rel=1e-3)
+    assert ipc.num_patches == 400 and ipc.padding == 1
+    locinr = LocalityAwareINR()
+    assert locinr.num_patches == 400 and locinr.num_latents == 256 and locinr.sigmas == (128.0, 32.0)
+    assert locinr.token_aggregation.heads == 2 and locinr.encoder.blocks[0].heads == 12
+
+
+def test_models_are_found_by_family():
+    assert get_model_class("locinr") is LocalityAwareINR and get_model_class("transinr") is TransINR
+    with pytest.raises(ValueError, match="unknown model family 'siren'"):
+        get_model_class("siren")
+
+
+def test_dropout_only_in_training_mode(tiny):
+    model = tiny("locinr", dropout=0.5)
+    x, coords = _images(), torch.rand(2, 20, 2)
+    model.train()
+    assert not torch.allclose(model(x, coords), model(x, coords))
+    model.eval()
+    assert torch.equal(model(x, coords), model(x, coords))
+
+
+def test_bf16_autocast_runs_and_keeps_fourier_features_in_float32(tiny):
+    model = tiny("locinr").eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(_images(batch=1), torch.rand(1, 8, 2))
+    assert out.shape == (1, 8, 3) and torch.isfinite(out).all()
