@@ -173,5 +173,5 @@ class IPC(GeneralizableINR):
         for i, layer in enumerate(self.layers):
             h = layer(h, weight) if i == self.modulated_layer else layer(h)
             if i < last:
-                h = F.relu(h)
+                h = F.relu(h, inplace=True)
         return h + self.output_bias

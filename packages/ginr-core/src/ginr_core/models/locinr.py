@@ -40,7 +40,7 @@ class FrequencyFeatures(nn.Module):
         self.linear = nn.Linear(d_f, dim)
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.linear(self.fourier(coords).to(self.linear.weight.dtype)))
+        return F.relu(self.linear(self.fourier(coords).to(self.linear.weight.dtype)), inplace=True)
 
 
 class CrossAttention(nn.Module):
@@ -175,8 +175,8 @@ class LocalityAwareINR(GeneralizableINR):
         if self.multi_band_modulation:
             # (h_F)^(l) = h_F(v; sigma_l, W_F^(l), b_F^(l))  (Eq. 6), one per level.
             self.band_features = nn.ModuleList(FrequencyFeatures(d_in, fourier_dim, s, d) for s in sigmas)
-            # W_m^(l) m_v + b_m^(l) for all levels in one matmul  (Eq. 7).
-            self.band_modulation = nn.Linear(d, L * d)
+            # W_m^(l), b_m^(l)  (Eq. 7), one per level.
+            self.band_modulation = nn.ModuleList(nn.Linear(d, d) for _ in range(L))
             # W^(l), b^(l) for l = 2..L  (Eq. 8).
             self.hidden_layers = nn.ModuleList(nn.Linear(d, d) for _ in range(L - 1))
             # f_out^(l), l = 1..L  (Eq. 9).
@@ -202,21 +202,25 @@ class LocalityAwareINR(GeneralizableINR):
         if self.selective_token_aggregation:
             m = self.token_aggregation(q, state)  # m_v, (B, n, d)  (Eq. 5)
         else:
-            m = F.relu(self.token_aggregation(q, state))
+            m = F.relu(self.token_aggregation(q, state), inplace=True)
         if not self.multi_band_modulation:
             h = m
             for layer in self.hidden_layers:
-                h = F.relu(layer(h))
+                h = F.relu(layer(h), inplace=True)
             return self.output_layers[0](h) + self.output_bias
 
-        modulations = self.band_modulation(m).chunk(self.num_levels, dim=-1)  # W_m^(l) m_v + b_m^(l)
         out, h = None, None
         for level in range(self.num_levels):
-            m_l = F.relu(self.band_features[level](coords) + modulations[level])  # m_v^(l)  (Eq. 6-7)
+            h_f = self.band_features[level](coords)  # (h_F)_v^(l), (b, n, d)  (Eq. 6)
+            # m_v^(l) = ReLU((h_F)_v^(l) + W_m^(l) m_v + b_m^(l))  (Eq. 7). The bias joins the coordinate-only
+            # term, which is computed once for a shared coordinate set, and the sum is formed in place.
+            modulation = self.band_modulation[level]
+            m_l = F.linear(m, modulation.weight).add_(h_f + modulation.bias)
+            m_l = F.relu(m_l, inplace=True)
             if level == 0:
                 h = m_l  # h_v^(1) = m_v^(1)
             else:
-                h = F.relu(self.hidden_layers[level - 1](m_l + h))  # h_v^(l)  (Eq. 8)
+                h = F.relu(self.hidden_layers[level - 1](m_l + h), inplace=True)  # h_v^(l)  (Eq. 8)
             y = self.output_layers[level](h)  # f_out^(l)(h_v^(l))
             out = y if out is None else out + y  # sum over levels  (Eq. 9)
         return out + self.output_bias

@@ -138,5 +138,5 @@ class TransINR(GeneralizableINR):
         for i, (layer, weight) in enumerate(zip(self.layers, weights)):
             h = layer(h, weight)
             if i < last:
-                h = F.relu(h)
+                h = F.relu(h, inplace=True)
         return h + self.output_bias

@@ -1,0 +1,112 @@
+"""Peak memory of decoding a full 1024 x 1024 grid (1,048,576 coordinates) at batch 1.
+
+    python benchmarks/decode_memory.py                     # LocINR, FFHQ 1024 preset, CPU
+    python benchmarks/decode_memory.py --models locinr ipc transinr --chunk-size 131072
+    python benchmarks/decode_memory.py --device cuda
+
+Keys and values (or modulated weights) are computed once per image and the coordinates are
+decoded in chunks, so the memory above the weights stays bounded whatever the resolution. On CPU
+the peak is the process's peak resident set size (VmHWM, reset just before decoding) minus the
+resident size before decoding, which already holds the weights and the latents; on CUDA it is
+torch's peak allocation minus what was allocated before. The same grid decoded with small chunks
+must give the same image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from ginr_core import get_model_class, image_coords
+
+STATUS = Path("/proc/self/status")
+
+
+def _resident_kib(field: str) -> int:
+    for line in STATUS.read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not found in {STATUS}")
+
+
+class PeakMemory:
+    """Peak memory above the current level during a ``with`` block, in bytes."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.peak = device, 0
+
+    def __enter__(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.base = torch.cuda.memory_allocated(self.device)
+        else:
+            Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current VmRSS
+            self.base = _resident_kib("VmRSS") * 1024
+        return self
+
+    def __exit__(self, *exc):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self.peak = torch.cuda.max_memory_allocated(self.device) - self.base
+        else:
+            self.peak = _resident_kib("VmHWM") * 1024 - self.base
+
+
+def measure(family: str, args, device: torch.device) -> dict:
+    torch.manual_seed(0)
+    model = get_model_class(family).from_preset(args.preset).to(device).eval()
+    size = model.image_size[0]
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    with torch.no_grad():
+        latents = model.encode(torch.rand(1, 3, size, size, device=device))
+        coords = image_coords(args.resolution, args.resolution, device=device).view(1, -1, 2)
+        with PeakMemory(device) as mem:
+            start = time.perf_counter()
+            out = model.decode(latents, coords, chunk_size=args.chunk_size)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            seconds = time.perf_counter() - start
+        reference = model.decode(latents, coords, chunk_size=args.small_chunk_size)
+    return {
+        "model": family,
+        "coordinates": coords.shape[1],
+        "weights_mib": weights / 2**20,
+        "peak_above_weights_mib": mem.peak / 2**20,
+        "seconds": seconds,
+        "max_abs_diff_vs_small_chunks": (out - reference).abs().max().item(),
+    }
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=["locinr"], choices=("locinr", "ipc", "transinr"))
+    parser.add_argument("--preset", default="ffhq-1024")
+    parser.add_argument("--resolution", type=int, default=1024)
+    parser.add_argument("--chunk-size", type=int, default=65536)
+    parser.add_argument("--small-chunk-size", type=int, default=4096, help="reference decoding to compare against")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    print(
+        f"device={device} torch={torch.__version__} preset={args.preset} grid={args.resolution}x{args.resolution} "
+        f"chunk_size={args.chunk_size} (reference: {args.small_chunk_size})"
+    )
+    print(f"{'model':<9} {'coords':>9} {'weights MiB':>12} {'peak above weights MiB':>23} {'s':>7} {'max |diff|':>11}")
+    results = []
+    for family in args.models:
+        r = measure(family, args, device)
+        results.append(r)
+        print(
+            f"{r['model']:<9} {r['coordinates']:>9,} {r['weights_mib']:>12.1f} {r['peak_above_weights_mib']:>23.1f} "
+            f"{r['seconds']:>7.2f} {r['max_abs_diff_vs_small_chunks']:>11.2e}",
+            flush=True,
+        )
+    return results
+
+
+if __name__ == "__main__":
+    main()
