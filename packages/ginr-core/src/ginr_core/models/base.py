@@ -37,9 +37,10 @@ class CheckpointMismatchError(ValueError):
     """A checkpoint does not fit the class or configuration it is being loaded into."""
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+def _int_at_least(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        need = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer >= {minimum}")
+        raise ValueError(f"{name} must be {need}, got {value!r}")
     return value
 
 
@@ -54,7 +55,7 @@ def _image_size(value: Any) -> tuple[int, int]:
         value = (value, value)
     if not (isinstance(value, Sequence) and len(value) == 2):
         raise ValueError(f"image_size must be an int or a (height, width) pair, got {value!r}")
-    return (_positive_int("image_size[0]", value[0]), _positive_int("image_size[1]", value[1]))
+    return (_int_at_least("image_size[0]", value[0]), _int_at_least("image_size[1]", value[1]))
 
 
 class GeneralizableINR(
@@ -91,18 +92,26 @@ class GeneralizableINR(
         """Validate the shared arguments and build the shared ``LatentEncoder``."""
         name = type(self).__name__
         size = _image_size(image_size)
-        patch_size = _positive_int("patch_size", patch_size)
+        patch_size = _int_at_least("patch_size", patch_size)
         if padding is None:
             pads = {symmetric_padding(side, patch_size) for side in size}
             if len(pads) > 1:
                 raise ValueError(f"{name}: image_size={size} needs different padding per side; pass padding explicitly")
             padding = pads.pop()
-        elif isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-            raise ValueError(f"padding must be a non-negative integer or None, got {padding!r}")
-        for arg in ("in_channels", "num_views", "d_in", "d_out", "num_latents", "encoder_width", "encoder_heads"):
-            _positive_int(arg, locals()[arg])
-        if isinstance(encoder_depth, bool) or not isinstance(encoder_depth, int) or encoder_depth < 0:
-            raise ValueError(f"encoder_depth must be a non-negative integer, got {encoder_depth!r}")
+        else:
+            _int_at_least("padding", padding, minimum=0)
+        positive = {
+            "in_channels": in_channels,
+            "num_views": num_views,
+            "d_in": d_in,
+            "d_out": d_out,
+            "num_latents": num_latents,
+            "encoder_width": encoder_width,
+            "encoder_heads": encoder_heads,
+        }
+        for arg, value in positive.items():
+            _int_at_least(arg, value)
+        _int_at_least("encoder_depth", encoder_depth, minimum=0)
         _positive_float("encoder_mlp_ratio", encoder_mlp_ratio)
         if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
@@ -181,7 +190,7 @@ class GeneralizableINR(
         latents = self._check_latents(latents)
         coords = self._check_coords(coords, latents.shape[0])
         if chunk_size is not None:
-            chunk_size = _positive_int("chunk_size", chunk_size)
+            chunk_size = _int_at_least("chunk_size", chunk_size)
         state = self._prepare(latents)
         num = coords.shape[1]
         if chunk_size is None or chunk_size >= num:

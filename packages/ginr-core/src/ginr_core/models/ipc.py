@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..coords import FourierFeatures
-from .base import GeneralizableINR, _positive_float, _positive_int
+from .base import GeneralizableINR, _int_at_least, _positive_float
 from .encoder import latent_projection
 
 __all__ = ["IPC", "InstancePatternComposer", "ModulatedLinear", "NormalizedLinear"]
@@ -137,14 +137,9 @@ class IPC(GeneralizableINR):
             dropout=dropout,
             output_bias=output_bias,
         )
-        hidden_dim = _positive_int("hidden_dim", hidden_dim)
-        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 2:
-            raise ValueError(f"num_layers must be an integer >= 2 (input and output layers), got {num_layers!r}")
-        if (
-            isinstance(modulated_layer, bool)
-            or not isinstance(modulated_layer, int)
-            or not 0 <= modulated_layer < num_layers
-        ):
+        hidden_dim = _int_at_least("hidden_dim", hidden_dim)
+        _int_at_least("num_layers", num_layers, minimum=2)
+        if _int_at_least("modulated_layer", modulated_layer, minimum=0) >= num_layers:
             raise ValueError(f"modulated_layer must be a layer index in [0, {num_layers - 1}], got {modulated_layer!r}")
         self.fourier_features = FourierFeatures(d_in, fourier_dim, _positive_float("sigma", sigma))
         dims = [fourier_dim] + [hidden_dim] * (num_layers - 1) + [d_out]

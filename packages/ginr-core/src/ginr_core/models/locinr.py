@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..coords import FourierFeatures
-from .base import GeneralizableINR, _positive_float, _positive_int
+from .base import GeneralizableINR, _int_at_least, _positive_float
 from .encoder import latent_projection
 from .ipc import InstancePatternComposer
 
@@ -152,12 +152,12 @@ class LocalityAwareINR(GeneralizableINR):
             dropout=dropout,
             output_bias=output_bias,
         )
-        d = _positive_int("hidden_dim", hidden_dim)
+        d = _int_at_least("hidden_dim", hidden_dim)
         if isinstance(sigmas, (int, float)) or not isinstance(sigmas, Sequence) or len(sigmas) == 0:
             raise ValueError(f"sigmas must list the bandwidths of L >= 1 levels, e.g. (128, 32); got {sigmas!r}")
         sigmas = tuple(_positive_float(f"sigmas[{i}]", s) for i, s in enumerate(sigmas))
         sigma_q = _positive_float("sigma_q", sigma_q)
-        heads = _positive_int("attention_heads", attention_heads)
+        heads = _int_at_least("attention_heads", attention_heads)
         self.sigmas, self.sigma_q, self.num_levels = sigmas, sigma_q, len(sigmas)
         self.selective_token_aggregation = bool(selective_token_aggregation)
         self.multi_band_modulation = bool(multi_band_modulation)

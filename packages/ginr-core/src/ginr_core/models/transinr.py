@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..coords import FourierFeatures
-from .base import GeneralizableINR, _positive_float, _positive_int
+from .base import GeneralizableINR, _int_at_least, _positive_float
 from .encoder import latent_projection
 from .ipc import ModulatedLinear
 
@@ -86,11 +86,10 @@ class TransINR(GeneralizableINR):
         output_bias: float = 0.5,
     ):
         super().__init__()
-        hidden_dim = _positive_int("hidden_dim", hidden_dim)
-        tokens_per_layer = _positive_int("tokens_per_layer", tokens_per_layer)
-        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 2:
-            raise ValueError(f"num_layers must be an integer >= 2 (input and output layers), got {num_layers!r}")
-        dims = [fourier_dim] + [hidden_dim] * (num_layers - 1) + [_positive_int("d_out", d_out)]
+        hidden_dim = _int_at_least("hidden_dim", hidden_dim)
+        tokens_per_layer = _int_at_least("tokens_per_layer", tokens_per_layer)
+        _int_at_least("num_layers", num_layers, minimum=2)
+        dims = [fourier_dim] + [hidden_dim] * (num_layers - 1) + [_int_at_least("d_out", d_out)]
         groups = [min(tokens_per_layer, fan_out) for fan_out in dims[1:]]
         if num_latents is not None and num_latents != sum(groups):
             raise ValueError(
