@@ -303,9 +303,13 @@ class GeneralizableINR(
         config: dict | None = None,
         map_location: str = "cpu",
         strict: bool = True,
+        proxies: dict | None = None,
+        resume_download: bool | None = None,
         **model_kwargs,
     ):
         """Build the model from ``config.json`` and load ``model.safetensors`` strictly.
+
+        ``proxies`` and ``resume_download`` are passed by huggingface_hub < 1.0 and ignored.
 
         Raises ``CheckpointMismatchError`` when the checkpoint belongs to another model class, has
         settings this class does not know, or its tensors do not match the configuration.
