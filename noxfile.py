@@ -34,9 +34,14 @@ def _editable_packages() -> list[str]:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite on CPU against editable installs of every package."""
+    """Run the test suite on CPU against editable installs of every package and the apps' requirements."""
     session.install(TORCH)
-    session.install(*_editable_packages(), *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.install(
+        *_editable_packages(),
+        "-r",
+        str(ROOT / "apps" / "requirements.txt"),
+        *nox.project.dependency_groups(PYPROJECT, "test"),
+    )
     with tempfile.TemporaryDirectory(prefix="ginr-hf-home-") as hf_home:
         session.run("pytest", *session.posargs, env={**OFFLINE_ENV, "HF_HOME": hf_home})
 

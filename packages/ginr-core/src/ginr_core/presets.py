@@ -27,6 +27,16 @@ def _preset(description: str, shared: dict, locinr: dict, baseline: dict) -> dic
     }
 
 
+_PHOTOS_32 = {
+    "image_size": 32,
+    "patch_size": 4,
+    "hidden_dim": 128,
+    "fourier_dim": 128,
+    "encoder_width": 128,
+    "encoder_depth": 2,
+    "encoder_heads": 2,
+    "dropout": 0.0,
+}
 _LOCINR_178 = {"sigmas": (128.0, 32.0), "sigma_q": 16.0, "attention_heads": 2}
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -92,6 +102,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         {"sigmas": (8.0, 4.0), "sigma_q": 2.0, "attention_heads": 2},
         {"sigma": 8.0},
     ),
+    # Not from the paper: ginr's CPU recipe for 32 x 32 crops of photographs (the default run of
+    # apps/train.py on the embedded photos). A small encoder and decoder that learn spatial detail
+    # within minutes on two CPU cores; bandwidths scaled to 32 px (Nyquist: w <= 16).
+    "photos-32": {
+        "description": "ginr's CPU recipe for 32x32 photo crops (the default run; not a paper configuration)",
+        "locinr": {**_PHOTOS_32, "num_latents": 32, "sigmas": (24.0, 6.0), "sigma_q": 3.0, "attention_heads": 2},
+        "ipc": {**_PHOTOS_32, "num_latents": 32, "sigma": 16.0},
+        # TransINR: 8 tokens for each of the four 128-wide layers and 3 for the RGB layer: R = 35
+        "transinr": {**_PHOTOS_32, "tokens_per_layer": 8, "sigma": 16.0},
+    },
 }
 
 

@@ -66,7 +66,11 @@ class GeneralizableINR(
     license="apache-2.0",
     tags=["ginr", "implicit-neural-representation"],
 ):
-    """Base class of ``LocalityAwareINR``, ``IPC`` and ``TransINR``; not used on its own."""
+    """Base class of ``LocalityAwareINR``, ``IPC`` and ``TransINR``.
+
+    ``GeneralizableINR.from_pretrained(path_or_repo_id)`` loads a checkpoint of any of them, picking
+    the class that ``config.json`` names.
+    """
 
     family: ClassVar[str] = ""
 
@@ -317,6 +321,28 @@ class GeneralizableINR(
         if config is None:
             raise CheckpointMismatchError(f"{model_id}: no config.json found; it is not a ginr checkpoint")
         saved = config.get("_class_name")
+        if cls is GeneralizableINR:  # any ginr model: the class named in config.json
+            from . import MODEL_CLASSES
+
+            classes = {c.__name__: c for c in MODEL_CLASSES.values()}
+            if saved not in classes:
+                raise CheckpointMismatchError(
+                    f"{model_id}: config.json names no ginr model class (_class_name={saved!r}); "
+                    f"known: {sorted(classes)}"
+                )
+            target = classes[saved]
+            return target._from_pretrained(
+                model_id=model_id,
+                revision=revision,
+                cache_dir=cache_dir,
+                force_download=force_download,
+                local_files_only=local_files_only,
+                token=token,
+                config=config,
+                map_location=map_location,
+                strict=strict,
+                **{k: v for k, v in model_kwargs.items() if k in target._hub_mixin_init_parameters},
+            )
         if saved is not None and saved != cls.__name__:
             raise CheckpointMismatchError(
                 f"{model_id} holds a {saved} checkpoint; it cannot be loaded with {cls.__name__}.from_pretrained "

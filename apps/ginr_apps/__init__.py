@@ -1,0 +1,1 @@
+"""Shared code of the ginr apps (configuration, checkpoints, evaluation, reports); not a published package."""

@@ -1,0 +1,292 @@
+"""Image datasets: folders of files and Hugging Face ``datasets``, with the paper's transforms.
+
+Every dataset item is a dict ``{"image": (3, r, r) float32 tensor in [0, 1], "index": i,
+"skipped": k}``, where ``k`` counts unreadable files skipped to produce it (0 normally). Every
+dataset also has ``render(i, resolution)``: item ``i`` through the evaluation transform at another
+resolution, which is what evaluating a decoder at x2 compares against.
+
+Transforms (the ginr-ipc protocol, NOTES.md):
+
+* ``resize_center_crop``: resize the shorter side to r (bilinear, antialiased), then centre crop
+  r x r. CelebA, FFHQ, ImageNet and every evaluation split.
+* ``random_crop_flip``: a random r x r crop of the image at its own size plus a random horizontal
+  flip: ImageNette training. An image smaller than the crop is first resized so that its shorter
+  side is r.
+
+Bad input is converted or named: greyscale, palette, CMYK and 16-bit images become 8-bit RGB
+(16-bit values are scaled, not clipped), transparent images are composited on white, and a file
+that cannot be decoded raises ``ImageLoadError`` naming it, or (``on_error="skip"``) is skipped with
+a warning and counted in the item's ``"skipped"`` field, so that a long run neither crashes hours in
+nor hides the problem.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "RESAMPLE",
+    "HFImageDataset",
+    "ImageFolder",
+    "ImageLoadError",
+    "find_images",
+    "load_rgb",
+    "random_crop_flip",
+    "resize_center_crop",
+    "to_rgb",
+    "to_tensor",
+]
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
+RESAMPLE = Image.Resampling.BILINEAR  # torchvision's Resize default, antialiased by PIL
+MAX_CONSECUTIVE_SKIPS = 100
+
+
+class ImageLoadError(ValueError):
+    """An image that cannot be read or converted; the message names the file."""
+
+
+# ---------------------------------------------------------------------------------------------- reading
+def to_rgb(image: Image.Image, name: str = "image") -> Image.Image:
+    """Any PIL image -> 8-bit RGB; transparency is composited on white, 16-bit values scaled to 8 bits."""
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") or array.max(initial=0) > 255 else 255.0
+        if mode == "F" and array.max(initial=0) <= 1.0:
+            top = 1.0
+        gray = np.clip(np.round(array / top * 255.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(gray, mode="L").convert("RGB")
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        mode = image.mode
+        if mode == "RGB":
+            return image
+    if mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    try:
+        return image.convert("RGB")
+    except (ValueError, OSError) as err:
+        raise ImageLoadError(f"{name}: cannot convert a {mode!r} image to RGB: {err}") from None
+
+
+def load_rgb(path: str | os.PathLike) -> Image.Image:
+    """Open, fully decode and convert an image file to 8-bit RGB, or raise ``ImageLoadError`` naming it."""
+    try:
+        with Image.open(path) as image:
+            image.load()  # decode now: truncated and corrupt files fail here, not later
+            return to_rgb(image, str(path))
+    except ImageLoadError:
+        raise
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        raise ImageLoadError(f"{path}: cannot read image ({type(err).__name__}: {err})") from None
+
+
+def to_tensor(image: Image.Image) -> torch.Tensor:
+    """8-bit RGB PIL image -> ``(3, H, W)`` float32 tensor in [0, 1]."""
+    return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()
+
+
+# ---------------------------------------------------------------------------------------------- transforms
+def resize_center_crop(image: Image.Image, size: int) -> Image.Image:
+    """Resize the shorter side to ``size`` (antialiased), then crop the centre ``size x size``."""
+    width, height = image.size
+    scale = size / min(width, height)
+    new = (max(size, round(width * scale)), max(size, round(height * scale)))
+    if new != image.size:
+        image = image.resize(new, RESAMPLE)
+    left, top = (new[0] - size) // 2, (new[1] - size) // 2
+    return image.crop((left, top, left + size, top + size))
+
+
+def random_crop_flip(image: Image.Image, size: int, rng: np.random.Generator) -> Image.Image:
+    """A random ``size x size`` crop at the image's own scale and a random horizontal flip."""
+    width, height = image.size
+    if min(width, height) < size:
+        scale = size / min(width, height)
+        image = image.resize((max(size, round(width * scale)), max(size, round(height * scale))), RESAMPLE)
+        width, height = image.size
+    left = int(rng.integers(0, width - size + 1))
+    top = int(rng.integers(0, height - size + 1))
+    image = image.crop((left, top, left + size, top + size))
+    if rng.random() < 0.5:
+        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return image
+
+
+# ---------------------------------------------------------------------------------------------- datasets
+class _ImageDataset(Dataset):
+    """Shared behaviour: transform, skip-or-raise on unreadable images, ``render``, ``set_epoch``."""
+
+    def __init__(self, resolution: int, random_crop: bool, on_error: str, seed: int):
+        if int(resolution) != resolution or resolution < 1:
+            raise ValueError(f"resolution must be a positive integer, got {resolution!r}")
+        if on_error not in ("skip", "raise"):
+            raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
+        self.resolution, self.random_crop, self.on_error, self.seed = int(resolution), random_crop, on_error, seed
+        self.epoch = 0
+
+    # subclasses: number of items, how to read item i, and how to name it in messages
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def _read(self, index: int) -> Image.Image:
+        raise NotImplementedError
+
+    def describe(self, index: int) -> str:
+        raise NotImplementedError
+
+    def set_epoch(self, epoch: int) -> None:
+        """Random crops and flips depend on (seed, epoch, index) only: reproducible, resumable."""
+        self.epoch = int(epoch)
+
+    def _transform(self, image: Image.Image, index: int, resolution: int) -> torch.Tensor:
+        if self.random_crop:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            return to_tensor(random_crop_flip(image, resolution, rng))
+        return to_tensor(resize_center_crop(image, resolution))
+
+    def __getitem__(self, index: int) -> dict:
+        size = len(self)
+        for skipped in range(min(size, MAX_CONSECUTIVE_SKIPS)):
+            current = (index + skipped) % size
+            try:
+                image = self._read(current)
+            except ImageLoadError as err:
+                if self.on_error == "raise":
+                    raise
+                warnings.warn(f"skipping unreadable image {err}", stacklevel=2)
+                continue
+            return {"image": self._transform(image, current, self.resolution), "index": index, "skipped": skipped}
+        raise ImageLoadError(
+            f"{MAX_CONSECUTIVE_SKIPS} consecutive unreadable images from {self.describe(index)} on: "
+            f"the dataset looks broken, not just one file"
+        )
+
+    def render(self, index: int, resolution: int | None = None) -> torch.Tensor:
+        """Item ``index`` through the evaluation transform (resize + centre crop) at ``resolution``."""
+        return to_tensor(resize_center_crop(self._read(index), resolution or self.resolution))
+
+
+def find_images(root: str | os.PathLike) -> list[Path]:
+    """Image files (jpg, jpeg, png, webp; any case) under ``root``, recursively, in sorted order."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder {root} does not exist or is not a directory")
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
+class ImageFolder(_ImageDataset):
+    """Images found recursively under a folder (or an explicit list of files).
+
+    Args:
+        root: folder to scan (jpg, jpeg, png, webp, any case).
+        resolution: output side r.
+        random_crop: training transform ``random_crop_flip`` instead of ``resize_center_crop``.
+        files: use these files (e.g. a protocol's split) instead of scanning ``root``.
+        on_error: ``"skip"`` (warn, count, use the next readable file) or ``"raise"``.
+        seed: seed of the random crops.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        resolution: int,
+        random_crop: bool = False,
+        files: Sequence[str | os.PathLike] | None = None,
+        on_error: str = "skip",
+        seed: int = 0,
+    ):
+        super().__init__(resolution, random_crop, on_error, seed)
+        self.root = Path(root)
+        self.files = [Path(f) for f in files] if files is not None else find_images(self.root)
+        if not self.files:
+            raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {self.root}")
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def _read(self, index: int) -> Image.Image:
+        return load_rgb(self.files[index])
+
+    def describe(self, index: int) -> str:
+        return str(self.files[index])
+
+    def __repr__(self) -> str:
+        return f"ImageFolder({str(self.root)!r}, {len(self)} images, resolution={self.resolution})"
+
+
+class HFImageDataset(_ImageDataset):
+    """A Hugging Face ``datasets.Dataset`` with an image column.
+
+    Args:
+        dataset: the ``datasets.Dataset`` (one split).
+        image_column: the column holding images; ``None`` picks the only ``Image`` feature.
+        Others: as ``ImageFolder``.
+    """
+
+    def __init__(
+        self,
+        dataset,
+        resolution: int,
+        random_crop: bool = False,
+        image_column: str | None = None,
+        on_error: str = "skip",
+        seed: int = 0,
+        name: str = "dataset",
+    ):
+        super().__init__(resolution, random_crop, on_error, seed)
+        from datasets import Image as ImageFeature
+
+        images = [k for k, feature in dataset.features.items() if isinstance(feature, ImageFeature)]
+        if image_column is None:
+            if len(images) != 1:
+                raise ValueError(
+                    f"{name}: cannot tell which column holds the images (Image columns: {images}, all columns: "
+                    f"{list(dataset.features)}); pass image_column"
+                )
+            image_column = images[0]
+        elif image_column not in dataset.features:
+            raise ValueError(f"{name}: no column {image_column!r}; columns: {list(dataset.features)}")
+        # decode ourselves, so that a corrupt entry is an ImageLoadError naming the row, not a crash
+        self.dataset = dataset.cast_column(image_column, ImageFeature(decode=False))
+        self.image_column, self.name = image_column, name
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def describe(self, index: int) -> str:
+        return f"{self.name} row {index}"
+
+    def _read(self, index: int) -> Image.Image:
+        entry = self.dataset[index][self.image_column]
+        source = entry.get("path") or self.describe(index)
+        if entry.get("bytes") is not None:
+            try:
+                with Image.open(io.BytesIO(entry["bytes"])) as image:
+                    image.load()
+                    return to_rgb(image, source)
+            except ImageLoadError:
+                raise
+            except (OSError, SyntaxError, ValueError) as err:
+                raise ImageLoadError(f"{source}: cannot read image ({type(err).__name__}: {err})") from None
+        if entry.get("path"):
+            return load_rgb(entry["path"])
+        raise ImageLoadError(f"{self.describe(index)}: empty image entry")
+
+    def __repr__(self) -> str:
+        return f"HFImageDataset({self.name!r}, {len(self)} images, resolution={self.resolution})"

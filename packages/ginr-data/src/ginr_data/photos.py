@@ -1,0 +1,149 @@
+"""The embedded default dataset: crops of real, public-domain photographs shipped by scikit-image.
+
+Nothing is downloaded: the photographs are files inside the scikit-image wheel. The photographs
+are split by source, so every test crop comes from a photograph the model never saw in training.
+A crop is a square region of a photograph, chosen by a seeded generator (position, side between
+1x and 8x the output resolution in source pixels, optional horizontal flip), and rendered with
+antialiased resampling at any resolution: ``dataset.render(i, 64)`` is the same region as item
+``i`` at 64 x 64.
+
+Photographs and licences (from scikit-image's documentation):
+
+=====================  =====  ======================================================
+photograph             split  licence
+=====================  =====  ======================================================
+astronaut              test   public domain (NASA)
+coffee                 test   CC0 (Rachel Michetti)
+chelsea                train  CC0 (Stefan van der Walt)
+rocket                 train  public domain (SpaceX)
+hubble_deep_field      train  public domain (NASA)
+immunohistochemistry   train  no known copyright restrictions
+retina                 train  CC0 (Häggström)
+camera (grey)          train  CC0 (Lav Varshney)
+clock (grey)           train  public domain (Stefan van der Walt)
+coins (grey)           train  no known copyright restrictions
+brick, grass, gravel   train  CC0 (cc0textures.com)
+cell (grey)            train  CC0
+text (grey)            train  public domain
+=====================  =====  ======================================================
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+__all__ = ["PHOTO_SPLITS", "EmbeddedPhotos", "photo"]
+
+PHOTO_SPLITS: dict[str, tuple[str, ...]] = {
+    "train": (
+        "chelsea",
+        "rocket",
+        "hubble_deep_field",
+        "immunohistochemistry",
+        "retina",
+        "camera",
+        "clock",
+        "coins",
+        "brick",
+        "grass",
+        "gravel",
+        "cell",
+        "text",
+    ),
+    "test": ("astronaut", "coffee"),
+}
+DEFAULT_SIZES = {"train": 50_000, "test": 256}
+
+
+@cache
+def photo(name: str) -> Image.Image:
+    """One of the photographs as an RGB PIL image (greyscale ones repeated over 3 channels)."""
+    try:
+        from skimage import data
+    except ImportError as err:  # pragma: no cover - scikit-image is a dependency of ginr-data
+        raise ImportError("the embedded photographs come with scikit-image: pip install scikit-image") from err
+    known = {name for names in PHOTO_SPLITS.values() for name in names}
+    if name not in known:
+        raise ValueError(f"unknown embedded photograph {name!r}; available: {sorted(known)}")
+    array = np.asarray(getattr(data, name)())
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=-1)
+    return Image.fromarray(array[..., :3].astype(np.uint8), mode="RGB")
+
+
+class EmbeddedPhotos(Dataset):
+    """Square crops of the embedded photographs of one split.
+
+    Args:
+        split: ``"train"`` or ``"test"`` (photographs never seen in training).
+        resolution: output side in pixels (32 by default; any size works).
+        size: number of crops (train: 50,000; test: 256).
+        seed: the crops of a split are a deterministic function of (split, seed, index).
+        flip: random horizontal flips (default: on for train, off for test).
+        max_zoom_out: largest crop side, in source pixels, as a multiple of ``resolution`` (the
+            smallest is 1x, sampled log-uniformly in between and limited by the photograph).
+
+    Items are dicts ``{"image": (3, r, r) float tensor in [0, 1], "index": i, "skipped": 0}``.
+    """
+
+    def __init__(
+        self,
+        split: str = "train",
+        resolution: int = 32,
+        size: int | None = None,
+        seed: int = 0,
+        flip: bool | None = None,
+        max_zoom_out: float = 8.0,
+    ):
+        if split not in PHOTO_SPLITS:
+            raise ValueError(f"unknown split {split!r} of the embedded photographs; choose one of {list(PHOTO_SPLITS)}")
+        if int(resolution) != resolution or resolution < 1:
+            raise ValueError(f"resolution must be a positive integer, got {resolution!r}")
+        self.split, self.resolution, self.seed = split, int(resolution), seed
+        self.size = DEFAULT_SIZES[split] if size is None else int(size)
+        self.flip = split == "train" if flip is None else flip
+        self.max_zoom_out = float(max_zoom_out)
+        self.names = PHOTO_SPLITS[split]
+
+    def __len__(self) -> int:
+        return self.size
+
+    def region(self, index: int) -> tuple[str, tuple[float, float, float, float], bool]:
+        """``(photograph, (left, top, right, bottom) box in source pixels, flipped)`` of crop ``index``."""
+        if not 0 <= index < self.size:
+            raise IndexError(f"crop {index} out of range for {self.size} crops")
+        split_code = 0 if self.split == "train" else 1
+        rng = np.random.default_rng([self.seed, split_code, index])
+        name = self.names[rng.integers(len(self.names))]
+        width, height = photo(name).size
+        largest = min(width, height, self.resolution * self.max_zoom_out)
+        smallest = min(self.resolution, largest)
+        side = math.exp(rng.uniform(math.log(smallest), math.log(largest)))
+        left = rng.uniform(0, width - side)
+        top = rng.uniform(0, height - side)
+        flipped = bool(self.flip and rng.random() < 0.5)
+        return name, (left, top, left + side, top + side), flipped
+
+    def render(self, index: int, resolution: int | None = None) -> torch.Tensor:
+        """Crop ``index`` rendered at ``resolution`` (default: the dataset's): ``(3, r, r)`` in [0, 1]."""
+        resolution = self.resolution if resolution is None else resolution
+        name, box, flipped = self.region(index)
+        image = photo(name).resize((resolution, resolution), Image.Resampling.BICUBIC, box=box)
+        if flipped:
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()
+
+    def __getitem__(self, index: int) -> dict:
+        return {"image": self.render(index), "index": index, "skipped": 0}
+
+    def __repr__(self) -> str:
+        return (
+            f"EmbeddedPhotos(split={self.split!r}, resolution={self.resolution}, size={self.size}, "
+            f"photographs={list(self.names)})"
+        )

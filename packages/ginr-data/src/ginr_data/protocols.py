@@ -1,0 +1,207 @@
+"""The paper's image protocols and ``image_dataset``, the one entry point to every image source.
+
+``image_dataset(source, split, protocol=..., resolution=...)`` returns a dataset of
+``{"image", "index", "skipped"}`` items from:
+
+* ``"photos"``: the embedded crops of public-domain photographs (``ginr_data.photos``), offline;
+* a folder of images (recursive; jpg, png, webp), optionally split by a protocol (sub-folders or
+  numbered files);
+* a local ``datasets`` directory written by ``save_to_disk``;
+* a Hugging Face Hub dataset id with an image column (``split`` selects the split).
+
+Protocols (``IMAGE_PROTOCOLS``) fix the resolution, the transforms and the splits of the paper's
+image experiments; each says where a user gets the data and what to point ``source`` at.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torch.utils.data import Dataset
+
+from .images import HFImageDataset, ImageFolder, find_images
+from .photos import EmbeddedPhotos
+
+__all__ = ["IMAGE_PROTOCOLS", "DatasetUnavailableError", "ImageProtocol", "SplitRule", "image_dataset"]
+
+
+class DatasetUnavailableError(RuntimeError):
+    """A dataset that cannot be reached or found; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class SplitRule:
+    """How a protocol finds one split: a sub-folder, a range of numbered files, a ``datasets`` split."""
+
+    subdir: str | None = None
+    id_range: tuple[int, int] | None = None  # inclusive range of integer file names (000001.jpg -> 1)
+    hf_split: str | None = None
+
+
+@dataclass(frozen=True)
+class ImageProtocol:
+    name: str
+    resolution: int
+    random_crop_train: bool
+    splits: dict[str, SplitRule]
+    source: str = ""
+    notes: str = field(default="", compare=False)
+
+
+_CELEBA = {
+    "train": SplitRule(id_range=(1, 162770)),
+    "val": SplitRule(id_range=(162771, 182637)),
+    "test": SplitRule(id_range=(182638, 202599)),
+}
+_FFHQ = {"train": SplitRule(id_range=(0, 59999)), "test": SplitRule(id_range=(60000, 69999))}
+_FFHQ_SOURCE = (
+    "FFHQ (https://github.com/NVlabs/ffhq-dataset): point source at the folder of 00000.png ... 69999.png "
+    "(images1024x1024; sub-folders are searched); 60,000 train / 10,000 test by file number"
+)
+
+IMAGE_PROTOCOLS: dict[str, ImageProtocol] = {
+    "celeba-178": ImageProtocol(
+        "celeba-178",
+        178,
+        False,
+        _CELEBA,
+        "CelebA 'Align&Cropped' (https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html): point source at "
+        "img_align_celeba/ (000001.jpg ... 202599.jpg); official splits by image id, the test split is evaluated",
+    ),
+    **{f"ffhq-{r}": ImageProtocol(f"ffhq-{r}", r, False, _FFHQ, _FFHQ_SOURCE) for r in (178, 256, 512, 1024)},
+    "imagenette-178": ImageProtocol(
+        "imagenette-178",
+        178,
+        True,
+        {"train": SplitRule(subdir="train"), "test": SplitRule(subdir="val")},
+        "imagenette2-320 (https://github.com/fastai/imagenette, imagenette2-320.tgz): point source at the "
+        "extracted imagenette2-320/ (train/ and val/ inside); training uses RandomCrop(178) + flip",
+    ),
+    "imagenet-256": ImageProtocol(
+        "imagenet-256",
+        256,
+        False,
+        {"train": SplitRule(subdir="train", hf_split="train"), "test": SplitRule(subdir="val", hf_split="validation")},
+        "ImageNet-1k (ILSVRC2012): point source at a folder with train/ and val/ (class sub-folders), or use the "
+        "gated Hub dataset ILSVRC/imagenet-1k after accepting its terms and logging in",
+    ),
+}
+
+
+def _is_saved_dataset(path: Path) -> bool:
+    return (path / "dataset_dict.json").is_file() or (path / "state.json").is_file()
+
+
+def _numbered(files: list[Path], id_range: tuple[int, int]) -> list[Path]:
+    low, high = id_range
+    return [f for f in files if f.stem.isdigit() and low <= int(f.stem) <= high]
+
+
+def _load_hub_dataset(source: str, split: str):
+    import datasets
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "0").upper() in ("1", "ON", "YES", "TRUE")
+    try:
+        return datasets.load_dataset(source, split=split)
+    except (ConnectionError, FileNotFoundError, datasets.exceptions.DatasetNotFoundError) as err:
+        hint = (
+            "the Hugging Face Hub is offline here (HF_HUB_OFFLINE=1) and the dataset is not in the local cache; "
+            "download it once with network access, or point source at a local folder"
+            if offline
+            else "check the dataset id and your network or login (gated datasets need `hf auth login`)"
+        )
+        raise DatasetUnavailableError(
+            f"dataset {source!r} (split {split!r}) is not available: there is no local folder of that name, and {hint} "
+            f"({type(err).__name__}: {err})"
+        ) from None
+    except ValueError as err:  # e.g. an unknown split
+        raise DatasetUnavailableError(f"dataset {source!r}: {err}") from None
+
+
+def image_dataset(
+    source: str | os.PathLike = "photos",
+    split: str = "train",
+    *,
+    protocol: str | None = None,
+    resolution: int | None = None,
+    train: bool | None = None,
+    size: int | None = None,
+    image_column: str | None = None,
+    on_error: str = "skip",
+    seed: int = 0,
+) -> Dataset:
+    """One split of an image source, transformed as its protocol says.
+
+    Args:
+        source: ``"photos"`` (embedded), a folder, a ``save_to_disk`` directory or a Hub dataset id.
+        split: split name (``"train"``, ``"test"``, ...). For a folder without a protocol, a
+            sub-folder of that name is used when it exists, otherwise the whole folder.
+        protocol: a name from ``IMAGE_PROTOCOLS`` (resolution, transforms, splits).
+        resolution: output side r (default: the protocol's, or 32 for the photos).
+        train: apply training augmentation (random crops and flips where the protocol has them;
+            flips for the photos). Default: ``split == "train"``.
+        size: use only the first ``size`` items (e.g. a fixed test subset).
+        image_column: the image column of a ``datasets`` source (default: the only Image feature).
+        on_error: ``"skip"`` unreadable images with a warning (counted in each item's ``"skipped"``)
+            or ``"raise"``.
+        seed: seed of the random crops (and of the photos' crops).
+    """
+    train = split == "train" if train is None else train
+    rule, random_crop = None, False
+    if protocol is not None:
+        if protocol not in IMAGE_PROTOCOLS:
+            raise ValueError(f"unknown image protocol {protocol!r}; available: {', '.join(IMAGE_PROTOCOLS)}")
+        spec = IMAGE_PROTOCOLS[protocol]
+        if split not in spec.splits:
+            raise ValueError(f"protocol {protocol!r} has no split {split!r}; it has {list(spec.splits)}")
+        rule, random_crop = spec.splits[split], train and spec.random_crop_train
+        resolution = spec.resolution if resolution is None else resolution
+
+    if str(source) == "photos":
+        if protocol is not None:
+            raise ValueError("the embedded photos have their own splits and crops; do not combine them with a protocol")
+        return EmbeddedPhotos(split, resolution=resolution or 32, size=size, seed=seed, flip=train)
+    if resolution is None:
+        raise ValueError(f"pass resolution (or a protocol) for the image source {str(source)!r}")
+
+    path = Path(os.path.expanduser(str(source)))
+    if path.is_dir() and _is_saved_dataset(path):
+        import datasets
+
+        loaded = datasets.load_from_disk(str(path))
+        if isinstance(loaded, datasets.DatasetDict):
+            name = rule.hf_split if rule is not None and rule.hf_split else split
+            if name not in loaded:
+                raise ValueError(f"{path}: no split {name!r}; it has {list(loaded)}")
+            loaded = loaded[name]
+        if size is not None:
+            loaded = loaded.select(range(min(size, len(loaded))))
+        return HFImageDataset(loaded, resolution, random_crop, image_column, on_error, seed, name=str(path))
+    if path.is_dir():
+        root = path
+        if rule is not None and rule.subdir:
+            root = path / rule.subdir
+        elif rule is None and (path / split).is_dir():
+            root = path / split
+        files = find_images(root)
+        if rule is not None and rule.id_range is not None:
+            files = _numbered(files, rule.id_range)
+            if not files:
+                raise FileNotFoundError(
+                    f"no numbered images with ids {rule.id_range[0]}-{rule.id_range[1]} under {root} for split "
+                    f"{split!r} of protocol {protocol!r}; expected {IMAGE_PROTOCOLS[protocol].source}"
+                )
+        if size is not None:
+            files = files[:size]
+        return ImageFolder(root, resolution, random_crop, files=files or None, on_error=on_error, seed=seed)
+    if path.exists():
+        raise ValueError(f"{path} is a file; pass a folder of images, a saved dataset or a Hub dataset id")
+    if str(source).startswith((".", "/", "~")) or str(source).count("/") > 1:
+        raise FileNotFoundError(f"image source {source} does not exist")
+    hf_split = rule.hf_split if rule is not None and rule.hf_split else split
+    loaded = _load_hub_dataset(str(source), hf_split)
+    if size is not None:
+        loaded = loaded.select(range(min(size, len(loaded))))
+    return HFImageDataset(loaded, resolution, random_crop, image_column, on_error, seed, name=str(source))

@@ -1,0 +1,83 @@
+from pathlib import Path
+
+import pytest
+import torch
+
+from ginr_apps.config import ConfigError, load_config, model_kwargs
+from ginr_core import IPC, LocalityAwareINR
+from ginr_data import IMAGE_PROTOCOLS
+
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "apps" / "configs").glob("*.yaml"))
+
+
+def test_default_config_is_the_cpu_recipe():
+    config = load_config(CONFIGS[0].parent / "default.yaml")
+    cls, kwargs = model_kwargs(config.model)
+    assert cls is LocalityAwareINR and kwargs["image_size"] == 32 and kwargs["patch_size"] == 4
+    assert config.data.source == "photos" and config.train.mixed_precision == "no"
+
+
+def test_overrides_are_typed_and_dotted(tmp_path):
+    config = load_config(
+        None,
+        ["train.lr=3e-4", "data.jitter=true", "model.family=ipc", "model.sigma=32", "train.betas=[0.9, 0.95]"],
+    )
+    assert config.train.lr == pytest.approx(3e-4) and config.data.jitter is True
+    assert config.train.betas == (0.9, 0.95)
+    cls, kwargs = model_kwargs(config.model)
+    assert cls is IPC and kwargs == {"sigma": 32}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        (["train.lrr=1"], "unknown setting train.lrr; train settings are: batch_size"),
+        (["data.sourc=x"], "unknown setting data.sourc"),
+        (["model.sigmaz=3"], "unknown setting model.sigmaz for LocalityAwareINR"),
+        (["model.sigma=3"], "unknown setting model.sigma for LocalityAwareINR"),
+        (["model.family=siren"], "model.family: unknown model family 'siren'"),
+        (["model.preset=ffhq-2048"], "unknown preset 'ffhq-2048'"),
+        (["trian.lr=1"], "unknown top-level setting"),
+        (["train.batch_size=big"], "train.batch_size = 'big' is not a valid"),
+        (["train.max_steps=null"], "exactly one of train.max_steps and train.epochs"),
+        (["train.mixed_precision=fp8"], "mixed_precision must be"),
+        (["data.subsample=2"], "data.subsample must be in"),
+        (["train.lr"], "not of the form"),
+    ],
+)
+def test_bad_settings_name_the_setting(overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config(None, overrides)
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_every_experiment_config_is_valid(path):
+    config = load_config(path)
+    cls, kwargs = model_kwargs(config.model)
+    with torch.device("meta"):
+        model = cls(**kwargs)
+    if config.data.protocol is not None:
+        protocol = IMAGE_PROTOCOLS[config.data.protocol]
+        assert model.image_size == (protocol.resolution, protocol.resolution)
+        assert config.train.batch_size == 16 and config.train.lr == pytest.approx(1e-4)
+        text = path.read_text()
+        assert "# Paper:" in text and f"--config apps/configs/{path.name}" in text
+
+
+def test_paper_configs_cover_the_tables():
+    names = {p.stem for p in CONFIGS}
+    for dataset in ("celeba178", "ffhq178", "imagenette178", "ffhq256", "ffhq512", "ffhq1024", "imagenet256"):
+        assert {f"{dataset}_{family}" for family in ("locinr", "ipc", "transinr")} <= names
+    assert {"imagenette178_locinr_wo_sta", "ffhq256_locinr_wo_multifm", "imagenette178_locinr_sigmas_32_128"} <= names
+    assert {f"ffhq{r}_locinr_L{level}" for r in (256, 512, 1024) for level in (1, 3, 4)} <= names
+    ffhq1024 = load_config(CONFIGS[0].parent / "ffhq1024_locinr_L4.yaml")
+    assert ffhq1024.model["sigmas"] == [256.0, 180.0, 128.0, 64.0] and ffhq1024.data.subsample == 0.1

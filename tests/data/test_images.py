@@ -1,0 +1,166 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ginr_data import (
+    DatasetUnavailableError,
+    ImageFolder,
+    ImageLoadError,
+    find_images,
+    image_dataset,
+    load_rgb,
+    random_crop_flip,
+    resize_center_crop,
+)
+
+
+def _save(path, mode="RGB", size=(40, 30), color=(200, 100, 50)):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new(mode, size, color).save(path)
+    return path
+
+
+def test_greyscale_rgba_palette_cmyk_and_16bit_become_rgb(tmp_path):
+    grey = load_rgb(_save(tmp_path / "grey.png", "L", color=77))
+    assert grey.mode == "RGB" and grey.getpixel((0, 0)) == (77, 77, 77)
+    # fully transparent pixels are composited on white, opaque ones keep their colour
+    rgba = Image.new("RGBA", (4, 4), (10, 20, 30, 0))
+    rgba.putpixel((1, 1), (10, 20, 30, 255))
+    rgba.save(tmp_path / "alpha.png")
+    loaded = load_rgb(tmp_path / "alpha.png")
+    assert loaded.getpixel((0, 0)) == (255, 255, 255) and loaded.getpixel((1, 1)) == (10, 20, 30)
+    palette = Image.new("P", (4, 4), 3)
+    palette.putpalette([0, 0, 0, 10, 10, 10, 20, 20, 20, 90, 180, 45] + [0] * (256 * 3 - 12))
+    palette.save(tmp_path / "palette.png")
+    assert load_rgb(tmp_path / "palette.png").getpixel((2, 2)) == (90, 180, 45)
+    Image.new("CMYK", (4, 4), (0, 255, 255, 0)).save(tmp_path / "cmyk.jpg")
+    red = load_rgb(tmp_path / "cmyk.jpg").getpixel((1, 1))
+    assert red[0] > 200 and red[1] < 60 and red[2] < 60
+    sixteen = Image.fromarray(np.full((4, 4), 32896, dtype=np.uint16))  # 32896 / 65535 * 255 = 128
+    sixteen.save(tmp_path / "sixteen.png")
+    assert Image.open(tmp_path / "sixteen.png").mode.startswith("I")
+    assert load_rgb(tmp_path / "sixteen.png").getpixel((0, 0)) == (128, 128, 128)  # scaled, not clipped to 255
+
+
+def test_truncated_and_fake_images_raise_naming_the_file(tmp_path):
+    good = _save(tmp_path / "good.jpg", size=(64, 64))
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(good.read_bytes()[:300])
+    with pytest.raises(ImageLoadError, match="truncated.jpg: cannot read image"):
+        load_rgb(truncated)
+    fake = tmp_path / "notes.png"
+    fake.write_text("not an image")
+    with pytest.raises(ImageLoadError, match="notes.png"):
+        load_rgb(fake)
+
+
+def test_find_images_is_recursive_and_case_insensitive(tmp_path):
+    for name in ("a.JPG", "sub/b.png", "sub/deeper/c.webp", "d.jpeg"):
+        _save(tmp_path / name)
+    (tmp_path / "readme.txt").write_text("x")
+    assert [p.relative_to(tmp_path).as_posix() for p in find_images(tmp_path)] == [
+        "a.JPG",
+        "d.jpeg",
+        "sub/b.png",
+        "sub/deeper/c.webp",
+    ]
+
+
+def test_empty_and_missing_folders_raise(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no images .* found under .*empty"):
+        ImageFolder(tmp_path / "empty", resolution=8)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        image_dataset(tmp_path / "missing", resolution=8)
+
+
+def test_corrupt_files_are_skipped_and_counted_or_raise(tmp_path):
+    _save(tmp_path / "0.png", color=(255, 0, 0))
+    (tmp_path / "1.png").write_bytes(b"\x89PNG broken")
+    _save(tmp_path / "2.png", color=(0, 0, 255))
+    dataset = ImageFolder(tmp_path, resolution=8)
+    with pytest.warns(UserWarning, match="skipping unreadable image .*1.png"):
+        item = dataset[1]
+    assert item["skipped"] == 1 and item["index"] == 1
+    assert torch.allclose(item["image"][:, 0, 0], torch.tensor([0.0, 0.0, 1.0]))  # the next readable image
+    assert dataset[0]["skipped"] == 0
+    strict = ImageFolder(tmp_path, resolution=8, on_error="raise")
+    with pytest.raises(ImageLoadError, match="1.png"):
+        strict[1]
+
+
+def test_transforms_and_small_images():
+    wide = Image.new("RGB", (60, 30), (0, 0, 0))
+    wide.paste((255, 255, 255), (20, 0, 40, 30))  # a white band in the middle third
+    crop = resize_center_crop(wide, 16)
+    assert crop.size == (16, 16) and np.asarray(crop)[8, 8].min() > 200
+    small = Image.new("RGB", (10, 6), (9, 9, 9))
+    assert resize_center_crop(small, 32).size == (32, 32)
+    rng = np.random.default_rng(0)
+    assert random_crop_flip(small, 16, rng).size == (16, 16)  # smaller than the crop: resized first
+    a = random_crop_flip(wide, 16, np.random.default_rng(3))
+    b = random_crop_flip(wide, 16, np.random.default_rng(3))
+    assert a.tobytes() == b.tobytes()
+
+
+def test_outputs_are_float_tensors_in_unit_range(tmp_path):
+    _save(tmp_path / "x.png", size=(50, 40), color=(255, 128, 0))
+    item = image_dataset(tmp_path, resolution=24)[0]
+    image = item["image"]
+    assert image.shape == (3, 24, 24) and image.dtype == torch.float32
+    assert torch.allclose(image[:, 5, 5], torch.tensor([1.0, 128 / 255, 0.0]))
+
+
+def test_protocol_splits_by_file_number_and_subfolder(tmp_path):
+    for i in (1, 162770, 162771, 182638, 202599):
+        _save(tmp_path / "celeba" / f"{i:06d}.jpg", size=(20, 24))
+    train = image_dataset(tmp_path / "celeba", "train", protocol="celeba-178")
+    test = image_dataset(tmp_path / "celeba", "test", protocol="celeba-178")
+    assert [f.name for f in train.files] == ["000001.jpg", "162770.jpg"]
+    assert [f.name for f in test.files] == ["182638.jpg", "202599.jpg"]
+    assert test[0]["image"].shape == (3, 178, 178)
+    for split in ("train", "val"):
+        _save(tmp_path / "imagenette" / split / "n01440764" / f"{split}.JPEG", size=(320, 240))
+    nette_train = image_dataset(tmp_path / "imagenette", "train", protocol="imagenette-178")
+    nette_test = image_dataset(tmp_path / "imagenette", "test", protocol="imagenette-178")
+    assert nette_train.random_crop and not nette_test.random_crop
+    assert nette_test.files[0].parent.parent.name == "val"
+    with pytest.raises(ValueError, match="has no split 'val'"):
+        image_dataset(tmp_path / "celeba", "val", protocol="ffhq-256")
+    with pytest.raises(FileNotFoundError, match="ids 60000-69999"):
+        image_dataset(tmp_path / "celeba", "test", protocol="ffhq-256")
+
+
+def test_folder_with_split_subfolders_and_random_crops_are_seeded_per_epoch(tmp_path):
+    for split in ("train", "test"):
+        for k in range(3):
+            _save(tmp_path / split / f"{k}.png", size=(64, 48), color=(k * 80, 10, 10))
+    train = image_dataset(tmp_path, "train", resolution=16, train=True)
+    assert len(train) == 3 and all(f.parent.name == "train" for f in train.files)
+    folder = ImageFolder(tmp_path / "train", resolution=16, random_crop=True)
+    Image.effect_noise((64, 48), 50).convert("RGB").save(folder.files[0])
+    first = folder[0]["image"]
+    assert torch.equal(first, folder[0]["image"])  # same epoch, same crop
+    folder.set_epoch(1)
+    assert not torch.equal(first, folder[0]["image"])  # a new epoch draws new crops
+
+
+def test_saved_datasets_dir_and_offline_hub_id(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    images = [Image.new("RGB", (20, 20), (i * 40, 0, 0)) for i in range(4)]
+    ds = datasets.Dataset.from_dict({"picture": images, "label": [0, 1, 0, 1]})
+    ds = ds.cast_column("picture", datasets.Image())
+    datasets.DatasetDict({"train": ds, "test": ds.select([0, 1])}).save_to_disk(tmp_path / "saved")
+    test = image_dataset(tmp_path / "saved", "test", resolution=8)
+    assert len(test) == 2 and test[1]["image"].shape == (3, 8, 8)
+    assert test[1]["image"][0, 0, 0].item() == pytest.approx(40 / 255)
+    with pytest.raises(DatasetUnavailableError, match="offline.*HF_HUB_OFFLINE"):
+        image_dataset("someone/some-images", "train", resolution=8)
+
+
+def test_unknown_protocol_and_resolution_required(tmp_path):
+    with pytest.raises(ValueError, match="unknown image protocol"):
+        image_dataset(tmp_path, protocol="celeba-64")
+    with pytest.raises(ValueError, match="pass resolution"):
+        image_dataset(tmp_path)

@@ -1,0 +1,61 @@
+import torch
+import torch.nn.functional as F
+
+from ginr_core import image_coords, psnr
+from ginr_data import PHOTO_SPLITS, EmbeddedPhotos, image_dataset, jitter_coords, sample_pixels
+
+
+def test_photos_are_real_split_by_photograph_and_deterministic():
+    assert not set(PHOTO_SPLITS["train"]) & set(PHOTO_SPLITS["test"])
+    train, test = image_dataset("photos", "train"), image_dataset("photos", "test")
+    assert isinstance(train, EmbeddedPhotos) and len(train) == 50_000 and len(test) == 256
+    assert {test.region(i)[0] for i in range(len(test))} == set(PHOTO_SPLITS["test"])
+    item = test[5]
+    assert item["image"].shape == (3, 32, 32) and item["image"].min() >= 0 and item["image"].max() <= 1
+    assert torch.equal(item["image"], EmbeddedPhotos("test")[5]["image"])
+    assert not torch.equal(item["image"], EmbeddedPhotos("test", seed=1)[5]["image"])
+    # photographs, not flat colour: crops vary within themselves
+    assert torch.stack([test[i]["image"] for i in range(32)]).std(dim=(2, 3)).mean() > 0.03
+    assert not test.flip and train.flip
+
+
+def test_photos_render_the_same_region_at_any_resolution():
+    test = EmbeddedPhotos("test", resolution=32)
+    small = torch.stack([test.render(i) for i in range(16)])
+    big = torch.stack([test.render(i, 128) for i in range(16)])
+    assert big.shape == (16, 3, 128, 128)
+    assert psnr(F.avg_pool2d(big, 4), small).mean() > 30  # the same content, 4x finer
+    assert EmbeddedPhotos("test", resolution=64)[3]["image"].shape == (3, 64, 64)
+
+
+def test_full_grid_is_shared_and_matches_pixels():
+    images = torch.rand(2, 3, 6, 5)
+    coords, targets = sample_pixels(images, None)
+    assert coords.shape == (1, 30, 2) and targets.shape == (2, 30, 3)
+    assert torch.equal(coords[0], image_coords(6, 5).view(-1, 2))
+    assert torch.equal(targets[1, 5 * 2 + 3], images[1, :, 2, 3])  # row 2, column 3
+
+
+def test_subsampling_draws_a_fresh_fraction_per_image():
+    images = torch.rand(3, 3, 20, 20)
+    generators = [torch.Generator().manual_seed(s) for s in (1, 2, 3)]
+    coords, targets = sample_pixels(images, 0.1, generators)
+    assert coords.shape == (3, 40, 2) and targets.shape == (3, 40, 3)
+    assert not torch.equal(coords[0], coords[1])
+    # every target is the colour of the pixel whose centre was drawn
+    rows = ((coords[..., 0] + 1) * 10 - 0.5).round().long()
+    cols = ((coords[..., 1] + 1) * 10 - 0.5).round().long()
+    for b in range(3):
+        assert torch.equal(targets[b], images[b][:, rows[b], cols[b]].T)
+        assert len(set((rows[b] * 20 + cols[b]).tolist())) == 40  # without replacement
+    again, _ = sample_pixels(images, 0.1, [torch.Generator().manual_seed(s) for s in (1, 2, 3)])
+    assert torch.equal(again, coords)
+
+
+def test_jitter_stays_within_the_pixel():
+    grid = image_coords(8, 8).view(1, -1, 2)
+    jittered = jitter_coords(grid, 8, 8, [torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)])
+    offset = (jittered - grid).abs()
+    assert jittered.shape == (2, 64, 2) and offset.max() <= 1 / 8 and offset.mean() > 1 / 64
+    coords, _ = sample_pixels(torch.rand(2, 3, 8, 8), None, [torch.Generator().manual_seed(s) for s in (0, 1)], True)
+    assert torch.allclose(coords, jittered)
