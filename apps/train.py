@@ -48,7 +48,7 @@ from ginr_apps.checkpoints import (
 from ginr_apps.config import ConfigError, RunConfig, load_config, model_kwargs
 from ginr_apps.evaluation import psnr_per_image, reconstruct
 from ginr_apps.reporting import command_line, image_grid, save_png, write_model_card
-from ginr_data import image_dataset, sample_pixels
+from ginr_data import DatasetUnavailableError, ImageLoadError, image_dataset, sample_pixels
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.yaml"
 
@@ -109,6 +109,11 @@ def _sample_generators(seed: int, step: int, positions: list[int]) -> list[torch
         torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step, p]).generate_state(1)[0]))
         for p in positions
     ]
+
+
+def _total(accelerator: Accelerator, count: int) -> int:
+    """Sum of a per-process count over all processes."""
+    return int(accelerator.gather(torch.tensor([count], device=accelerator.device)).sum())
 
 
 def _epoch_order(size: int, seed: int, epoch: int) -> torch.Tensor:
@@ -239,7 +244,7 @@ def main(argv: list[str] | None = None) -> dict:
     bar = tqdm(total=total_steps, initial=state.step, disable=not main_process, desc="training", dynamic_ncols=True)
     started = time.perf_counter() - state.train_seconds
     budget = config.train.time_budget_minutes
-    last_psnr = float("nan")
+    last_psnr, skipped = float("nan"), 0  # skipped: unreadable images since the last sync of the counter
     model.train()
     try:
         while state.step < total_steps:
@@ -253,7 +258,12 @@ def main(argv: list[str] | None = None) -> dict:
             ]
             if hasattr(train_set, "set_epoch"):
                 train_set.set_epoch(epoch)
-            loader = DataLoader(Subset(train_set, mine), batch_size=per_process, num_workers=data.num_workers)
+            loader = DataLoader(
+                Subset(train_set, mine),
+                batch_size=per_process,
+                num_workers=data.num_workers,
+                pin_memory=accelerator.device.type == "cuda",
+            )
             for items in loader:
                 images = items["image"].to(accelerator.device, non_blocking=True)
                 positions = list(range(rank * per_process, (rank + 1) * per_process))
@@ -272,22 +282,28 @@ def main(argv: list[str] | None = None) -> dict:
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 state.step += 1
-                state.skipped += int(accelerator.gather(items["skipped"].to(accelerator.device).sum()).sum())
+                skipped += int(items["skipped"].sum())
                 state.train_seconds = time.perf_counter() - started
                 bar.update(1)
                 if state.step % config.train.log_every == 0:
                     bar.set_postfix(loss=f"{loss.item():.4f}", test_psnr=f"{last_psnr:.2f}", refresh=False)
-                if state.step % config.train.eval_every == 0 and state.step < total_steps:
-                    scores = evaluate(accelerator, model, test_set, config)
-                    last_psnr = float(np.mean(list(scores.values())))
-                    state.history.append(
-                        {"step": state.step, "minutes": state.train_seconds / 60, "test_psnr": last_psnr}
-                    )
-                    if main_process:
-                        bar.write(f"step {state.step}: test PSNR {last_psnr:.2f} dB ({len(scores)} images)")
-                    model.train()
-                if state.step % config.train.checkpoint_every == 0 and state.step < total_steps:
-                    save_checkpoint(accelerator, checkpoints, state.step, config.train.keep_checkpoints)
+                evaluating = state.step % config.train.eval_every == 0 and state.step < total_steps
+                saving = state.step % config.train.checkpoint_every == 0 and state.step < total_steps
+                if evaluating or saving:  # not training time: excluded from train_seconds and the budget
+                    pause = time.perf_counter()
+                    state.skipped, skipped = state.skipped + _total(accelerator, skipped), 0
+                    if evaluating:
+                        scores = evaluate(accelerator, model, test_set, config)
+                        last_psnr = float(np.mean(list(scores.values())))
+                        state.history.append(
+                            {"step": state.step, "minutes": state.train_seconds / 60, "test_psnr": last_psnr}
+                        )
+                        if main_process:
+                            bar.write(f"step {state.step}: test PSNR {last_psnr:.2f} dB ({len(scores)} images)")
+                        model.train()
+                    if saving:
+                        save_checkpoint(accelerator, checkpoints, state.step, config.train.keep_checkpoints)
+                    started += time.perf_counter() - pause
                 stop = budget is not None and state.train_seconds > budget * 60
                 if budget is not None:
                     stop = bool(broadcast(torch.tensor([stop], device=accelerator.device)).item())
@@ -295,14 +311,16 @@ def main(argv: list[str] | None = None) -> dict:
                     total_steps = state.step
                 if state.step >= total_steps:
                     break
-    except KeyboardInterrupt:
-        if world == 1:
+    except (KeyboardInterrupt, ImageLoadError) as err:  # keep what was trained, then stop
+        if world == 1 and state.step > 0:
+            state.skipped, skipped = state.skipped + skipped, 0
             save_checkpoint(accelerator, checkpoints, state.step, config.train.keep_checkpoints)
-            print(
-                f"\ninterrupted: saved {checkpoint_path(checkpoints, state.step)}; continue with --resume", flush=True
-            )
+            saved = checkpoint_path(checkpoints, state.step)
+            reason = "interrupted" if isinstance(err, KeyboardInterrupt) else "stopped on an unreadable image"
+            print(f"\n{reason}: saved {saved}; continue with --resume", flush=True)
         raise
     bar.close()
+    state.skipped, skipped = state.skipped + _total(accelerator, skipped), 0
 
     # ---------------------------------------------------------------- final evaluation and outputs
     scores = evaluate(accelerator, model, test_set, config)
@@ -355,4 +373,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (ImageLoadError, DatasetUnavailableError, FileNotFoundError) as error:
+        raise SystemExit(f"error: {error}") from None

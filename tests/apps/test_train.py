@@ -126,3 +126,27 @@ def test_evaluate_reports_native_and_other_resolutions(tmp_path, tiny_config, ap
     for index, value in report["resolutions"]["16"]["per_image"].items():
         assert value == pytest.approx(metrics["per_image_test_psnr"][index], abs=1e-4)
     assert "16 x 16: PSNR" in result.stdout and (out / "eval" / "eval.png").is_file()
+
+
+def test_corrupt_training_images_are_skipped_counted_and_reported(tmp_path, tiny_config, app):
+    data = tmp_path / "images"
+    for split, count in (("train", 7), ("test", 3)):
+        for k in range(count):
+            (data / split).mkdir(parents=True, exist_ok=True)
+            Image.effect_noise((24, 20), 40 + k).convert("RGB").save(data / split / f"{k}.png")
+    (data / "train" / "3.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    out = tmp_path / "run"
+    result = app(TRAIN, "--config", tiny_config(out), f"data.source={data}", "data.test_size=null", "train.max_steps=4")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["skipped_images"] >= 1 and metrics["test"]["images"] == 3
+    assert "3.png" in result.stderr and "unreadable training images were skipped" in result.stdout
+    strict = app(
+        TRAIN,
+        "--config",
+        tiny_config(tmp_path / "strict"),
+        f"data.source={data}",
+        "data.on_error=raise",
+        "train.max_steps=4",
+        check=False,
+    )
+    assert strict.returncode != 0 and "3.png: cannot read image" in strict.stderr
