@@ -103,12 +103,13 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, RunConfig]:
     return args, config
 
 
+def _generator(*key: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(np.random.SeedSequence(list(key)).generate_state(1)[0]))
+
+
 def _sample_generators(seed: int, step: int, positions: list[int]) -> list[torch.Generator]:
     """One generator per training sample, keyed by (seed, step, position in the global batch)."""
-    return [
-        torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step, p]).generate_state(1)[0]))
-        for p in positions
-    ]
+    return [_generator(seed, step, p) for p in positions]
 
 
 def _total(accelerator: Accelerator, count: int) -> int:
@@ -271,7 +272,9 @@ def main(argv: list[str] | None = None) -> dict:
                 if data.channel_permutation:
                     order_rgb = torch.stack([torch.randperm(3, generator=g) for g in generators]).to(images.device)
                     images = torch.gather(images, 1, order_rgb[:, :, None, None].expand_as(images))
-                coords, targets = sample_pixels(images, data.subsample, generators, jitter=data.jitter)
+                # one jitter for the whole global batch keeps a full grid shared (and the decoder fast)
+                batch_generator = _generator(config.seed, state.step)
+                coords, targets = sample_pixels(images, data.subsample, generators, data.jitter, batch_generator)
                 with accelerator.autocast():
                     prediction = model(images, coords, chunk_size=config.train.decode_chunk_size)
                 loss = F.mse_loss(prediction.float(), targets)

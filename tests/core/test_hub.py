@@ -97,3 +97,18 @@ def test_presets_round_trip_through_config(tmp_path):
         model = LocalityAwareINR.from_preset("ffhq-1024", encoder_depth=0)
     assert model.num_patches == 484 and model.padding == 16 and model.sigmas == (256.0, 64.0)
     assert model.config["patch_size"] == 48 and model.config["encoder_depth"] == 0
+
+
+def test_the_base_class_loads_any_family_by_its_config(tmp_path, tiny, family):
+    from ginr_core import GeneralizableINR
+
+    model = tiny(family)
+    model.save_pretrained(tmp_path)
+    loaded = GeneralizableINR.from_pretrained(tmp_path)
+    assert type(loaded) is CLASSES[family] and loaded.config == model.config
+    ours, theirs = model.state_dict(), loaded.state_dict()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "_class_name": "NeRF"}))
+    with pytest.raises(CheckpointMismatchError, match="names no ginr model class"):
+        GeneralizableINR.from_pretrained(tmp_path)

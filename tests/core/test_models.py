@@ -132,7 +132,7 @@ def test_ablations_build_the_documented_decoders(tiny):
 def test_any_bandwidth_order_and_number_of_levels_is_accepted(tiny, sigmas):
     model = tiny("locinr", sigmas=sigmas)
     assert model(_images(), torch.rand(2, 5, 2)).shape == (2, 5, 3)
-    assert model.config["sigmas"] == sigmas
+    assert model.config["sigmas"] == list(sigmas) and model.sigmas == sigmas
 
 
 @pytest.mark.parametrize(

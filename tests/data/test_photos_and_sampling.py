@@ -59,3 +59,15 @@ def test_jitter_stays_within_the_pixel():
     assert jittered.shape == (2, 64, 2) and offset.max() <= 1 / 8 and offset.mean() > 1 / 64
     coords, _ = sample_pixels(torch.rand(2, 3, 8, 8), None, [torch.Generator().manual_seed(s) for s in (0, 1)], True)
     assert torch.allclose(coords, jittered)
+
+
+def test_one_jitter_for_the_batch_keeps_the_grid_shared():
+    images = torch.rand(3, 3, 8, 8)
+    coords, targets = sample_pixels(images, None, None, jitter=True, batch_generator=torch.Generator().manual_seed(4))
+    grid = image_coords(8, 8).view(1, -1, 2)
+    assert coords.shape == (1, 64, 2) and targets.shape == (3, 64, 3)
+    assert 0 < (coords - grid).abs().max() <= 1 / 8
+    # subsampling still draws per image, with the per-image generators
+    gens = [torch.Generator().manual_seed(s) for s in range(3)]
+    sub, _ = sample_pixels(images, 0.5, gens, jitter=True, batch_generator=torch.Generator().manual_seed(4))
+    assert sub.shape == (3, 32, 2)

@@ -43,15 +43,19 @@ def sample_pixels(
     fraction: float | None,
     generators: Sequence[torch.Generator] | None = None,
     jitter: bool = False,
+    batch_generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Coordinates and target colours for one training step.
 
     Args:
         images: ``(B, C, H, W)`` in [0, 1].
         fraction: decode a fresh random ``fraction`` of each image's pixels (e.g. 0.1); ``None``
-            or 1 decodes the full grid (one coordinate set shared by the batch, unless jittered).
-        generators: one per image (required for subsampling or jitter).
+            or 1 decodes the full grid (one coordinate set shared by the batch).
+        generators: one per image (for subsampling, and for jitter without ``batch_generator``).
         jitter: move each coordinate uniformly within its pixel.
+        batch_generator: with the full grid, jitter the grid once for the whole batch from this
+            generator, so that the coordinates stay shared (the decoder then computes their
+            features once); without it every image gets its own jitter.
 
     Returns:
         ``coords`` ``(B or 1, N, 2)`` and ``targets`` ``(B, N, C)``.
@@ -59,7 +63,8 @@ def sample_pixels(
     batch, _, height, width = images.shape
     coords, targets = pixel_targets(images)
     subsample = fraction is not None and fraction < 1.0
-    if (subsample or jitter) and (generators is None or len(generators) != batch):
+    shared_jitter = jitter and not subsample and batch_generator is not None
+    if (subsample or (jitter and not shared_jitter)) and (generators is None or len(generators) != batch):
         raise ValueError(f"sample_pixels needs one torch.Generator per image ({batch}) to subsample or jitter")
     if subsample:
         if not 0.0 < fraction <= 1.0:
@@ -69,6 +74,8 @@ def sample_pixels(
         index = index.to(images.device)
         coords = coords[0][index]  # (B, n, 2)
         targets = torch.gather(targets, 1, index.unsqueeze(-1).expand(-1, -1, targets.shape[-1]))
-    if jitter:
+    if shared_jitter:
+        coords = jitter_coords(coords, height, width, [batch_generator])
+    elif jitter:
         coords = jitter_coords(coords, height, width, generators)
     return coords, targets

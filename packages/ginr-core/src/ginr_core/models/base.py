@@ -151,8 +151,8 @@ class GeneralizableINR(
 
     @property
     def config(self) -> dict[str, Any]:
-        """The constructor's keyword arguments (what ``config.json`` holds)."""
-        return dict(self._hub_mixin_config or {})
+        """The constructor's keyword arguments, as ``config.json`` holds them (tuples become lists)."""
+        return json.loads(json.dumps(self._hub_mixin_config or {}))
 
     @property
     def num_latents(self) -> int:
