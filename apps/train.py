@@ -176,7 +176,9 @@ def main(argv: list[str] | None = None) -> dict:
             f"(nothing was changed)"
         )
 
-    accelerator = Accelerator(mixed_precision=config.train.mixed_precision)
+    # an explicit train.mixed_precision wins; "no" defers to `accelerate launch --mixed_precision` / `accelerate config`
+    precision = config.train.mixed_precision
+    accelerator = Accelerator(mixed_precision=None if precision == "no" else precision)
     if accelerator.device.type == "cpu":
         # `accelerate launch` sets OMP_NUM_THREADS=1, which halves a 2-core machine: share the cores instead
         local = int(os.environ.get("LOCAL_WORLD_SIZE", accelerator.num_processes))
@@ -337,6 +339,7 @@ def main(argv: list[str] | None = None) -> dict:
         "skipped_images": state.skipped,
         "world_size": world,
         "hardware": _hardware(accelerator),
+        "mixed_precision": accelerator.mixed_precision,
         "command": command_line(),
         "model": {
             "class": cls.__name__,

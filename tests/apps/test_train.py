@@ -150,3 +150,12 @@ def test_corrupt_training_images_are_skipped_counted_and_reported(tmp_path, tiny
         check=False,
     )
     assert strict.returncode != 0 and "3.png: cannot read image" in strict.stderr
+
+
+def test_mixed_precision_comes_from_the_launcher_or_the_config(tmp_path, tiny_config, app):
+    out = tmp_path / "run"
+    result = app(TRAIN, "--config", tiny_config(out), "train.max_steps=2", env={"ACCELERATE_MIXED_PRECISION": "bf16"})
+    assert json.loads((out / "metrics.json").read_text())["mixed_precision"] == "bf16"
+    assert "bf16 is ~100x slower than fp32" in result.stderr  # CPUs are warned, not silently slowed
+    app(TRAIN, "--config", tiny_config(tmp_path / "fp32"), "train.max_steps=2")
+    assert json.loads((tmp_path / "fp32" / "metrics.json").read_text())["mixed_precision"] == "no"

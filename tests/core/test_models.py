@@ -226,3 +226,19 @@ def test_bf16_autocast_runs_and_keeps_fourier_features_in_float32(tiny):
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         out = model(_images(batch=1), torch.rand(1, 8, 2))
     assert out.shape == (1, 8, 3) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("preset", ["celeba-178", "ffhq-256", "ffhq-512", "ffhq-1024", "imagenet-256", "shapenet-nvs"])
+def test_every_preset_builds_every_family(preset):
+    from ginr_core import list_presets
+
+    assert preset in list_presets()
+    tokens = {"ffhq-256": 256, "ffhq-512": 256, "imagenet-256": 256, "shapenet-nvs": 256, "celeba-178": 400}
+    for family in ("locinr", "ipc", "transinr"):
+        with torch.device("meta"):
+            model = get_model_class(family).from_preset(preset)
+        if preset in tokens:
+            assert model.num_patches == tokens[preset], (preset, family)
+    with torch.device("meta"):
+        heads = LocalityAwareINR.from_preset(preset).token_aggregation.heads
+    assert heads == {"ffhq-512": 4, "ffhq-1024": 4, "imagenet-256": 8}.get(preset, 2)
