@@ -1,6 +1,7 @@
-"""Train a generalizable INR on images, from one CPU to many GPUs (Hugging Face Accelerate).
+"""Train a generalizable INR on images or light fields, from one CPU to many GPUs (Hugging Face Accelerate).
 
     accelerate launch apps/train.py                                   # LocINR on the embedded photographs, CPU
+    accelerate launch apps/train.py --config apps/configs/nvs_default.yaml   # novel views of the embedded scenes
     accelerate launch apps/train.py --model ipc --max-steps 500 train.lr=3e-4
     accelerate launch apps/train.py --config apps/configs/ffhq256_locinr.yaml data.source=/data/ffhq
     accelerate launch apps/train.py --output-dir runs/default --resume   # continue from the last checkpoint
@@ -14,8 +15,10 @@ the embedded photographs, which finishes in under 10 minutes on 2 CPU cores. Set
 The output directory receives ``model/`` (``save_pretrained`` weights, config and a model card
 with the measured test PSNR and this command), ``checkpoints/`` (Accelerate state, the last few),
 ``metrics.json`` (test PSNR, learning curve, settings) and ``reconstructions.png`` (ground truth |
-reconstruction | x2 decode of held-out images). Every file is written atomically; an existing run
-is never overwritten unless ``--resume`` continues it.
+reconstruction | x2 decode of held-out images) or, for novel view synthesis (``data.task=nvs``),
+``novel_views.png`` (support views | the unseen view | predictions from 1..V views) and the test PSNR
+per number of support views. Every file is written atomically; an existing run is never
+overwritten unless ``--resume`` continues it.
 """
 
 from __future__ import annotations
@@ -46,9 +49,9 @@ from ginr_apps.checkpoints import (
     write_json,
 )
 from ginr_apps.config import ConfigError, RunConfig, load_config, model_kwargs
-from ginr_apps.evaluation import psnr_per_image, reconstruct
-from ginr_apps.reporting import command_line, image_grid, save_png, write_model_card
-from ginr_data import DatasetUnavailableError, ImageLoadError, image_dataset, sample_pixels
+from ginr_apps.reporting import command_line, save_png, write_model_card
+from ginr_apps.tasks import get_task
+from ginr_data import DatasetUnavailableError, ImageLoadError, LightFieldError
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.yaml"
 
@@ -127,26 +130,27 @@ def _hardware(accelerator: Accelerator) -> str:
     return f"CPU, {accelerator.num_processes} process(es) x {torch.get_num_threads()} threads"
 
 
-def evaluate(accelerator: Accelerator, model, dataset, config: RunConfig) -> dict[int, float]:
-    """Per-image test PSNR, each process taking every n-th image, gathered without duplicates."""
+def evaluate(accelerator: Accelerator, model, dataset, config: RunConfig, task) -> dict[str, dict[int, float]]:
+    """Per-item test PSNR (per setting: resolution or number of views), each process taking every
+    n-th item, gathered without duplicates."""
     size = len(dataset) if config.data.test_size is None else min(config.data.test_size, len(dataset))
     mine = list(range(accelerator.process_index, size, accelerator.num_processes))
-    scores = psnr_per_image(
-        accelerator.unwrap_model(model),
-        dataset,
-        mine,
-        batch_size=config.train.eval_batch_size,
-        chunk_size=config.train.decode_chunk_size or 65536,
-        device=accelerator.device,
-    )
+    results = task.score(accelerator.unwrap_model(model), dataset, mine, accelerator.device)
     per_process = math.ceil(size / accelerator.num_processes)
-    index = torch.full((per_process,), -1, dtype=torch.long, device=accelerator.device)
-    value = torch.zeros(per_process, dtype=torch.float64, device=accelerator.device)
-    for k, (i, v) in enumerate(scores.items()):
-        index[k], value[k] = i, v
-    index, value = accelerator.gather(index), accelerator.gather(value)
-    keep = index >= 0
-    return dict(sorted(zip(index[keep].tolist(), value[keep].tolist())))
+    gathered = {}
+    for key, scores in results.items():
+        index = torch.full((per_process,), -1, dtype=torch.long, device=accelerator.device)
+        value = torch.zeros(per_process, dtype=torch.float64, device=accelerator.device)
+        for k, (i, v) in enumerate(scores.items()):
+            index[k], value[k] = i, v
+        index, value = accelerator.gather(index), accelerator.gather(value)
+        keep = index >= 0
+        gathered[key] = dict(sorted(zip(index[keep].tolist(), value[keep].tolist())))
+    return gathered
+
+
+def _means(scores: dict[str, dict[int, float]]) -> dict[str, float]:
+    return {key: float(np.mean(list(values.values()))) for key, values in scores.items()}
 
 
 def save_checkpoint(accelerator: Accelerator, directory: Path, step: int, keep: int) -> None:
@@ -194,26 +198,21 @@ def main(argv: list[str] | None = None) -> dict:
 
     # ---------------------------------------------------------------- data and model
     data = config.data
-    common = {"protocol": data.protocol, "resolution": data.resolution, "image_column": data.image_column}
-    common["on_error"] = data.on_error
-    train_set = image_dataset(data.source, data.train_split, train=True, seed=config.seed, **common)
-    # the test set never depends on the run's seed: every run is scored on the same images
-    test_set = image_dataset(data.source, data.test_split, train=False, size=data.test_size, **common)
+    task = get_task(config)
+    train_set, test_set = task.datasets()
     cls, kwargs = model_kwargs(config.model)
     model = cls(**kwargs)
-    resolution = train_set[0]["image"].shape[-1]
-    if model.image_size != (resolution, resolution):
-        raise SystemExit(
-            f"error: the data is {resolution} x {resolution} but the model expects {model.image_size}: "
-            f"set data.resolution or model.image_size"
-        )
+    resolution = task.resolution(train_set)
+    problem = task.check_model(model, train_set)
+    if problem:
+        raise SystemExit(f"error: {problem}")
     batch = config.train.batch_size
     if batch % world:
         raise SystemExit(f"error: train.batch_size={batch} must be divisible by the {world} processes")
     per_process = batch // world
     steps_per_epoch = len(train_set) // batch
     if steps_per_epoch == 0:
-        raise SystemExit(f"error: {len(train_set)} training images are fewer than train.batch_size={batch}")
+        raise SystemExit(f"error: {len(train_set)} training items are fewer than train.batch_size={batch}")
     total_steps = config.train.max_steps or math.ceil(config.train.epochs * steps_per_epoch)
 
     fused = accelerator.device.type in ("cpu", "cuda")
@@ -238,7 +237,7 @@ def main(argv: list[str] | None = None) -> dict:
         raw = accelerator.unwrap_model(model)
         print(
             f"{type(raw).__name__}: {sum(p.numel() for p in raw.parameters()):,} parameters | "
-            f"train {train_set!r} | test {len(test_set)} images | {total_steps} steps of {batch} images "
+            f"train {train_set!r} | test {len(test_set)} items | {total_steps} steps of {batch} items "
             f"on {_hardware(accelerator)}",
             flush=True,
         )
@@ -268,17 +267,12 @@ def main(argv: list[str] | None = None) -> dict:
                 pin_memory=accelerator.device.type == "cuda",
             )
             for items in loader:
-                images = items["image"].to(accelerator.device, non_blocking=True)
                 positions = list(range(rank * per_process, (rank + 1) * per_process))
                 generators = _sample_generators(config.seed, state.step, positions)
-                if data.channel_permutation:
-                    order_rgb = torch.stack([torch.randperm(3, generator=g) for g in generators]).to(images.device)
-                    images = torch.gather(images, 1, order_rgb[:, :, None, None].expand_as(images))
-                # one jitter for the whole global batch keeps a full grid shared (and the decoder fast)
-                batch_generator = _generator(config.seed, state.step)
-                coords, targets = sample_pixels(images, data.subsample, generators, data.jitter, batch_generator)
+                batch_generator = _generator(config.seed, state.step)  # the same on every process
+                inputs, coords, targets = task.training_batch(items, accelerator.device, generators, batch_generator)
                 with accelerator.autocast():
-                    prediction = model(images, coords, chunk_size=config.train.decode_chunk_size)
+                    prediction = model(inputs, coords, chunk_size=config.train.decode_chunk_size)
                 loss = F.mse_loss(prediction.float(), targets)
                 accelerator.backward(loss)
                 if config.train.grad_clip:
@@ -298,13 +292,18 @@ def main(argv: list[str] | None = None) -> dict:
                     pause = time.perf_counter()
                     state.skipped, skipped = state.skipped + _total(accelerator, skipped), 0
                     if evaluating:
-                        scores = evaluate(accelerator, model, test_set, config)
-                        last_psnr = float(np.mean(list(scores.values())))
-                        state.history.append(
-                            {"step": state.step, "minutes": state.train_seconds / 60, "test_psnr": last_psnr}
-                        )
+                        scores = evaluate(accelerator, model, test_set, config, task)
+                        means = _means(scores)
+                        last_psnr = means[task.headline(scores)]
+                        entry = {"step": state.step, "minutes": state.train_seconds / 60, "test_psnr": last_psnr}
+                        state.history.append({**entry, **({"by_setting": means} if len(means) > 1 else {})})
                         if main_process:
-                            bar.write(f"step {state.step}: test PSNR {last_psnr:.2f} dB ({len(scores)} images)")
+                            shown = ", ".join(f"{k}: {v:.2f}" for k, v in means.items()) if len(means) > 1 else ""
+                            count = len(next(iter(scores.values())))
+                            bar.write(
+                                f"step {state.step}: test PSNR {last_psnr:.2f} dB ({count} items)"
+                                + (f" [{shown}]" if shown else "")
+                            )
                         model.train()
                     if saving:
                         save_checkpoint(accelerator, checkpoints, state.step, config.train.keep_checkpoints)
@@ -328,12 +327,15 @@ def main(argv: list[str] | None = None) -> dict:
     state.skipped, skipped = state.skipped + _total(accelerator, skipped), 0
 
     # ---------------------------------------------------------------- final evaluation and outputs
-    scores = evaluate(accelerator, model, test_set, config)
-    test_psnr = float(np.mean(list(scores.values())))
-    state.history.append({"step": state.step, "minutes": state.train_seconds / 60, "test_psnr": test_psnr})
+    scores = evaluate(accelerator, model, test_set, config, task)
+    means = _means(scores)
+    headline = task.headline(scores)
+    test_psnr, per_item = means[headline], scores[headline]
+    entry = {"step": state.step, "minutes": state.train_seconds / 60, "test_psnr": test_psnr}
+    state.history.append({**entry, **({"by_setting": means} if len(means) > 1 else {})})
     save_checkpoint(accelerator, checkpoints, state.step, config.train.keep_checkpoints)  # --resume can extend
     metrics = {
-        "test": {"psnr": test_psnr, "images": len(scores)},
+        "test": {"psnr": test_psnr, "images": len(per_item), "setting": headline, "by_setting": means},
         "steps": state.step,
         "train_minutes": state.train_seconds / 60,
         "skipped_images": state.skipped,
@@ -345,9 +347,10 @@ def main(argv: list[str] | None = None) -> dict:
             "class": cls.__name__,
             "parameters": sum(p.numel() for p in accelerator.unwrap_model(model).parameters()),
         },
-        "data": {"source": data.source, "test_split": data.test_split, "resolution": resolution},
+        "data": {"task": data.task, "source": data.source, "test_split": data.test_split, "resolution": resolution},
         "history": state.history,
-        "per_image_test_psnr": scores,
+        "per_image_test_psnr": per_item,
+        "per_setting_test_psnr": scores,
         "config": config.to_dict(),
     }
     if main_process:
@@ -359,16 +362,14 @@ def main(argv: list[str] | None = None) -> dict:
             write_model_card(folder, model=raw, metrics=metrics, command=metrics["command"], config_yaml=config_yaml)
 
         replace_dir(out / "model", fill)
-        shown = list(scores)[:8]
-        images = torch.stack([test_set[i]["image"] for i in shown]).to(accelerator.device)
-        recon, double = reconstruct(raw, images), reconstruct(raw, images, 2 * resolution)
-        rows = [[images[k], recon[k], double[k]] for k in range(len(shown))]
-        titles = ["ground truth", "reconstruction", f"x2 decode ({2 * resolution} px)"]
-        save_png(image_grid(rows, cell=max(128, 2 * resolution), titles=titles), out / "reconstructions.png")
+        shown = list(per_item)[:8]
+        save_png(task.figure(raw, test_set, shown, accelerator.device), out / task.figure_name)
         write_json(out / "metrics.json", metrics)
+        by = "; ".join(f"{k}: {v:.2f} dB" for k, v in means.items()) if len(means) > 1 else ""
         print(
-            f"test PSNR {test_psnr:.2f} dB on {len(scores)} held-out images after {state.step} steps "
-            f"({state.train_seconds / 60:.1f} min); wrote {out}/model, metrics.json, reconstructions.png",
+            f"test PSNR {test_psnr:.2f} dB ({headline}) on {len(per_item)} held-out items after {state.step} steps "
+            f"({state.train_seconds / 60:.1f} min){' [' + by + ']' if by else ''}; wrote {out}/model, metrics.json, "
+            f"{task.figure_name}",
             flush=True,
         )
         if state.skipped:
@@ -381,5 +382,5 @@ def main(argv: list[str] | None = None) -> dict:
 if __name__ == "__main__":
     try:
         main()
-    except (ImageLoadError, DatasetUnavailableError, FileNotFoundError) as error:
+    except (ImageLoadError, DatasetUnavailableError, LightFieldError, FileNotFoundError) as error:
         raise SystemExit(f"error: {error}") from None

@@ -7,6 +7,7 @@ import tempfile
 # Both must hold before huggingface_hub is first imported: it reads them once, at import time.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="ginr-tests-hf-home-")
+os.environ["GINR_CACHE"] = tempfile.mkdtemp(prefix="ginr-tests-cache-")  # generated datasets
 
 import pytest
 import torch
@@ -36,8 +37,17 @@ def tiny_model(family: str, **overrides):
     return get_model_class(family)(**{**TINY[family], **overrides})
 
 
+@pytest.fixture(scope="session")
+def tiny_scenes(tmp_path_factory):
+    """A small rendered light-field dataset in the learnit layout: 6 train + 2 test objects, 8 views of 16 px."""
+    from ginr_data.scenes import render_scenes
+
+    return render_scenes(tmp_path_factory.mktemp("scenes"), num_train=6, num_test=2, views=8, resolution=16)
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(os.environ["HF_HOME"], ignore_errors=True)
+    shutil.rmtree(os.environ["GINR_CACHE"], ignore_errors=True)
 
 
 @pytest.fixture(params=["locinr", "ipc", "transinr"])

@@ -57,9 +57,12 @@ def _parse_yaml(text: str):
 
 @dataclass
 class DataConfig:
-    """Where the images come from and how a step samples them."""
+    """Where the data comes from and how a step samples it."""
 
-    source: str = "photos"  # "photos" (embedded, offline), a folder, a save_to_disk dir or a Hub dataset id
+    task: str = "images"  # "images" (reconstruction) or "nvs" (novel view synthesis from posed views)
+    # images: "photos" (embedded, offline), a folder, a save_to_disk dir or a Hub dataset id;
+    # nvs: "scenes" (embedded rendered objects, offline) or a learnit-layout folder. Default: the embedded one.
+    source: str | None = None
     protocol: str | None = None  # a ginr_data.IMAGE_PROTOCOLS name (resolution, transforms, splits)
     resolution: int | None = None  # default: the protocol's, or 32 for the photos
     train_split: str = "train"
@@ -71,6 +74,11 @@ class DataConfig:
     image_column: str | None = None
     on_error: str = "skip"  # unreadable images: "skip" (warn and count) or "raise"
     num_workers: int = 0
+    # novel view synthesis only
+    category: str | None = None  # cars, chairs, lamps (learnit ShapeNet); the embedded scenes: shapes
+    views: tuple[int, int] | None = None  # (min, max) support views per training step; evaluated at each
+    query_rays: int | None = None  # rays of the novel view per training item and step (None: all pixels)
+    test_repeats: int = 100  # test items per test object, each with its own seeded views (paper: 100)
 
 
 @dataclass
@@ -255,3 +263,25 @@ def _check_values(config: RunConfig) -> None:
         raise ConfigError(f"data.subsample must be in (0, 1], got {data.subsample}")
     if data.on_error not in ("skip", "raise"):
         raise ConfigError(f"data.on_error must be skip or raise, got {data.on_error!r}")
+    if data.task not in ("images", "nvs"):
+        raise ConfigError(f"data.task must be images or nvs, got {data.task!r}")
+    if data.source is None:
+        data.source = "photos" if data.task == "images" else "scenes"
+    defaults = DataConfig()
+    only = {
+        "images": ("protocol", "subsample", "jitter", "channel_permutation", "image_column"),
+        "nvs": ("category", "views", "query_rays"),
+    }
+    for task, names in only.items():
+        if data.task != task:
+            for name in names:
+                if getattr(data, name) != getattr(defaults, name):
+                    raise ConfigError(
+                        f"data.{name} applies to data.task={task} only; this run has data.task={data.task}"
+                    )
+    if data.views is not None and not 1 <= data.views[0] <= data.views[1]:
+        raise ConfigError(f"data.views must be [min, max] support views with 1 <= min <= max, got {list(data.views)}")
+    if data.query_rays is not None and data.query_rays < 1:
+        raise ConfigError(f"data.query_rays must be >= 1, got {data.query_rays}")
+    if data.test_repeats < 1:
+        raise ConfigError(f"data.test_repeats must be >= 1, got {data.test_repeats}")

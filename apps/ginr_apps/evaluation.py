@@ -1,14 +1,22 @@
-"""Per-image PSNR of a model on a dataset, at its native or any other resolution."""
+"""Scores of a model on test data: per-image PSNR at any resolution, novel-view PSNR per number of views."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 
 from ginr_core import GeneralizableINR, psnr
 
-__all__ = ["psnr_per_image", "reconstruct", "source_index"]
+__all__ = [
+    "nearest_support_view",
+    "novel_views",
+    "nvs_psnr",
+    "psnr_per_image",
+    "reconstruct",
+    "source_index",
+    "support_mean_colour",
+]
 
 
 def source_index(dataset, item: dict) -> int:
@@ -56,4 +64,67 @@ def psnr_per_image(
         values = psnr(reconstruct(model, images, resolution or native, chunk_size), targets)
         results.update({int(item["index"]): float(v) for item, v in zip(batch, values.tolist())})
     model.train(was_training)
+    return results
+
+
+# ------------------------------------------------------------------------------------ novel views
+@torch.no_grad()
+def novel_views(
+    model: GeneralizableINR, support: torch.Tensor, rays: torch.Tensor, chunk_size: int | None = 65536
+) -> torch.Tensor:
+    """Colours ``(B, N, 3)`` in [0, 1] of rays ``(B, N, 6)`` given support views ``(B, V, 9, H, W)``."""
+    return model.decode(model.encode(support), rays, chunk_size=chunk_size).clamp(0.0, 1.0)
+
+
+def support_mean_colour(item: dict, views: int) -> torch.Tensor:
+    """Trivial baseline: every ray of the novel view gets the mean colour of the first ``views`` support views."""
+    colour = item["support"][:views, :3].mean(dim=(0, 2, 3))
+    return colour.expand_as(item["query_rgb"])
+
+
+def nearest_support_view(item: dict, views: int) -> torch.Tensor:
+    """Trivial baseline: the support view whose optical axis is closest to the novel view's, as the prediction."""
+    axes = -item["support_poses"][:views, :3, 2]  # cameras look along -z
+    query_axis = -item["query_pose"][:3, 2]
+    nearest = int((axes @ query_axis).argmax())
+    return item["support"][nearest, :3].permute(1, 2, 0).reshape(-1, 3)
+
+
+@torch.no_grad()
+def nvs_psnr(
+    model: GeneralizableINR | None,
+    dataset,
+    indices: Sequence[int],
+    views: Iterable[int],
+    batch_size: int = 32,
+    chunk_size: int | None = 65536,
+    device: torch.device | str = "cpu",
+    predict=None,
+) -> dict[int, dict[int, float]]:
+    """``{v: {index: PSNR}}``: the novel view of each item predicted from its first v support views.
+
+    Every item holds a fixed random choice of support views and a novel view (the paper's test
+    protocol: each test object repeated with seeded picks), and the first v support views are a
+    subset of the first v + 1: scores for different v are paired. ``predict(item, v)`` replaces
+    the model by a baseline that maps an item to ``(N, 3)`` colours.
+    """
+    views = list(views)
+    if model is not None:
+        was_training = model.training
+        model.eval()
+    results: dict[int, dict[int, float]] = {v: {} for v in views}
+    for start in range(0, len(indices), batch_size):
+        batch = [dataset[int(i)] for i in indices[start : start + batch_size]]
+        targets = torch.stack([item["query_rgb"] for item in batch]).to(device)
+        for v in views:
+            if predict is not None:
+                prediction = torch.stack([predict(item, v) for item in batch]).to(device)
+            else:
+                support = torch.stack([item["support"][:v] for item in batch]).to(device)
+                rays = torch.stack([item["query_rays"] for item in batch]).to(device)
+                prediction = novel_views(model, support, rays, chunk_size)
+            values = psnr(prediction, targets).tolist()
+            results[v].update({int(item["index"]): float(x) for item, x in zip(batch, values)})
+    if model is not None:
+        model.train(was_training)
     return results

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-__all__ = ["command_line", "image_grid", "save_png", "write_model_card"]
+__all__ = ["command_line", "image_grid", "save_gif", "save_png", "write_model_card"]
 
 
 def command_line() -> str:
@@ -56,6 +56,15 @@ def save_png(image: Image.Image, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
+def save_gif(frames: list[torch.Tensor], path: str | Path, milliseconds: int = 80) -> None:
+    """``(3, h, w)`` frames in [0, 1] as a looping animated GIF, saved atomically."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    images = [_to_pil(frame) for frame in frames]
+    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=milliseconds, loop=0)
+    os.replace(tmp, path)
+
+
 CARD = """
 # {class_name} trained with ginr
 
@@ -97,6 +106,54 @@ x2 = model.render_image(latents, {resolution2})            # (1, 3, {resolution2
 """
 
 
+NVS_CARD = """
+# {class_name} trained with ginr for novel view synthesis
+
+A generalizable implicit neural representation ([ginr](https://arxiv.org/abs/2310.05624) family
+`{family}`) of light fields: its encoder turns 1 to {num_views} posed {resolution} x {resolution} views of
+an object (RGB plus the Plücker coordinates of each pixel's ray) into {num_latents} latent tokens,
+and its decoder predicts the colour of any ray, i.e. renders unseen views, with no volume rendering.
+
+## Results
+
+Novel-view PSNR on held-out objects ({data}, split {split}, {count} test items: each test object
+with seeded random support and query views), by number of support views:
+
+| support views | PSNR (dB) |
+| --- | --- |
+{rows}
+
+PSNR is the mean over items of each predicted view's PSNR, with outputs clamped to [0, 1].
+Trained for {steps} steps ({minutes:.1f} minutes on {hardware}).
+
+## Reproduce
+
+```bash
+{command}
+```
+
+## Use
+
+```python
+import torch
+from ginr_core import {class_name}, plucker_rays
+
+model = {class_name}.from_pretrained("{repo_or_path}")
+rgb = torch.rand(2, 3, {resolution}, {resolution})            # two support views, pixels in [0, 1]
+poses = torch.eye(4).repeat(2, 1, 1)                      # their camera-to-world matrices (Blender/NeRF)
+rays = plucker_rays(poses, focal=40.0, height={resolution}, width={resolution})   # (2, H, W, 6)
+support = torch.cat([rgb, rays.permute(0, 3, 1, 2)], 1)[None]   # (1, V, 9, H, W)
+novel = plucker_rays(torch.eye(4), 40.0, 64, 64).view(1, -1, 6)  # any camera, any resolution
+colours = model(support, novel)                            # (1, 64 * 64, 3)
+```
+
+## Training configuration
+
+```yaml
+{config_yaml}```
+"""
+
+
 def write_model_card(model_dir: str | Path, *, model, metrics: dict, command: str, config_yaml: str) -> None:
     """Replace the default card of ``save_pretrained`` with one that states what was measured and how."""
     from huggingface_hub import ModelCard, ModelCardData
@@ -109,7 +166,11 @@ def write_model_card(model_dir: str | Path, *, model, metrics: dict, command: st
         metrics=["psnr"],
         datasets=[data_source] if "/" in data_source and not Path(data_source).exists() else None,
     )
-    text = CARD.format(
+    nvs = metrics["data"].get("task") == "nvs"
+    rows = "\n".join(f"| {k.split()[0]} | {v:.2f} |" for k, v in metrics["test"].get("by_setting", {}).items())
+    text = (NVS_CARD if nvs else CARD).format(
+        rows=rows,
+        num_views=model.num_views,
         class_name=type(model).__name__,
         family=model.family,
         resolution=model.image_size[0],

@@ -81,3 +81,24 @@ def test_paper_configs_cover_the_tables():
     assert {f"ffhq{r}_locinr_L{level}" for r in (256, 512, 1024) for level in (1, 3, 4)} <= names
     ffhq1024 = load_config(CONFIGS[0].parent / "ffhq1024_locinr_L4.yaml")
     assert ffhq1024.model["sigmas"] == [256.0, 180.0, 128.0, 64.0] and ffhq1024.data.subsample == 0.1
+
+
+def test_nvs_configs_cover_figure_4a_with_the_papers_settings():
+    epochs = {"cars": 1000, "chairs": 1000, "lamps": 500}
+    for category in epochs:
+        for family in ("locinr", "ipc", "transinr"):
+            for views in range(1, 6):
+                path = CONFIGS[0].parent / f"shapenet_{category}_{family}_{views}view.yaml"
+                config = load_config(path)
+                _cls, kwargs = model_kwargs(config.model)
+                assert config.data.task == "nvs" and config.data.category == category
+                assert config.data.views == (views, views) and kwargs["num_views"] == views
+                assert kwargs["d_in"] == 6 and kwargs["in_channels"] == 9 and kwargs["patch_size"] == 8
+                assert config.train.batch_size == 32 and config.train.epochs == epochs[category]
+                if family == "locinr":
+                    assert kwargs["sigmas"] == (8.0, 4.0) and kwargs["sigma_q"] == 2.0
+                assert f"--config apps/configs/{path.name}" in path.read_text()
+    anyviews = load_config(CONFIGS[0].parent / "shapenet_cars_locinr_1to5views.yaml")
+    assert anyviews.data.views == (1, 5) and anyviews.model["num_views"] == 5
+    default = load_config(CONFIGS[0].parent / "nvs_default.yaml")
+    assert default.data.task == "nvs" and default.data.source == "scenes" and default.model["preset"] == "scenes-32"

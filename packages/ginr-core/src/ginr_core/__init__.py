@@ -22,6 +22,7 @@ from .models import (
     get_model_class,
 )
 from .presets import PRESETS, get_preset, list_presets
+from .rays import camera_rays, focal_from_fov, look_at, orbit_poses, plucker_rays, ray_embedding
 
 __version__ = "0.1.0"
 
@@ -35,10 +36,16 @@ __all__ = [
     "LocalityAwareINR",
     "TransINR",
     "__version__",
+    "camera_rays",
+    "focal_from_fov",
     "get_model_class",
     "get_preset",
     "image_coords",
     "list_presets",
+    "look_at",
+    "orbit_poses",
     "pixel_centers",
+    "plucker_rays",
     "psnr",
+    "ray_embedding",
 ]

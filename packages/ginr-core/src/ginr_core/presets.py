@@ -37,6 +37,15 @@ _PHOTOS_32 = {
     "encoder_heads": 2,
     "dropout": 0.0,
 }
+_SCENES_32 = {
+    **_PHOTOS_32,
+    "in_channels": 9,
+    "num_views": 3,
+    "d_in": 6,
+    "fourier_dim": 120,  # 10 frequencies per ray coordinate
+    "encoder_depth": 3,
+    "encoder_heads": 4,
+}
 _LOCINR_178 = {"sigmas": (128.0, 32.0), "sigma_q": 16.0, "attention_heads": 2}
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -111,6 +120,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "ipc": {**_PHOTOS_32, "num_latents": 32, "sigma": 16.0},
         # TransINR: 8 tokens for each of the four 128-wide layers and 3 for the RGB layer: R = 35
         "transinr": {**_PHOTOS_32, "tokens_per_layer": 8, "sigma": 16.0},
+    },
+    # Not from the paper: ginr's CPU recipe for novel view synthesis on the embedded rendered scenes
+    # (32 px views, 1-3 support views of 64 tokens each), the paper's ray bandwidths.
+    "scenes-32": {
+        "description": "ginr's CPU recipe for novel views of the embedded 32 px scenes (not a paper configuration)",
+        "locinr": {**_SCENES_32, "num_latents": 32, "sigmas": (8.0, 4.0), "sigma_q": 2.0, "attention_heads": 2},
+        "ipc": {**_SCENES_32, "num_latents": 32, "sigma": 8.0},
+        "transinr": {**_SCENES_32, "tokens_per_layer": 8, "sigma": 8.0},
     },
 }
 

@@ -3,6 +3,9 @@
 * ``image_dataset(source, split, protocol=..., resolution=...)``: the embedded photographs
   (``"photos"``, offline), folders of images, ``save_to_disk`` directories and Hub datasets, with
   the paper's protocols (``IMAGE_PROTOCOLS``) and robust decoding (``ImageLoadError``).
+* ``light_field_dataset(source, split, category=...)``: posed multi-view objects for novel view
+  synthesis in the learnit ShapeNet layout (``LightFieldDataset``), including ``"scenes"``: textured
+  3D objects that ginr renders itself (``ginr_data.scenes``), offline.
 * ``sample_pixels``: full-grid or subsampled coordinates and targets, with optional jitter, in the
   coordinate convention of ``ginr_core``.
 """
@@ -19,6 +22,7 @@ from .images import (
     to_rgb,
     to_tensor,
 )
+from .lightfields import LightFieldDataset, LightFieldError, light_field_dataset, posed_views, read_transforms
 from .photos import PHOTO_SPLITS, EmbeddedPhotos
 from .protocols import IMAGE_PROTOCOLS, DatasetUnavailableError, ImageProtocol, SplitRule, image_dataset
 from .sampling import jitter_coords, pixel_targets, sample_pixels
@@ -35,14 +39,19 @@ __all__ = [
     "ImageFolder",
     "ImageLoadError",
     "ImageProtocol",
+    "LightFieldDataset",
+    "LightFieldError",
     "SplitRule",
     "__version__",
     "find_images",
     "image_dataset",
     "jitter_coords",
+    "light_field_dataset",
     "load_rgb",
     "pixel_targets",
+    "posed_views",
     "random_crop_flip",
+    "read_transforms",
     "resize_center_crop",
     "sample_pixels",
     "to_rgb",

@@ -1,0 +1,348 @@
+"""Multi-view objects for few-shot novel view synthesis (Sec. 4.2), in the learnit ShapeNet layout.
+
+Layout (NOTES.md; the embedded default scenes are written the same way)::
+
+    <root>/<category>/<object id>/transforms.json     camera_angle_x, frames: [{file_path, transform_matrix}]
+    <root>/<category>/<object id>/<file_path>.png     RGBA, composited on white
+    <root>/<singular category>_splits.json            {"train": [ids], "test": [ids]}  (cars -> car_splits.json)
+
+Each item is one object seen from ``num_support`` support views plus one query view::
+
+    {"support": (V, 9, H, W)  RGB in [0, 1] then the 6 Plücker channels of each pixel's ray,
+     "query_rays": (N, 6), "query_rgb": (N, 3),
+     "support_poses": (V, 4, 4), "query_pose": (4, 4), "focal": float,
+     "object": id, "views": (V + 1,) frame indices (query last), "index": i, "skipped": k}
+
+Training (``train=True``) draws the support and query views from the first ``train_views`` (25)
+frames of an object, afresh for every (seed, epoch, item), and ``query_rays`` random pixels of the
+query view. Evaluation draws from all frames, each object ``repeats`` times (100 in the paper) with
+a fixed seed, and returns every pixel of the query view in row-major order. The support views come
+in random order, so the first v of them are a random v-subset: a model trained on 1..V views is
+evaluated on v views by slicing ``support[:, :v]``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from ginr_core import focal_from_fov, plucker_rays
+
+from .images import ImageLoadError, load_rgb, to_tensor
+from .protocols import DatasetUnavailableError
+
+__all__ = ["LightFieldDataset", "LightFieldError", "light_field_dataset", "posed_views", "read_transforms"]
+
+MAX_CONSECUTIVE_SKIPS = 100
+TRAIN_VIEWS = 25  # the learnit protocol: training draws from an object's first 25 views
+LEARNIT_URL = "https://github.com/tancik/learnit"
+
+
+class LightFieldError(ValueError):
+    """A light-field dataset that cannot be used as it is; the message names the file and what was expected."""
+
+
+def _rigid(matrix: np.ndarray, tol: float = 1e-3) -> str | None:
+    """Why ``matrix`` is not a rigid camera-to-world transform, or None if it is."""
+    if matrix.shape != (4, 4):
+        return f"is {matrix.shape[0]}x{matrix.shape[1] if matrix.ndim > 1 else ''}, expected 4x4"
+    if not np.isfinite(matrix).all():
+        return "has non-finite entries"
+    if not np.allclose(matrix[3], [0, 0, 0, 1], atol=tol):
+        return f"has last row {matrix[3].tolist()}, expected [0, 0, 0, 1]"
+    rotation = matrix[:3, :3]
+    if not np.allclose(rotation.T @ rotation, np.eye(3), atol=tol) or np.linalg.det(rotation) < 0:
+        return "has a rotation part that is not orthonormal with determinant +1 (scaled, sheared or mirrored)"
+    return None
+
+
+def read_transforms(path: str | os.PathLike) -> dict:
+    """An object's ``transforms.json``, checked: ``{meta, id, camera_angle_x, frames (png paths), poses (F, 4, 4)}``."""
+    path = Path(path)
+    if not path.is_file():
+        raise LightFieldError(f"{path} not found: expected a transforms.json with camera_angle_x and frames")
+    try:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise LightFieldError(f"{path}: not valid JSON ({err})") from None
+    for key in ("camera_angle_x", "frames"):
+        if key not in meta:
+            raise LightFieldError(f"{path}: missing field {key!r} (expected camera_angle_x and frames)")
+    frames, poses = [], []
+    for k, frame in enumerate(meta["frames"]):
+        if "file_path" not in frame or "transform_matrix" not in frame:
+            raise LightFieldError(f"{path}: frame {k} needs file_path and transform_matrix, has {sorted(frame)}")
+        matrix = np.asarray(frame["transform_matrix"], dtype=np.float64)
+        problem = _rigid(matrix)
+        if problem:
+            raise LightFieldError(
+                f"{path}: frame {k} transform_matrix {problem}; expected a rigid camera-to-world matrix"
+            )
+        name = str(frame["file_path"])
+        frames.append(path.parent / (name if name.endswith(".png") else name + ".png"))
+        poses.append(matrix)
+    return {
+        "meta": path,
+        "id": path.parent.name,
+        "camera_angle_x": float(meta["camera_angle_x"]),
+        "frames": frames,
+        "poses": torch.tensor(np.stack(poses), dtype=torch.float32) if poses else torch.empty(0, 4, 4),
+    }
+
+
+def _splits_file(root: Path, category: str) -> Path:
+    singular = category[:-1] if category.endswith("s") else category
+    return root / f"{singular}_splits.json"
+
+
+class LightFieldDataset(Dataset):
+    """Objects of one category and split of a learnit-layout dataset (see the module docstring).
+
+    Args:
+        root: the folder holding ``<category>/`` and ``<singular>_splits.json``.
+        category: ``"cars"``, ``"chairs"``, ``"lamps"``, or ``"shapes"`` (the embedded scenes).
+        split: ``"train"`` or ``"test"`` (a key of the splits file).
+        num_support: support views per item (V; at most 5 in the paper).
+        train: the training protocol (first ``train_views`` frames, random query pixels, fresh
+            draws per epoch); default: ``split == "train"``.
+        query_rays: pixels of the query view per training item (None: all of them).
+        repeats: items per object (evaluation: 100 in the paper); default 1 for training, 100 else.
+        resolution: resize views to this size (focal scaled to match); default: as stored.
+        seed: draws depend on (seed, epoch, item) only: reproducible and resumable.
+        on_error: ``"skip"`` an object whose views cannot be read (warn and count in
+            ``"skipped"``) or ``"raise"``.
+        max_objects: use only the first objects of the split (quick runs).
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        category: str,
+        split: str = "train",
+        *,
+        num_support: int = 1,
+        train: bool | None = None,
+        query_rays: int | None = None,
+        repeats: int | None = None,
+        resolution: int | None = None,
+        train_views: int = TRAIN_VIEWS,
+        seed: int = 0,
+        on_error: str = "skip",
+        max_objects: int | None = None,
+    ):
+        root = Path(root)
+        if on_error not in ("skip", "raise"):
+            raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
+        if int(num_support) != num_support or num_support < 1:
+            raise ValueError(f"num_support must be a positive integer, got {num_support!r}")
+        self.root, self.category, self.split = root, category, split
+        self.train = split == "train" if train is None else bool(train)
+        self.num_support, self.query_rays, self.seed, self.on_error = int(num_support), query_rays, seed, on_error
+        self.repeats = (1 if self.train else 100) if repeats is None else int(repeats)
+        self.train_views, self.epoch = train_views, 0
+        splits_path = _splits_file(root, category)
+        if not splits_path.is_file():
+            raise LightFieldError(
+                f"{splits_path} not found: a learnit-layout dataset needs <root>/{category}/<object id>/ folders "
+                f"and {splits_path.name} (get ShapeNet renderings from {LEARNIT_URL})"
+            )
+        try:
+            splits = json.loads(splits_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise LightFieldError(f"{splits_path}: not valid JSON ({err})") from None
+        if not isinstance(splits, dict) or split not in splits:
+            keys = list(splits) if isinstance(splits, dict) else []
+            raise LightFieldError(f"{splits_path}: no split {split!r}; it has {keys}")
+        ids = [str(i) for i in splits[split]][:max_objects]
+
+        self.objects: list[dict] = []
+        empty = []
+        for object_id in ids:
+            folder = root / category / object_id
+            meta_path = folder / "transforms.json"
+            if not meta_path.is_file():
+                if not folder.is_dir() or not any(folder.iterdir()):
+                    empty.append(object_id)  # the public learnit cars have empty folders: skip them
+                    continue
+                raise LightFieldError(f"{meta_path} is missing (the folder holds files but no transforms.json)")
+            self.objects.append(read_transforms(meta_path))
+        if empty:
+            warnings.warn(
+                f"{category}/{split}: skipped {len(empty)} empty or missing object folder(s), e.g. "
+                f"{root / category / empty[0]}",
+                stacklevel=2,
+            )
+        if not self.objects:
+            raise LightFieldError(f"{root / category}: no usable objects in split {split!r}")
+        needed = self.num_support + 1
+        for obj in self.objects:
+            available = min(len(obj["frames"]), self.train_views) if self.train else len(obj["frames"])
+            if available < needed:
+                where = f"the first {self.train_views} frames" if self.train else "its frames"
+                raise LightFieldError(
+                    f"{obj['meta']}: {needed} views are needed ({self.num_support} support + 1 query) but {where} "
+                    f"offer {available}"
+                )
+        self.stored = self._frame_size(self.objects[0], 0)
+        self.resolution = self.stored[0] if resolution is None else int(resolution)
+        if self.stored[0] != self.stored[1] and resolution is not None:
+            raise LightFieldError(f"views are {self.stored[1]}x{self.stored[0]}; resolution= needs square views")
+
+    def _frame_size(self, obj: dict, k: int) -> tuple[int, int]:
+        path = obj["frames"][k]
+        try:
+            with Image.open(path) as image:
+                return image.size
+        except OSError as err:
+            raise ImageLoadError(f"{path}: cannot read image ({type(err).__name__}: {err})") from None
+
+    # ------------------------------------------------------------------------------------------ items
+    def __len__(self) -> int:
+        return len(self.objects) * self.repeats
+
+    def set_epoch(self, epoch: int) -> None:
+        """Training draws depend on (seed, epoch, item): reproducible and resumable."""
+        self.epoch = int(epoch)
+
+    def __repr__(self) -> str:
+        return (
+            f"LightFieldDataset({self.root / self.category}, split={self.split!r}, {len(self.objects)} objects x "
+            f"{self.repeats}, {self.num_support} support views, {self.resolution} px)"
+        )
+
+    def focal(self, obj: dict) -> float:
+        return focal_from_fov(obj["camera_angle_x"], self.resolution)
+
+    def load_view(self, obj: dict, k: int) -> torch.Tensor:
+        """Frame ``k`` of an object as ``(3, r, r)`` in [0, 1], composited on white; checks its size."""
+        path = obj["frames"][k]
+        image = load_rgb(path)  # raises ImageLoadError naming a missing or corrupt file
+        if image.size != self.stored:
+            raise ImageLoadError(
+                f"{path}: is {image.size[0]}x{image.size[1]}, expected {self.stored[0]}x{self.stored[1]} "
+                f"like the other views"
+            )
+        if image.size != (self.resolution, self.resolution):
+            image = image.resize((self.resolution, self.resolution), Image.Resampling.BILINEAR)
+        return to_tensor(image)
+
+    def _views(self, index: int) -> tuple[dict, np.ndarray, np.random.Generator]:
+        obj = self.objects[index // self.repeats]
+        if self.train:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            pool = min(len(obj["frames"]), self.train_views)
+        else:
+            rng = np.random.default_rng([self.seed, index, 7919])
+            pool = len(obj["frames"])
+        return obj, rng.choice(pool, size=self.num_support + 1, replace=False), rng
+
+    def _item(self, index: int) -> dict:
+        obj, views, rng = self._views(index)
+        r = self.resolution
+        focal = self.focal(obj)
+        poses = obj["poses"][views]
+        rgb = torch.stack([self.load_view(obj, int(k)) for k in views])  # (V + 1, 3, r, r)
+        rays = plucker_rays(poses, focal, r, r)  # (V + 1, r, r, 6)
+        support = torch.cat([rgb[:-1], rays[:-1].permute(0, 3, 1, 2)], dim=1)  # (V, 9, r, r)
+        query_rays, query_rgb = rays[-1].reshape(-1, 6), rgb[-1].permute(1, 2, 0).reshape(-1, 3)
+        if self.train and self.query_rays is not None and self.query_rays < r * r:
+            pick = torch.from_numpy(rng.choice(r * r, size=self.query_rays, replace=False))
+            query_rays, query_rgb = query_rays[pick], query_rgb[pick]
+        return {
+            "support": support,
+            "query_rays": query_rays,
+            "query_rgb": query_rgb,
+            "support_poses": poses[:-1],
+            "query_pose": poses[-1],
+            "focal": focal,
+            "object": obj["id"],
+            "views": torch.from_numpy(views),
+        }
+
+    def __getitem__(self, index: int) -> dict:
+        size = len(self)
+        step = self.repeats  # skipping moves to the next object, not the next repeat of the same one
+        for skipped in range(min(len(self.objects), MAX_CONSECUTIVE_SKIPS)):
+            current = (index + skipped * step) % size
+            try:
+                item = self._item(current)
+            except ImageLoadError as err:
+                if self.on_error == "raise":
+                    raise
+                warnings.warn(f"skipping an object with an unreadable view: {err}", stacklevel=2)
+                continue
+            return {**item, "index": index, "skipped": skipped}
+        raise ImageLoadError(
+            f"{MAX_CONSECUTIVE_SKIPS} consecutive objects with unreadable views from item {index} on "
+            f"({self.root / self.category}): the dataset looks broken, not just one file"
+        )
+
+
+def light_field_dataset(
+    source: str | os.PathLike = "scenes",
+    split: str = "train",
+    *,
+    category: str | None = None,
+    resolution: int | None = None,
+    **kwargs,
+) -> LightFieldDataset:
+    """A ``LightFieldDataset`` from ``"scenes"`` (the embedded rendered objects) or a learnit root folder.
+
+    ``"scenes"`` renders the default objects into the cache on first use (``ginr_data.scenes``),
+    at ``resolution`` (default 32 px); its category is ``"shapes"``. A folder needs ``category``.
+    """
+    if str(source) == "scenes":
+        from .scenes import CATEGORY, default_scenes
+
+        if category not in (None, CATEGORY):
+            raise LightFieldError(f"the embedded scenes have one category, {CATEGORY!r}, not {category!r}")
+        return LightFieldDataset(default_scenes(resolution or 32), CATEGORY, split, **kwargs)
+    root = Path(source)
+    if not root.is_dir():
+        raise DatasetUnavailableError(
+            f"light-field data {str(source)!r} is not a folder: download the learnit ShapeNet renderings "
+            f"({LEARNIT_URL}) and point source at the folder holding cars/, chairs/, lamps/ and the *_splits.json "
+            f"files, or use source='scenes' for the embedded objects"
+        )
+    if category is None:
+        found = sorted(p.name.removesuffix("_splits.json") for p in root.glob("*_splits.json"))
+        raise LightFieldError(f"{root}: name a category (data.category); split files found for {found}")
+    return LightFieldDataset(root, category, split, resolution=resolution, **kwargs)
+
+
+def posed_views(transforms: str | os.PathLike, frames: list[int] | None = None, resolution: int | None = None) -> dict:
+    """Views of one object that a user has, as a model's support input.
+
+    Args:
+        transforms: a ``transforms.json`` (learnit / NeRF-synthetic layout) listing the images and
+            their camera-to-world matrices.
+        frames: which frames to use (default: all).
+        resolution: resize the views to this size (the model's), focal scaled to match.
+
+    Returns:
+        ``{"support": (V, 9, r, r), "poses": (V, 4, 4), "focal": float}`` (focal in pixels at r).
+    """
+    obj = read_transforms(transforms)
+    frames = list(range(len(obj["frames"]))) if frames is None else list(frames)
+    for k in frames:
+        if not 0 <= k < len(obj["frames"]):
+            raise LightFieldError(f"{obj['meta']}: frame {k} does not exist (it lists {len(obj['frames'])} frames)")
+    images = [load_rgb(obj["frames"][k]) for k in frames]
+    sizes = {image.size for image in images}
+    if len(sizes) > 1 or images[0].size[0] != images[0].size[1]:
+        raise LightFieldError(f"{obj['meta']}: the views must be square and of one size, got {sorted(sizes)}")
+    r = resolution or images[0].size[0]
+    rgb = torch.stack(
+        [to_tensor(im.resize((r, r), Image.Resampling.BILINEAR) if im.size != (r, r) else im) for im in images]
+    )
+    focal = focal_from_fov(obj["camera_angle_x"], r)
+    poses = obj["poses"][frames]
+    rays = plucker_rays(poses, focal, r, r).permute(0, 3, 1, 2)
+    return {"support": torch.cat([rgb, rays], 1), "poses": poses, "focal": focal}

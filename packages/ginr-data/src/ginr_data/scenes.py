@@ -1,0 +1,259 @@
+"""The embedded default light-field data: procedurally built, textured 3D objects that ginr renders.
+
+Each object is one to three primitives (ellipsoids, boxes and capped cylinders, each rotated and
+scaled) with procedural textures (solid, two halves, stripes, checkers) and Lambertian shading
+under a fixed light, so the colour seen along a ray depends only on the point it hits: a true
+light field. Views are rendered by exact ray casting (analytic ray-primitive intersections, 2 x 2
+supersampling for anti-aliased edges) from cameras at random positions on a sphere around the
+object, looking at its centre, on a transparent background, and written in the learnit ShapeNet
+layout so that ``LightFieldDataset`` reads them exactly like the real data::
+
+    <root>/shapes/<object id>/transforms.json      camera_angle_x, frames[{file_path, transform_matrix}]
+    <root>/shapes/<object id>/r_000.png ...        RGBA, composited on white when read
+    <root>/shape_splits.json                       {"train": [ids], "test": [ids]}
+
+Everything is a function of the seed; ``default_scenes()`` renders once into a cache directory
+(``$GINR_CACHE``, else ``~/.cache/ginr``) and reuses it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from ginr_core import camera_rays, focal_from_fov, look_at
+
+__all__ = ["SCENES_VERSION", "cache_dir", "default_scenes", "random_object", "render_object", "render_scenes"]
+
+SCENES_VERSION = 1  # bump when the generator changes: cached renderings of other versions are not reused
+CATEGORY = "shapes"
+CAMERA_RADIUS = 4.0
+CAMERA_ANGLE_X = 0.6  # radians
+ELEVATION_RANGE = (-15.0, 65.0)  # degrees; world z is up
+LIGHT = np.array([0.45, 0.3, 0.84]) / np.linalg.norm([0.45, 0.3, 0.84])
+KINDS = ("ellipsoid", "box", "cylinder")
+PATTERNS = ("solid", "halves", "stripes", "checker")
+
+
+def cache_dir() -> Path:
+    """Where generated data is kept: ``$GINR_CACHE``, else ``$XDG_CACHE_HOME/ginr`` or ``~/.cache/ginr``."""
+    if os.environ.get("GINR_CACHE"):
+        return Path(os.environ["GINR_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ginr"
+
+
+@dataclass
+class Primitive:
+    kind: str  # ellipsoid | box | cylinder (unit shapes in their local frame, then scaled)
+    center: np.ndarray  # (3,)
+    rotation: np.ndarray  # (3, 3) local -> world
+    scale: np.ndarray  # (3,) half-extents
+    colors: np.ndarray  # (2, 3) in [0, 1]
+    pattern: str
+    axis: int  # the local axis that halves and stripes follow
+    frequency: float  # stripes / checkers per unit of local coordinate
+
+
+def _rotation(rng: np.random.Generator) -> np.ndarray:
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    return q if np.linalg.det(q) > 0 else -q
+
+
+def random_object(rng: np.random.Generator) -> list[Primitive]:
+    """One to three textured primitives within a ball of radius ~1 around the origin."""
+    parts = []
+    for k in range(int(rng.integers(1, 4))):
+        kind = KINDS[int(rng.integers(len(KINDS)))]
+        scale = rng.uniform(0.25, 0.6, size=3)
+        center = np.zeros(3) if k == 0 else rng.uniform(-0.45, 0.45, size=3)
+        hue = rng.uniform(size=(2, 3))
+        parts.append(
+            Primitive(
+                kind=kind,
+                center=center,
+                rotation=_rotation(rng),
+                scale=scale,
+                colors=0.1 + 0.8 * hue,
+                pattern=PATTERNS[int(rng.integers(len(PATTERNS)))],
+                axis=int(rng.integers(3)),
+                frequency=float(rng.choice([1.0, 1.5, 2.0])),
+            )
+        )
+    return parts
+
+
+def _intersect(kind: str, o: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nearest positive hit of rays ``o + t d`` (local frame, ``(N, 3)``) with the unit shape.
+
+    Returns ``t (N,)`` (``inf`` where missed) and the local normal ``(N, 3)`` (unnormalised).
+    """
+    inf = torch.full(o.shape[:1], math.inf, dtype=o.dtype)
+    if kind == "ellipsoid":  # |p| = 1
+        a, b, c = (d * d).sum(-1), 2 * (o * d).sum(-1), (o * o).sum(-1) - 1
+        disc = b * b - 4 * a * c
+        root = torch.sqrt(disc.clamp_min(0))
+        t = torch.where((disc >= 0) & ((-b - root) > 0), (-b - root) / (2 * a), inf)
+        return t, o + t.nan_to_num(posinf=0)[:, None] * d
+    if kind == "box":  # max |p_i| = 1, slab method
+        safe = torch.where(d.abs() < 1e-12, torch.full_like(d, 1e-12), d)
+        t1, t2 = (-1 - o) / safe, (1 - o) / safe
+        near, far = torch.minimum(t1, t2).amax(-1), torch.maximum(t1, t2).amin(-1)
+        t = torch.where((far >= near) & (near > 0), near, inf)
+        p = o + t.nan_to_num(posinf=0)[:, None] * d
+        axis = p.abs().argmax(-1)
+        normal = torch.zeros_like(p).scatter_(1, axis[:, None], p.gather(1, axis[:, None]).sign())
+        return t, normal
+    # capped cylinder: x^2 + y^2 = 1, |z| <= 1
+    a = d[:, 0] ** 2 + d[:, 1] ** 2
+    b = 2 * (o[:, 0] * d[:, 0] + o[:, 1] * d[:, 1])
+    c = o[:, 0] ** 2 + o[:, 1] ** 2 - 1
+    disc = b * b - 4 * a * c
+    t_side = (-b - torch.sqrt(disc.clamp_min(0))) / (2 * a.clamp_min(1e-12))
+    z = o[:, 2] + t_side * d[:, 2]
+    t_side = torch.where((disc >= 0) & (a > 1e-12) & (t_side > 0) & (z.abs() <= 1), t_side, inf)
+    dz = torch.where(d[:, 2].abs() < 1e-12, torch.full_like(d[:, 2], 1e-12), d[:, 2])
+    t_cap = torch.minimum((-1 - o[:, 2]) / dz, (1 - o[:, 2]) / dz)
+    p_cap = o + t_cap[:, None] * d
+    t_cap = torch.where((t_cap > 0) & (p_cap[:, 0] ** 2 + p_cap[:, 1] ** 2 <= 1), t_cap, inf)
+    t = torch.minimum(t_side, t_cap)
+    p = o + t.nan_to_num(posinf=0)[:, None] * d
+    side_normal = torch.stack([p[:, 0], p[:, 1], torch.zeros_like(p[:, 0])], -1)
+    cap_normal = torch.stack([torch.zeros_like(p[:, 0]), torch.zeros_like(p[:, 0]), p[:, 2].sign()], -1)
+    return t, torch.where((t_side <= t_cap)[:, None], side_normal, cap_normal)
+
+
+def _texture(part: Primitive, p: torch.Tensor) -> torch.Tensor:
+    """Colour ``(N, 3)`` at local points ``p (N, 3)``."""
+    c1, c2 = (torch.as_tensor(c, dtype=p.dtype) for c in part.colors)
+    if part.pattern == "solid":
+        first = torch.ones_like(p[:, 0], dtype=torch.bool)
+    elif part.pattern == "halves":
+        first = p[:, part.axis] > 0
+    elif part.pattern == "stripes":
+        first = torch.sin(math.pi * part.frequency * p[:, part.axis]) > 0
+    else:  # checker
+        first = torch.sin(math.pi * part.frequency * p).prod(-1) > 0
+    return torch.where(first[:, None], c1, c2)
+
+
+def shade_rays(parts: list[Primitive], origins: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+    """RGBA ``(N, 4)`` of world rays ``(N, 3)``: the colour of the first surface hit, alpha 0 if none."""
+    best = torch.full(origins.shape[:1], math.inf, dtype=origins.dtype)
+    rgb = torch.zeros(origins.shape[0], 3, dtype=origins.dtype)
+    light = torch.as_tensor(LIGHT, dtype=origins.dtype)
+    for part in parts:
+        rotation = torch.as_tensor(part.rotation, dtype=origins.dtype)
+        center = torch.as_tensor(part.center, dtype=origins.dtype)
+        scale = torch.as_tensor(part.scale, dtype=origins.dtype)
+        o = ((origins - center) @ rotation) / scale  # world -> local unit shape
+        d = (directions @ rotation) / scale
+        t, normal = _intersect(part.kind, o, d)
+        nearer = t < best
+        if not nearer.any():
+            continue
+        p = o + t.nan_to_num(posinf=0)[:, None] * d
+        world_normal = (normal / scale) @ rotation.T  # normals transform with the inverse transpose
+        world_normal = world_normal / world_normal.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        shade = 0.45 + 0.55 * (world_normal @ light).clamp_min(0)
+        colour = _texture(part, p) * shade[:, None]
+        best = torch.where(nearer, t, best)
+        rgb = torch.where(nearer[:, None], colour, rgb)
+    alpha = torch.isfinite(best).to(origins.dtype)
+    return torch.cat([rgb * alpha[:, None], alpha[:, None]], -1)
+
+
+def render_object(parts: list[Primitive], poses: torch.Tensor, resolution: int, supersample: int = 2) -> np.ndarray:
+    """``(V, H, W, 4)`` uint8 RGBA views (straight alpha) of an object from ``poses (V, 4, 4)``."""
+    s = supersample
+    focal = focal_from_fov(CAMERA_ANGLE_X, resolution * s)
+    origins, directions = camera_rays(poses.float(), focal, resolution * s, resolution * s)
+    rgba = shade_rays(parts, origins.reshape(-1, 3), directions.reshape(-1, 3))
+    rgba = rgba.view(len(poses), resolution, s, resolution, s, 4).mean(dim=(2, 4))  # premultiplied box filter
+    alpha = rgba[..., 3:]
+    rgb = torch.where(alpha > 0, rgba[..., :3] / alpha.clamp_min(1e-12), torch.zeros_like(rgba[..., :3]))
+    out = torch.cat([rgb, alpha], -1).clamp(0, 1)
+    return (out * 255).round().to(torch.uint8).numpy()
+
+
+def _camera_positions(rng: np.random.Generator, num: int) -> torch.Tensor:
+    azimuth = rng.uniform(0, 2 * np.pi, size=num)
+    low, high = np.sin(np.radians(ELEVATION_RANGE))
+    elevation = np.arcsin(rng.uniform(low, high, size=num))  # uniform over the sphere's band
+    eye = CAMERA_RADIUS * np.stack(
+        [np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth), np.sin(elevation)], -1
+    )
+    return torch.from_numpy(eye)
+
+
+def render_scenes(
+    root: str | os.PathLike,
+    *,
+    num_train: int = 300,
+    num_test: int = 30,
+    views: int = 50,
+    resolution: int = 32,
+    seed: int = 0,
+    progress: bool = False,
+) -> Path:
+    """Render ``num_train + num_test`` objects with ``views`` views each into ``root`` (learnit layout)."""
+    root = Path(root)
+    folder = root / CATEGORY
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = [f"obj{k:05d}" for k in range(num_train + num_test)]
+    for k, object_id in enumerate(tqdm(ids, desc="rendering scenes", unit="object", disable=not progress)):
+        rng = np.random.default_rng([seed, k])
+        parts = random_object(rng)
+        poses = look_at(_camera_positions(rng, views))
+        images = render_object(parts, poses, resolution)
+        target = folder / object_id
+        target.mkdir(exist_ok=True)
+        frames = []
+        for v in range(views):
+            Image.fromarray(images[v], mode="RGBA").save(target / f"r_{v:03d}.png")
+            frames.append({"file_path": f"./r_{v:03d}", "transform_matrix": poses[v].tolist()})
+        meta = {"camera_angle_x": CAMERA_ANGLE_X, "frames": frames}
+        (target / "transforms.json").write_text(json.dumps(meta))
+    splits = {"train": ids[:num_train], "test": ids[num_train:]}
+    (root / "shape_splits.json").write_text(json.dumps(splits))
+    return root
+
+
+def default_scenes(
+    resolution: int = 32, *, num_train: int = 300, num_test: int = 30, views: int = 50, seed: int = 0
+) -> Path:
+    """The embedded default scenes, rendered on first use into the cache and reused afterwards.
+
+    Returns the dataset root (category ``"shapes"``). Rendering is atomic: a half-written cache is
+    never used (it is written to a temporary folder and renamed into place).
+    """
+    name = f"scenes-v{SCENES_VERSION}-{resolution}px-{num_train}+{num_test}x{views}-seed{seed}"
+    final = cache_dir() / name
+    if (final / "shape_splits.json").is_file():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=final.parent))
+    try:
+        print(f"rendering the default scenes once into {final} ...", flush=True)
+        render_scenes(
+            tmp, num_train=num_train, num_test=num_test, views=views, resolution=resolution, seed=seed, progress=True
+        )
+        try:
+            tmp.rename(final)
+        except OSError:  # another process finished first
+            if not (final / "shape_splits.json").is_file():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
