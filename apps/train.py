@@ -153,6 +153,21 @@ def _means(scores: dict[str, dict[int, float]]) -> dict[str, float]:
     return {key: float(np.mean(list(values.values()))) for key, values in scores.items()}
 
 
+def learning_rate_factor(config: RunConfig, total_steps: int):
+    """Step -> multiplier of train.lr: linear warm-up, then constant or a cosine decay to 0 at the last step."""
+    warmup, cosine = config.train.warmup_steps, config.train.lr_schedule == "cosine"
+
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if not cosine:
+            return 1.0
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
 def save_checkpoint(accelerator: Accelerator, directory: Path, step: int, keep: int) -> None:
     """Accelerate state into ``.tmp-step-N``, then renamed to ``step-N``: a crash leaves the previous one."""
     tmp, final = checkpoint_path(directory, step, tmp=True), checkpoint_path(directory, step)
@@ -223,8 +238,7 @@ def main(argv: list[str] | None = None) -> dict:
         weight_decay=config.train.weight_decay,
         fused=fused,
     )
-    warmup = config.train.warmup_steps
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, learning_rate_factor(config, total_steps))
     model, optimizer = accelerator.prepare(model, optimizer)
     state = TrainState()
     accelerator.register_for_checkpointing(scheduler, state)
@@ -362,7 +376,7 @@ def main(argv: list[str] | None = None) -> dict:
             write_model_card(folder, model=raw, metrics=metrics, command=metrics["command"], config_yaml=config_yaml)
 
         replace_dir(out / "model", fill)
-        shown = list(per_item)[:8]
+        shown = task.shown(list(per_item))
         save_png(task.figure(raw, test_set, shown, accelerator.device), out / task.figure_name)
         write_json(out / "metrics.json", metrics)
         by = "; ".join(f"{k}: {v:.2f} dB" for k, v in means.items()) if len(means) > 1 else ""

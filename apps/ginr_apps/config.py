@@ -91,6 +91,9 @@ class TrainConfig:
     time_budget_minutes: float | None = None  # stop early when training has run this long
     lr: float = 1e-4
     warmup_steps: int = 0
+    lr_schedule: str = (
+        "constant"  # after the warm-up: "constant" (the paper's) or "cosine" (decays to 0 at the last step)
+    )
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
     grad_clip: float | None = None
@@ -257,6 +260,8 @@ def _check_values(config: RunConfig) -> None:
         raise ConfigError(f"train.max_steps must be >= 1, got {train.max_steps}")
     if train.lr <= 0:
         raise ConfigError(f"train.lr must be positive, got {train.lr}")
+    if train.lr_schedule not in ("constant", "cosine"):
+        raise ConfigError(f"train.lr_schedule must be constant or cosine, got {train.lr_schedule!r}")
     if train.mixed_precision not in ("no", "bf16", "fp16"):
         raise ConfigError(f"train.mixed_precision must be no, bf16 or fp16, got {train.mixed_precision!r}")
     if data.subsample is not None and not 0 < data.subsample <= 1:

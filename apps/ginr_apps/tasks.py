@@ -77,6 +77,10 @@ class ImageTask:
     def headline(self, scores: dict[str, dict[int, float]]) -> str:
         return "native"
 
+    def shown(self, indices: list[int]) -> list[int]:
+        """The test items in the run's picture."""
+        return indices[:8]
+
     def figure(self, model, test_set, shown: Sequence[int], device) -> Image.Image:
         resolution = test_set[0]["image"].shape[-1]
         images = torch.stack([test_set[i]["image"] for i in shown]).to(device)
@@ -157,6 +161,10 @@ class NovelViewTask:
 
     def headline(self, scores: dict[str, dict[int, float]]) -> str:
         return f"{self.views[1]} views"
+
+    def shown(self, indices: list[int]) -> list[int]:
+        """One item of each of the first 8 test objects (items of an object are consecutive)."""
+        return indices[:: self.data.test_repeats][:8]
 
     def figure(self, model, test_set, shown: Sequence[int], device) -> Image.Image:
         return self.picture(model, test_set, shown, self.views[1], device)

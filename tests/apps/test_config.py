@@ -102,3 +102,15 @@ def test_nvs_configs_cover_figure_4a_with_the_papers_settings():
     assert anyviews.data.views == (1, 5) and anyviews.model["num_views"] == 5
     default = load_config(CONFIGS[0].parent / "nvs_default.yaml")
     assert default.data.task == "nvs" and default.data.source == "scenes" and default.model["preset"] == "scenes-32"
+
+
+def test_learning_rate_schedules():
+    from train import learning_rate_factor
+
+    constant = learning_rate_factor(load_config(None, ["train.warmup_steps=4"]), total_steps=20)
+    assert [constant(s) for s in (0, 1, 3, 4, 19)] == [0.25, 0.5, 1.0, 1.0, 1.0]
+    cosine = learning_rate_factor(load_config(None, ["train.warmup_steps=4", "train.lr_schedule=cosine"]), 20)
+    assert cosine(1) == 0.5 and cosine(4) == 1.0 and cosine(12) == pytest.approx(0.5) and cosine(20) == 0.0
+    assert all(cosine(s) > cosine(s + 1) for s in range(4, 20))
+    with pytest.raises(ConfigError, match="train.lr_schedule must be constant or cosine"):
+        load_config(None, ["train.lr_schedule=linear"])

@@ -66,7 +66,7 @@ def camera_rays(cam2world: torch.Tensor, focal, height: int, width: int) -> tupl
     dx, dy = torch.broadcast_tensors((x - 0.5 * width) / f, -(y - 0.5 * height) / f)  # (..., H, W)
     d_cam = torch.stack([dx, dy, -torch.ones_like(dx)], -1)  # (..., H, W, 3)
     rotation, origin = cam2world[..., :3, :3], cam2world[..., :3, 3]
-    directions = torch.einsum("...ij,...hwj->...hwi", rotation, d_cam)
+    directions = (d_cam.flatten(-3, -2) @ rotation.transpose(-1, -2)).view_as(d_cam)  # R d per pixel
     origins = origin[..., None, None, :].expand_as(directions)
     return origins, directions
 

@@ -1,11 +1,13 @@
 """The embedded default light-field data: procedurally built, textured 3D objects that ginr renders.
 
-Each object is one to three primitives (ellipsoids, boxes and capped cylinders, each rotated and
-scaled) with procedural textures (solid, two halves, stripes, checkers) and Lambertian shading
-under a fixed light, so the colour seen along a ray depends only on the point it hits: a true
-light field. Views are rendered by exact ray casting (analytic ray-primitive intersections, 2 x 2
-supersampling for anti-aliased edges) from cameras at random positions on a sphere around the
-object, looking at its centre, on a transparent background, and written in the learnit ShapeNet
+Each object is one to three primitives (ellipsoids, boxes and capped cylinders, scaled, standing
+upright and turned about the vertical axis only, as ShapeNet objects stand in a canonical frame)
+with procedural textures (solid, two halves, stripes, checkers) and Lambertian shading under a
+fixed light, so the colour seen along a ray depends only on the point it hits: a true light
+field. Views are rendered by exact ray casting (analytic ray-primitive intersections, 2 x 2
+supersampling for anti-aliased edges) from cameras at random positions on a sphere band around
+the object, looking at its centre, which fills most of the view, on a transparent background,
+and written in the learnit ShapeNet
 layout so that ``LightFieldDataset`` reads them exactly like the real data::
 
     <root>/shapes/<object id>/transforms.json      camera_angle_x, frames[{file_path, transform_matrix}]
@@ -35,9 +37,9 @@ from ginr_core import camera_rays, focal_from_fov, look_at
 
 __all__ = ["SCENES_VERSION", "cache_dir", "default_scenes", "random_object", "render_object", "render_scenes"]
 
-SCENES_VERSION = 1  # bump when the generator changes: cached renderings of other versions are not reused
+SCENES_VERSION = 3  # bump when the generator changes: cached renderings of other versions are not reused
 CATEGORY = "shapes"
-CAMERA_RADIUS = 4.0
+CAMERA_RADIUS = 3.0  # the object fills most of the view, as in the ShapeNet renderings
 CAMERA_ANGLE_X = 0.6  # radians
 ELEVATION_RANGE = (-15.0, 65.0)  # degrees; world z is up
 LIGHT = np.array([0.45, 0.3, 0.84]) / np.linalg.norm([0.45, 0.3, 0.84])
@@ -64,27 +66,40 @@ class Primitive:
     frequency: float  # stripes / checkers per unit of local coordinate
 
 
-def _rotation(rng: np.random.Generator) -> np.ndarray:
-    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
-    q = q * np.sign(np.diag(r))
-    return q if np.linalg.det(q) > 0 else -q
+def _yaw(angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
 def random_object(rng: np.random.Generator) -> list[Primitive]:
-    """One to three textured primitives within a ball of radius ~1 around the origin."""
+    """An upright object: a body on the ground plane's centre and up to two parts on or beside it.
+
+    Like ShapeNet's objects, every object stands upright (parts only turn about the vertical z
+    axis), which gives the data a canonical frame a network can learn; shapes, sizes, colours,
+    textures and the number of parts vary. The object fits in a ball of radius ~1.
+    """
     parts = []
-    for k in range(int(rng.integers(1, 4))):
-        kind = KINDS[int(rng.integers(len(KINDS)))]
-        scale = rng.uniform(0.25, 0.6, size=3)
-        center = np.zeros(3) if k == 0 else rng.uniform(-0.45, 0.45, size=3)
-        hue = rng.uniform(size=(2, 3))
+    body = rng.uniform([0.3, 0.3, 0.2], [0.7, 0.7, 0.55])
+    yaw = rng.uniform(0, np.pi)
+    layout = [(np.array([0.0, 0.0, 0.0]), body)]
+    extra = int(rng.integers(0, 3))
+    if extra >= 1:  # on top
+        top = rng.uniform([0.15, 0.15, 0.12], [0.45, 0.45, 0.35])
+        layout.append((np.array([0.0, 0.0, body[2] + top[2]]) + np.r_[rng.uniform(-0.15, 0.15, 2), 0.0], top))
+    if extra >= 2:  # beside, at the body's height
+        side = rng.uniform([0.12, 0.12, 0.12], [0.3, 0.3, 0.3])
+        angle = rng.uniform(0, 2 * np.pi)
+        offset = (body[:2].max() + side[:2].max()) * np.array([np.cos(angle), np.sin(angle)])
+        layout.append((np.r_[offset, rng.uniform(-0.2, 0.2)], side))
+    shift = np.array([0.0, 0.0, -0.5 * sum(c[2] for c, _ in layout) / len(layout)])  # centre the object
+    for center, scale in layout:
         parts.append(
             Primitive(
-                kind=kind,
-                center=center,
-                rotation=_rotation(rng),
+                kind=KINDS[int(rng.integers(len(KINDS)))],
+                center=center + shift,
+                rotation=_yaw(yaw + rng.uniform(-0.3, 0.3)),
                 scale=scale,
-                colors=0.1 + 0.8 * hue,
+                colors=0.1 + 0.8 * rng.uniform(size=(2, 3)),
                 pattern=PATTERNS[int(rng.integers(len(PATTERNS)))],
                 axis=int(rng.integers(3)),
                 frequency=float(rng.choice([1.0, 1.5, 2.0])),
