@@ -70,7 +70,13 @@ def build(session: nox.Session) -> None:
             "assert y.shape == (1, 64, 3), y.shape; "
             "print('ginr-core', ginr_core.__version__, 'forward ok', tuple(y.shape))"
         ),
-        "ginr-data": "import ginr_data, ginr_core; print('ginr-data', ginr_data.__version__, 'imports')",
+        "ginr-data": (
+            "import tempfile, ginr_data; from ginr_data.scenes import render_scenes; "
+            "root = render_scenes(tempfile.mkdtemp(), num_train=2, num_test=1, views=4, resolution=8); "
+            "item = ginr_data.LightFieldDataset(root, 'shapes', 'test', num_support=2, repeats=1)[0]; "
+            "assert item['support'].shape == (2, 9, 8, 8), item['support'].shape; "
+            "print('ginr-data', ginr_data.__version__, 'renders and loads a light field', tuple(item['support'].shape))"
+        ),
         "ginr-diffusion": (
             "import ginr_diffusion, diffusers; print('ginr-diffusion', ginr_diffusion.__version__, 'imports')"
         ),
