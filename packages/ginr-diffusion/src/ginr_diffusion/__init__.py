@@ -1,9 +1,27 @@
 """ginr-diffusion: diffusion priors over the latent tokens of generalizable INRs, on ``diffusers``.
 
-The latent denoiser, the standardisation of latents and the ``LatentINRPipeline`` arrive with the
-latent-diffusion work; this package already installs against ``ginr-core`` and ``diffusers``.
+* ``LatentDenoiser``: an x0-predicting Transformer over the R latent tokens, conditioned on the
+  timestep and an optional class label (with the null label of classifier-free guidance), holding
+  the per-token standardisation of the latents (``LatentStatistics`` computes it in one pass).
+* ``LatentINRPipeline``: denoiser + scheduler + frozen INR (``INRDecoder``) as a diffusers
+  pipeline that generates images at any resolution and saves / loads with ``save_pretrained``.
+* ``training_scheduler()`` / ``sampling_scheduler()``: DDPM (linear betas, T = 1000, x0 targets,
+  no clipping) and DDIM with the same schedule.
 """
+
+from .denoiser import DENOISER_PRESETS, LatentDenoiser
+from .pipeline import INRDecoder, LatentINRPipeline, sampling_scheduler, training_scheduler
+from .statistics import LatentStatistics
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "DENOISER_PRESETS",
+    "INRDecoder",
+    "LatentDenoiser",
+    "LatentINRPipeline",
+    "LatentStatistics",
+    "__version__",
+    "sampling_scheduler",
+    "training_scheduler",
+]
