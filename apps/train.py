@@ -27,7 +27,6 @@ import argparse
 import json
 import math
 import os
-import shutil
 import time
 import warnings
 from pathlib import Path
@@ -41,13 +40,7 @@ from accelerate.utils import broadcast, set_seed
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
-from ginr_apps.checkpoints import (
-    checkpoint_path,
-    latest_checkpoint,
-    prune_checkpoints,
-    replace_dir,
-    write_json,
-)
+from ginr_apps.checkpoints import checkpoint_path, latest_checkpoint, replace_dir, save_checkpoint, write_json
 from ginr_apps.config import ConfigError, RunConfig, load_config, model_kwargs
 from ginr_apps.reporting import command_line, save_png, write_model_card
 from ginr_apps.tasks import get_task
@@ -166,20 +159,6 @@ def learning_rate_factor(config: RunConfig, total_steps: int):
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
     return factor
-
-
-def save_checkpoint(accelerator: Accelerator, directory: Path, step: int, keep: int) -> None:
-    """Accelerate state into ``.tmp-step-N``, then renamed to ``step-N``: a crash leaves the previous one."""
-    tmp, final = checkpoint_path(directory, step, tmp=True), checkpoint_path(directory, step)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        if final.exists():  # the same step saved again (e.g. the end of a resumed run)
-            shutil.rmtree(final)
-        tmp.rename(final)
-        prune_checkpoints(directory, keep)
-    accelerator.wait_for_everyone()
 
 
 def main(argv: list[str] | None = None) -> dict:

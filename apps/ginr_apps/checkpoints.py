@@ -24,6 +24,7 @@ __all__ = [
     "list_checkpoints",
     "prune_checkpoints",
     "replace_dir",
+    "save_checkpoint",
     "write_json",
     "write_text",
 ]
@@ -103,3 +104,17 @@ def prune_checkpoints(directory: str | Path, keep: int) -> None:
         shutil.rmtree(path, ignore_errors=True)
     for path in Path(directory).glob(".tmp-step-*"):
         shutil.rmtree(path, ignore_errors=True)
+
+
+def save_checkpoint(accelerator, directory: Path, step: int, keep: int) -> None:
+    """Accelerate state into ``.tmp-step-N``, then renamed to ``step-N``: a crash leaves the previous one."""
+    tmp, final = checkpoint_path(directory, step, tmp=True), checkpoint_path(directory, step)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        if final.exists():  # the same step saved again (e.g. the end of a resumed run)
+            shutil.rmtree(final)
+        tmp.rename(final)
+        prune_checkpoints(directory, keep)
+    accelerator.wait_for_everyone()

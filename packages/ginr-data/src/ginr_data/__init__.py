@@ -10,6 +10,8 @@
   coordinate convention of ``ginr_core``.
 """
 
+from .cache import cache_dir
+from .digits import DIGIT_CLASSES, EmbeddedDigits
 from .images import (
     IMAGE_EXTENSIONS,
     HFImageDataset,
@@ -30,10 +32,12 @@ from .sampling import jitter_coords, pixel_targets, sample_pixels
 __version__ = "0.1.0"
 
 __all__ = [
+    "DIGIT_CLASSES",
     "IMAGE_EXTENSIONS",
     "IMAGE_PROTOCOLS",
     "PHOTO_SPLITS",
     "DatasetUnavailableError",
+    "EmbeddedDigits",
     "EmbeddedPhotos",
     "HFImageDataset",
     "ImageFolder",
@@ -43,6 +47,7 @@ __all__ = [
     "LightFieldError",
     "SplitRule",
     "__version__",
+    "cache_dir",
     "find_images",
     "image_dataset",
     "jitter_coords",

@@ -135,7 +135,8 @@ def image_dataset(
     """One split of an image source, transformed as its protocol says.
 
     Args:
-        source: ``"photos"`` (embedded), a folder, a ``save_to_disk`` directory or a Hub dataset id.
+        source: ``"photos"`` (embedded), ``"digits"`` (embedded, labeled), a folder, a ``save_to_disk``
+            directory or a Hub dataset id.
         split: split name (``"train"``, ``"test"``, ...). For a folder without a protocol, a
             sub-folder of that name is used when it exists, otherwise the whole folder.
         protocol: a name from ``IMAGE_PROTOCOLS`` (resolution, transforms, splits).
@@ -159,6 +160,12 @@ def image_dataset(
         rule, random_crop = spec.splits[split], train and spec.random_crop_train
         resolution = spec.resolution if resolution is None else resolution
 
+    if str(source) == "digits":
+        if protocol is not None:
+            raise ValueError("the embedded digits have their own split; do not combine them with a protocol")
+        from .digits import EmbeddedDigits
+
+        return EmbeddedDigits(split, resolution=resolution or 32, size=size)
     if str(source) == "photos":
         if protocol is not None:
             raise ValueError("the embedded photos have their own splits and crops; do not combine them with a protocol")

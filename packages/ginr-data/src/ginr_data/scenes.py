@@ -35,7 +35,9 @@ from tqdm.auto import tqdm
 
 from ginr_core import camera_rays, focal_from_fov, look_at
 
-__all__ = ["SCENES_VERSION", "cache_dir", "default_scenes", "random_object", "render_object", "render_scenes"]
+from .cache import cache_dir
+
+__all__ = ["SCENES_VERSION", "default_scenes", "random_object", "render_object", "render_scenes"]
 
 SCENES_VERSION = 3  # bump when the generator changes: cached renderings of other versions are not reused
 CATEGORY = "shapes"
@@ -45,13 +47,6 @@ ELEVATION_RANGE = (-15.0, 65.0)  # degrees; world z is up
 LIGHT = np.array([0.45, 0.3, 0.84]) / np.linalg.norm([0.45, 0.3, 0.84])
 KINDS = ("ellipsoid", "box", "cylinder")
 PATTERNS = ("solid", "halves", "stripes", "checker")
-
-
-def cache_dir() -> Path:
-    """Where generated data is kept: ``$GINR_CACHE``, else ``$XDG_CACHE_HOME/ginr`` or ``~/.cache/ginr``."""
-    if os.environ.get("GINR_CACHE"):
-        return Path(os.environ["GINR_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ginr"
 
 
 @dataclass
