@@ -1,0 +1,96 @@
+"""apps/train_prior.py and apps/sample.py on a tiny INR of the embedded digits (fresh processes)."""
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from ginr_apps.checkpoints import latest_checkpoint
+from ginr_diffusion import LatentINRPipeline
+
+TRAIN, PRIOR, SAMPLE = "apps/train.py", "apps/train_prior.py", "apps/sample.py"
+
+
+@pytest.fixture
+def digits_inr(tmp_path, app):
+    out = tmp_path / "inr"
+    overrides = [
+        "model.image_size=16",
+        "model.patch_size=4",
+        "model.encoder_width=32",
+        "model.encoder_depth=1",
+        "model.encoder_heads=2",
+        "model.hidden_dim=32",
+        "model.fourier_dim=32",
+        "model.num_latents=8",
+        "data.resolution=16",
+        "data.test_size=8",
+        "train.max_steps=4",
+        "train.eval_every=4",
+    ]
+    app(TRAIN, "--config", "apps/configs/digits_default.yaml", "--output-dir", out, *overrides)
+    return out / "model"
+
+
+def _prior(app, inr, out, *extra, cache):
+    args = ["--inr", inr, "--output-dir", out, "--batch-size", "8", "--checkpoint-every", "3", "--sample-steps", "2"]
+    return app(PRIOR, *args, "--cache-dir", cache, *extra)
+
+
+def test_a_prior_trains_caches_latents_resumes_exactly_and_samples(tmp_path, digits_inr, app):
+    cache = tmp_path / "latents"
+    result = _prior(app, digits_inr, tmp_path / "straight", "--max-steps", "6", cache=cache)
+    assert "10 classes" in result.stdout and "encoding latents" in result.stderr
+    cached = list(cache.glob("*.safetensors"))
+    assert len(cached) == 1 and load_file(str(cached[0]))["latents"].shape == (1442, 8, 32)
+    stamp = cached[0].stat().st_mtime_ns
+    # the cache is reused by the next run: no encoding
+    split = tmp_path / "split"
+    again = _prior(app, digits_inr, split, "--max-steps", "3", cache=cache)
+    assert "encoding latents" not in again.stderr and cached[0].stat().st_mtime_ns == stamp
+    _prior(app, digits_inr, split, "--max-steps", "6", "--resume", cache=cache)
+    a = load_file(str(latest_checkpoint(tmp_path / "straight" / "checkpoints") / "model.safetensors"))
+    b = load_file(str(latest_checkpoint(split / "checkpoints") / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # outputs: a loadable pipeline, one row of samples per class, metrics
+    pipe = LatentINRPipeline.from_pretrained(tmp_path / "straight" / "pipeline")
+    assert pipe.denoiser.config.num_classes == 10 and pipe.scheduler.config.prediction_type == "sample"
+    assert not torch.equal(pipe.denoiser.latent_std, torch.ones_like(pipe.denoiser.latent_std))
+    assert Image.open(tmp_path / "straight" / "samples.png").size[1] > 10 * 64
+    metrics = json.loads((tmp_path / "straight" / "metrics.json").read_text())
+    assert metrics["steps"] == 6 and metrics["classes"] == 10
+
+    grid = tmp_path / "grid.png"
+    app(
+        SAMPLE,
+        tmp_path / "straight" / "pipeline",
+        "--classes",
+        "3",
+        "7",
+        "--per-class",
+        "2",
+        "--steps",
+        "2",
+        "--resolution",
+        "24",
+        "--output",
+        grid,
+    )
+    assert Image.open(grid).size[1] > 2 * 24
+    bad = app(SAMPLE, tmp_path / "straight" / "pipeline", "--classes", "12", "--output", grid, check=False)
+    assert bad.returncode != 0 and "class labels must be in 0..9" in bad.stderr
+
+
+def test_a_new_inr_never_reuses_stale_latents(tmp_path, digits_inr, app):
+    from ginr_core import GeneralizableINR
+
+    cache = tmp_path / "latents"
+    _prior(app, digits_inr, tmp_path / "one", "--max-steps", "1", cache=cache)
+    other = GeneralizableINR.from_pretrained(digits_inr)
+    with torch.no_grad():
+        next(other.parameters()).add_(0.01)
+    other.save_pretrained(tmp_path / "other")
+    _prior(app, tmp_path / "other", tmp_path / "two", "--max-steps", "1", cache=cache)
+    assert len(list(cache.glob("*.safetensors"))) == 2
