@@ -70,7 +70,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--protocol", help="image protocol of --data (e.g. imagenet-256)")
     parser.add_argument("--split", default="train")
     parser.add_argument("--preset", default="tiny", choices=("tiny", "paper"), help="denoiser size")
-    parser.add_argument("--max-steps", type=int, default=6000)
+    parser.add_argument("--max-steps", type=int, default=4000)
     parser.add_argument("--batch-size", type=int, default=64, help="total over all processes")
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--ema-decay", type=float, default=0.9999)
