@@ -20,16 +20,14 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _runs import ROOT, timed_training_run
+
 sys.path.insert(0, str(ROOT / "apps"))
 
-import evaluate  # noqa: E402  (apps/evaluate.py)
+import evaluate
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -38,18 +36,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=10, help="seeded draws of views per test object")
     parser.add_argument("train_args", nargs="*", help="extra arguments for apps/train.py when training here")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT / "apps"))
 
-    seconds = None
-    run_dir = args.run_dir
+    seconds, run_dir = None, args.run_dir
     if run_dir is None:
-        run_dir = Path(tempfile.mkdtemp(prefix="ginr-nvs-bar-")) / "run"
-        command = ["accelerate", "launch", "apps/train.py", "--config", "apps/configs/nvs_default.yaml"]
-        command += ["--output-dir", str(run_dir), *args.train_args]
-        print("running:", " ".join(command), flush=True)
-        start = time.perf_counter()
-        subprocess.run(command, cwd=ROOT, check=True)
-        seconds = time.perf_counter() - start
+        run_dir, seconds = timed_training_run(
+            "ginr-nvs-bar-", ["--config", "apps/configs/nvs_default.yaml", *args.train_args]
+        )
     metrics = json.loads((run_dir / "metrics.json").read_text())
     data = metrics["config"]["data"]
     low, high = data["views"]

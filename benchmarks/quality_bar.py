@@ -18,21 +18,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _runs import ROOT, timed_training_run
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "apps"))
 
-from ginr_apps.evaluation import psnr_per_image  # noqa: E402
-from ginr_core import GeneralizableINR, psnr  # noqa: E402
-from ginr_data import image_dataset  # noqa: E402
+from ginr_apps.evaluation import psnr_per_image
+from ginr_core import GeneralizableINR, psnr
+from ginr_data import image_dataset
 
 
 def references(images: torch.Tensor) -> dict[str, float]:
@@ -48,15 +45,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("train_args", nargs="*", help="extra arguments for apps/train.py when training here")
     args = parser.parse_args(argv)
 
-    seconds = None
-    run_dir = args.run_dir
+    seconds, run_dir = None, args.run_dir
     if run_dir is None:
-        run_dir = Path(tempfile.mkdtemp(prefix="ginr-quality-bar-")) / "run"
-        command = ["accelerate", "launch", "apps/train.py", "--output-dir", str(run_dir), *args.train_args]
-        print("running:", " ".join(command), flush=True)
-        start = time.perf_counter()
-        subprocess.run(command, cwd=ROOT, check=True)
-        seconds = time.perf_counter() - start
+        run_dir, seconds = timed_training_run("ginr-quality-bar-", args.train_args)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     data = metrics["config"]["data"]
     test = image_dataset(data["source"], data["test_split"], resolution=data["resolution"], train=False)

@@ -65,7 +65,20 @@ def save_gif(frames: list[torch.Tensor], path: str | Path, milliseconds: int = 8
     os.replace(tmp, path)
 
 
-CARD = """
+_REPRODUCE = """## Reproduce
+
+```bash
+{command}
+```
+"""
+_TRAINING_CONFIGURATION = """## Training configuration
+
+```yaml
+{config_yaml}```
+"""
+
+CARD = (
+    """
 # {class_name} trained with ginr
 
 A generalizable implicit neural representation ([ginr](https://arxiv.org/abs/2310.05624) family
@@ -81,12 +94,9 @@ and its decoder renders them at any resolution.
 PSNR is the mean over images of each image's PSNR, with outputs clamped to [0, 1].
 Trained for {steps} steps ({minutes:.1f} minutes on {hardware}).
 
-## Reproduce
-
-```bash
-{command}
-```
-
+"""
+    + _REPRODUCE
+    + """
 ## Use
 
 ```python
@@ -99,14 +109,13 @@ latents = model.encode(images)
 x2 = model.render_image(latents, {resolution2})            # (1, 3, {resolution2}, {resolution2})
 ```
 
-## Training configuration
-
-```yaml
-{config_yaml}```
 """
+    + _TRAINING_CONFIGURATION
+)
 
 
-NVS_CARD = """
+NVS_CARD = (
+    """
 # {class_name} trained with ginr for novel view synthesis
 
 A generalizable implicit neural representation ([ginr](https://arxiv.org/abs/2310.05624) family
@@ -126,12 +135,9 @@ with seeded random support and query views), by number of support views:
 PSNR is the mean over items of each predicted view's PSNR, with outputs clamped to [0, 1].
 Trained for {steps} steps ({minutes:.1f} minutes on {hardware}).
 
-## Reproduce
-
-```bash
-{command}
-```
-
+"""
+    + _REPRODUCE
+    + """
 ## Use
 
 ```python
@@ -147,11 +153,9 @@ novel = plucker_rays(torch.eye(4), 40.0, 64, 64).view(1, -1, 6)  # any camera, a
 colours = model(support, novel)                            # (1, 64 * 64, 3)
 ```
 
-## Training configuration
-
-```yaml
-{config_yaml}```
 """
+    + _TRAINING_CONFIGURATION
+)
 
 
 def write_model_card(model_dir: str | Path, *, model, metrics: dict, command: str, config_yaml: str) -> None:
