@@ -97,10 +97,7 @@ class NovelViewTask:
     figure_name = "novel_views.png"
 
     def __init__(self, config: RunConfig):
-        self.config, self.data = config, config.data
-        low, high = self.views
-        if not 1 <= low <= high:
-            raise ValueError(f"data.views must be (min, max) support views with 1 <= min <= max, got {self.data.views}")
+        self.config, self.data = config, config.data  # data.views is checked by load_config
 
     @property
     def views(self) -> tuple[int, int]:
