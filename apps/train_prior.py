@@ -186,6 +186,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.batch_size % world:
         raise SystemExit(f"error: --batch-size {args.batch_size} must be divisible by the {world} processes")
     per_process = args.batch_size // world
+    mine = slice(rank * per_process, (rank + 1) * per_process)
     if main_process:
         out.mkdir(parents=True, exist_ok=True)
         params = sum(p.numel() for p in accelerator.unwrap_model(denoiser).parameters())
@@ -200,20 +201,19 @@ def main(argv: list[str] | None = None) -> dict:
     T = scheduler.config.num_train_timesteps
     denoiser.train()
     while state.step < args.max_steps:
-        # every draw depends on (seed, step) only: the same on every process and after a resume
+        # Every draw is made for the whole global batch and depends on (seed, step) only, so it is the same on
+        # every process and after a resume; each process then takes its slice. N processes thus train on the
+        # same batches as one (DDP averages the slices' gradients into the full batch's gradient).
         g = torch.Generator().manual_seed(args.seed * 1_000_003 + state.step)
-        pick = torch.randint(0, len(data), (args.batch_size,), generator=g)[
-            rank * per_process : (rank + 1) * per_process
-        ]
-        t = torch.randint(0, T, (args.batch_size,), generator=g)[rank * per_process : (rank + 1) * per_process]
-        noise = torch.randn((args.batch_size, *data.shape[1:]), generator=g)[
-            rank * per_process : (rank + 1) * per_process
-        ]
-        x0, t, noise = data[pick.to(data.device)], t.to(data.device), noise.to(data.device)
-        x_t = scheduler.add_noise(x0, noise, t)
+        pick = torch.randint(0, len(data), (args.batch_size,), generator=g)
+        t = torch.randint(0, T, (args.batch_size,), generator=g)
+        noise = torch.randn((args.batch_size, *data.shape[1:]), generator=g)
         y = None
         if labels is not None:
-            y = accelerator.unwrap_model(denoiser).drop_labels(labels[pick.to(labels.device)], g)
+            y = accelerator.unwrap_model(denoiser).drop_labels(labels[pick.to(labels.device)], g)[mine]
+        pick, t, noise = pick[mine].to(data.device), t[mine].to(data.device), noise[mine].to(data.device)
+        x0 = data[pick]
+        x_t = scheduler.add_noise(x0, noise, t)
         loss = F.mse_loss(denoiser(x_t, t, y), x0)
         accelerator.backward(loss)
         optimizer.step()
@@ -223,8 +223,9 @@ def main(argv: list[str] | None = None) -> dict:
         state.train_seconds = time.perf_counter() - started
         bar.update(1)
         if state.step % 50 == 0:
-            state.losses.append([state.step, loss.item()])
-            bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+            mean_loss = accelerator.reduce(loss.detach(), reduction="mean").item()  # over all processes
+            state.losses.append([state.step, mean_loss])
+            bar.set_postfix(loss=f"{mean_loss:.4f}", refresh=False)
         if state.step % args.checkpoint_every == 0 and state.step < args.max_steps:
             save_checkpoint(accelerator, checkpoints, state.step, args.keep_checkpoints)
     bar.close()

@@ -94,3 +94,33 @@ def test_a_new_inr_never_reuses_stale_latents(tmp_path, digits_inr, app):
     other.save_pretrained(tmp_path / "other")
     _prior(app, tmp_path / "other", tmp_path / "two", "--max-steps", "1", cache=cache)
     assert len(list(cache.glob("*.safetensors"))) == 2
+
+
+def test_two_processes_train_the_same_prior_as_one(tmp_path, digits_inr, app):
+    import sys
+
+    _prior(app, digits_inr, tmp_path / "one", "--max-steps", "4", cache=tmp_path / "cache-one")
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
+    launcher += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    args = ["--inr", digits_inr, "--output-dir", tmp_path / "two", "--batch-size", "8", "--checkpoint-every", "3"]
+    result = app(
+        PRIOR,
+        *args,
+        "--sample-steps",
+        "2",
+        "--max-steps",
+        "4",
+        "--cache-dir",
+        tmp_path / "cache-two",  # encoded afresh by the main process while the other waits
+        launcher=launcher,
+        env={"ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"},
+    )
+    assert result.stdout.count("LatentDenoiser (tiny)") == 1  # one process reports
+    assert len(list((tmp_path / "cache-two").glob("*.safetensors"))) == 1
+    # each process trains on its half of the same global batches: the same weights and EMA up to summation order
+    a = load_file(str(latest_checkpoint(tmp_path / "one" / "checkpoints") / "model.safetensors"))
+    b = load_file(str(latest_checkpoint(tmp_path / "two" / "checkpoints") / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+    one = LatentINRPipeline.from_pretrained(tmp_path / "one" / "pipeline").denoiser.state_dict()
+    two = LatentINRPipeline.from_pretrained(tmp_path / "two" / "pipeline").denoiser.state_dict()
+    assert all(torch.allclose(one[k], two[k], atol=1e-5) for k in one)
