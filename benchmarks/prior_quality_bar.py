@@ -27,22 +27,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import linalg
 from sklearn.linear_model import LogisticRegression
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "apps"))
 
-from ginr_core import GeneralizableINR  # noqa: E402
+from ginr_core import GeneralizableINR, frechet_distance  # noqa: E402
 from ginr_data import image_dataset  # noqa: E402
 from ginr_diffusion import LatentINRPipeline, LatentStatistics  # noqa: E402
-
-
-def frechet(a: np.ndarray, b: np.ndarray) -> float:
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    root, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
-    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root.real))
 
 
 def images_of(dataset) -> torch.Tensor:
@@ -94,8 +86,8 @@ def main(argv: list[str] | None = None) -> dict:
     _, _, vt = np.linalg.svd(train_latents - mean, full_matrices=False)
     basis = vt[:64].T
 
-    def project(x: np.ndarray) -> np.ndarray:
-        return (x - mean) @ basis
+    def project(x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy((x - mean) @ basis)
 
     stats = LatentStatistics().update(torch.from_numpy(train_latents)[:, None])
     rng = np.random.default_rng(args.seed)
@@ -104,9 +96,11 @@ def main(argv: list[str] | None = None) -> dict:
         + rng.standard_normal((len(labels), train_latents.shape[1])) * stats.variance.sqrt().numpy()[0]
     )
     images, latents = generated[2.5]
-    results["frechet (prior, guidance 2.5)"] = frechet(project(latents.flatten(1).numpy()), project(test_latents))
-    results["frechet (diagonal Gaussian)"] = frechet(project(gaussian), project(test_latents))
-    results["frechet (training latents)"] = frechet(project(train_latents), project(test_latents))
+    results["frechet (prior, guidance 2.5)"] = frechet_distance(
+        project(latents.flatten(1).numpy()), project(test_latents)
+    )
+    results["frechet (diagonal Gaussian)"] = frechet_distance(project(gaussian), project(test_latents))
+    results["frechet (training latents)"] = frechet_distance(project(train_latents), project(test_latents))
 
     flat_train = train_images[:, 0].flatten(1)
     nearest_generated = torch.cdist(images[:, 0].flatten(1), flat_train).min(1).values / np.sqrt(r * r)

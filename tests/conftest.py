@@ -8,6 +8,7 @@ import tempfile
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="ginr-tests-hf-home-")
 os.environ["GINR_CACHE"] = tempfile.mkdtemp(prefix="ginr-tests-cache-")  # generated datasets
+os.environ["TORCH_HOME"] = tempfile.mkdtemp(prefix="ginr-tests-torch-home-")  # torch.hub downloads (FID weights)
 
 import pytest
 import torch
@@ -45,9 +46,27 @@ def tiny_scenes(tmp_path_factory):
     return render_scenes(tmp_path_factory.mktemp("scenes"), num_train=6, num_test=2, views=8, resolution=16)
 
 
+@pytest.fixture(scope="session")
+def fid_weights(tmp_path_factory):
+    """A stand-in for the FID Inception weight file: random weights in its exact layout (with the 1008-way fc)."""
+    from ginr_diffusion import FIDInception
+
+    torch.manual_seed(0)
+    model = FIDInception()
+    for module in model.modules():  # batch-norm statistics that are not the identity
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.5, 1.5)
+    path = tmp_path_factory.mktemp("inception") / "pt_inception-2015-12-05-6726825d.pth"
+    state = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}  # as in the file
+    torch.save(state, path)
+    return path
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(os.environ["HF_HOME"], ignore_errors=True)
     shutil.rmtree(os.environ["GINR_CACHE"], ignore_errors=True)
+    shutil.rmtree(os.environ["TORCH_HOME"], ignore_errors=True)
 
 
 @pytest.fixture(params=["locinr", "ipc", "transinr"])

@@ -9,8 +9,9 @@ from safetensors.torch import load_file
 
 from ginr_apps.checkpoints import latest_checkpoint
 from ginr_diffusion import LatentINRPipeline
+from ginr_diffusion.fid import FID_WEIGHTS_URL
 
-TRAIN, PRIOR, SAMPLE = "apps/train.py", "apps/train_prior.py", "apps/sample.py"
+TRAIN, PRIOR, SAMPLE, EVAL = "apps/train.py", "apps/train_prior.py", "apps/sample.py", "apps/evaluate_prior.py"
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def _prior(app, inr, out, *extra, cache):
     return app(PRIOR, *args, "--cache-dir", cache, *extra)
 
 
-def test_a_prior_trains_caches_latents_resumes_exactly_and_samples(tmp_path, digits_inr, app):
+def test_a_prior_trains_caches_latents_resumes_exactly_samples_and_is_scored(tmp_path, digits_inr, app, fid_weights):
     cache = tmp_path / "latents"
     result = _prior(app, digits_inr, tmp_path / "straight", "--max-steps", "6", cache=cache)
     assert "10 classes" in result.stdout and "encoding latents" in result.stderr
@@ -81,6 +82,29 @@ def test_a_prior_trains_caches_latents_resumes_exactly_and_samples(tmp_path, dig
     assert Image.open(grid).size[1] > 2 * 24
     bad = app(SAMPLE, tmp_path / "straight" / "pipeline", "--classes", "12", "--output", grid, check=False)
     assert bad.returncode != 0 and "class labels must be in 0..9" in bad.stderr
+
+    # FID against the held-out digits the run names (stand-in Inception weights: the real file needs network)
+    pipeline = tmp_path / "straight" / "pipeline"
+    scored = app(
+        EVAL,
+        pipeline,
+        "--num-samples",
+        "6",
+        "--steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--reference-size",
+        "8",
+        "--inception-weights",
+        fid_weights,
+    )
+    report = json.loads((tmp_path / "straight" / "eval" / "fid.json").read_text())
+    assert report["reference"] == "digits" and report["split"] == "test" and report["reference_images"] == 8
+    assert report["num_samples"] == 6 and report["fid"] > 0 and f"FID {report['fid']:.2f}" in scored.stdout
+    offline = app(EVAL, pipeline, "--num-samples", "6", check=False)  # no weights cached, HF_HUB_OFFLINE=1
+    assert offline.returncode != 0 and "HF_HUB_OFFLINE" in offline.stderr and FID_WEIGHTS_URL in offline.stderr
+    assert "generating" not in offline.stderr  # it stopped before any slow work
 
 
 def test_a_new_inr_never_reuses_stale_latents(tmp_path, digits_inr, app):

@@ -11,7 +11,7 @@ decoder that can be queried at any resolution or along any ray.
 """
 
 from .coords import FourierFeatures, image_coords, pixel_centers
-from .metrics import psnr
+from .metrics import frechet_distance, gaussian_statistics, psnr
 from .models import (
     IPC,
     MODEL_CLASSES,
@@ -38,6 +38,8 @@ __all__ = [
     "__version__",
     "camera_rays",
     "focal_from_fov",
+    "frechet_distance",
+    "gaussian_statistics",
     "get_model_class",
     "get_preset",
     "image_coords",

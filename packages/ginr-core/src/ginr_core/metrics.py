@@ -1,10 +1,10 @@
-"""Reconstruction metrics."""
+"""Metrics: reconstruction (PSNR) and distribution distance (the Fréchet distance behind FID)."""
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["psnr"]
+__all__ = ["frechet_distance", "gaussian_statistics", "psnr"]
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
@@ -26,3 +26,41 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> t
         raise ValueError(f"psnr: expected a batch of samples (B, ...), got shape {tuple(pred.shape)}")
     mse = (pred.float() - target.float()).square().reshape(pred.shape[0], -1).mean(dim=1)
     return 10.0 * torch.log10(data_range**2 / mse)
+
+
+def gaussian_statistics(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean ``(D,)`` and unbiased covariance ``(D, D)`` of ``(N, D)`` features, in float64."""
+    if features.ndim != 2 or features.shape[0] < 2:
+        raise ValueError(f"gaussian_statistics: expected (N >= 2, D) features, got shape {tuple(features.shape)}")
+    x = features.double()
+    mean = x.mean(dim=0)
+    centred = x - mean
+    return mean, centred.T @ centred / (x.shape[0] - 1)
+
+
+def _sqrt_psd(matrix: torch.Tensor) -> torch.Tensor:
+    """Square root of a symmetric positive semi-definite matrix (negative round-off eigenvalues -> 0)."""
+    values, vectors = torch.linalg.eigh((matrix + matrix.T) / 2)
+    return (vectors * values.clamp(min=0).sqrt()) @ vectors.T
+
+
+def frechet_distance(
+    a: torch.Tensor | tuple[torch.Tensor, torch.Tensor], b: torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (FID on Inception features).
+
+    ``d^2 = |mu_a - mu_b|^2 + tr(S_a) + tr(S_b) - 2 tr((S_a^1/2 S_b S_a^1/2)^1/2)``, where the last trace
+    equals ``tr((S_a S_b)^1/2)``; computed in float64 through symmetric eigendecompositions, so it
+    stays real and exact for the singular covariances of fewer samples than dimensions.
+
+    Args:
+        a, b: ``(N, D)`` features, or ``(mean, covariance)`` pairs from ``gaussian_statistics``.
+    """
+    mu_a, cov_a = gaussian_statistics(a) if isinstance(a, torch.Tensor) else (a[0].double(), a[1].double())
+    mu_b, cov_b = gaussian_statistics(b) if isinstance(b, torch.Tensor) else (b[0].double(), b[1].double())
+    if mu_a.shape != mu_b.shape or cov_a.shape != cov_b.shape:
+        raise ValueError(f"frechet_distance: feature dimensions differ: {tuple(mu_a.shape)} vs {tuple(mu_b.shape)}")
+    root_a = _sqrt_psd(cov_a)
+    cross = torch.linalg.eigvalsh(root_a @ cov_b @ root_a).clamp(min=0).sqrt().sum()
+    distance = (mu_a - mu_b).square().sum() + cov_a.trace() + cov_b.trace() - 2 * cross
+    return float(distance.clamp(min=0))

@@ -7,9 +7,12 @@
   pipeline that generates images at any resolution and saves / loads with ``save_pretrained``.
 * ``training_scheduler()`` / ``sampling_scheduler()``: DDPM (linear betas, T = 1000, x0 targets,
   no clipping) and DDIM with the same schedule.
+* ``fid()`` / ``load_fid_inception()``: FID against reference images with the standard FID
+  Inception-v3 weights (a local file or torch.hub's cache; a clear error offline without them).
 """
 
 from .denoiser import DENOISER_PRESETS, LatentDenoiser
+from .fid import FIDInception, InceptionWeightsError, fid, inception_features, load_fid_inception
 from .pipeline import INRDecoder, LatentINRPipeline, sampling_scheduler, training_scheduler
 from .statistics import LatentStatistics
 
@@ -17,11 +20,16 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DENOISER_PRESETS",
+    "FIDInception",
     "INRDecoder",
+    "InceptionWeightsError",
     "LatentDenoiser",
     "LatentINRPipeline",
     "LatentStatistics",
     "__version__",
+    "fid",
+    "inception_features",
+    "load_fid_inception",
     "sampling_scheduler",
     "training_scheduler",
 ]
