@@ -24,7 +24,6 @@ overwritten unless ``--resume`` continues it.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import time
@@ -34,7 +33,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 from accelerate import Accelerator
 from accelerate.utils import broadcast, set_seed
 from torch.utils.data import DataLoader, Subset
@@ -348,11 +346,10 @@ def main(argv: list[str] | None = None) -> dict:
     }
     if main_process:
         raw = accelerator.unwrap_model(model).eval()
-        config_yaml = yaml.safe_dump(json.loads(json.dumps(config.to_dict())), sort_keys=False)
 
         def fill(folder: Path) -> None:
             raw.save_pretrained(folder)
-            write_model_card(folder, model=raw, metrics=metrics, command=metrics["command"], config_yaml=config_yaml)
+            write_model_card(folder, model=raw, metrics=metrics)
 
         replace_dir(out / "model", fill)
         shown = task.shown(list(per_item))

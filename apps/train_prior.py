@@ -13,8 +13,8 @@
    dropped to the null label with p = 0.1) with Adam at a constant learning rate and an EMA of the
    weights (diffusers ``EMAModel``, decay 0.9999 with its step-dependent warm-up), checkpointing the
    Accelerate state atomically (resume is exact).
-4. Saves the ``LatentINRPipeline`` (EMA denoiser, DDIM scheduler, the INR) to ``<output>/pipeline``
-   and a grid of samples per class to ``<output>/samples.png``.
+4. Saves the ``LatentINRPipeline`` (EMA denoiser, DDIM scheduler, the INR) with a model card to
+   ``<output>/pipeline`` and a grid of samples per class to ``<output>/samples.png``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from ginr_apps.checkpoints import latest_checkpoint, replace_dir, save_checkpoint, write_json
-from ginr_apps.reporting import command_line, image_grid, save_png
+from ginr_apps.reporting import command_line, image_grid, prior_model_card, save_png
 from ginr_core import GeneralizableINR
 from ginr_data import cache_dir, image_dataset
 from ginr_diffusion import (
@@ -236,7 +236,20 @@ def main(argv: list[str] | None = None) -> dict:
         final = copy.deepcopy(accelerator.unwrap_model(denoiser)).eval()
         ema.copy_to(final.parameters())  # the EMA weights are the ones that sample
         pipe = LatentINRPipeline(final, sampling_scheduler(scheduler.config), INRDecoder.from_inr(inr))
-        replace_dir(out / "pipeline", pipe.save_pretrained)
+        result.update(
+            command=command_line(),
+            inr=str(args.inr),
+            data=str(args.data),
+            latent_cache=str(cache_path),
+            final_loss=state.losses[-1][1] if state.losses else math.nan,
+            losses=state.losses,
+        )
+
+        def fill(folder: Path) -> None:
+            pipe.save_pretrained(folder)
+            prior_model_card(pipe, result).save(folder / "README.md")
+
+        replace_dir(out / "pipeline", fill)
         pipe.set_progress_bar_config(disable=True)
         per_class = 8
         rows = []
@@ -251,14 +264,6 @@ def main(argv: list[str] | None = None) -> dict:
             ).images
             rows.append(list(images.cpu()))
         save_png(image_grid(rows, cell=64), out / "samples.png")
-        result.update(
-            command=command_line(),
-            inr=str(args.inr),
-            data=str(args.data),
-            latent_cache=str(cache_path),
-            final_loss=state.losses[-1][1] if state.losses else math.nan,
-            losses=state.losses,
-        )
         write_json(out / "metrics.json", result)
         print(
             f"trained the prior for {state.step} steps ({state.train_seconds / 60:.1f} min); wrote {out}/pipeline, "

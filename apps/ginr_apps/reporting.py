@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
@@ -9,9 +10,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from PIL import Image, ImageDraw
 
-__all__ = ["command_line", "image_grid", "save_gif", "save_png", "write_model_card"]
+__all__ = [
+    "command_line",
+    "dataset_label",
+    "image_grid",
+    "inr_model_card",
+    "prior_model_card",
+    "save_gif",
+    "save_png",
+    "write_model_card",
+]
 
 
 def command_line() -> str:
@@ -158,20 +169,105 @@ colours = model(support, novel)                            # (1, 64 * 64, 3)
 )
 
 
-def write_model_card(model_dir: str | Path, *, model, metrics: dict, command: str, config_yaml: str) -> None:
-    """Replace the default card of ``save_pretrained`` with one that states what was measured and how."""
+PRIOR_CARD = (
+    """
+# Latent diffusion prior trained with ginr
+
+A `LatentINRPipeline` ([ginr](https://arxiv.org/abs/2310.05624), Sec. 4.4 of the paper): a diffusion
+prior (`LatentDenoiser`, {parameters:,} parameters, {conditioning}) over the {num_latents} latent tokens
+of a frozen `{inr_class}` trained on {inr_data}. It samples latents with DDIM and classifier-free
+guidance, and the INR decodes them into images at any resolution.
+
+## Results
+
+{results}
+
+{training}
+
+"""
+    + _REPRODUCE
+    + """
+## Use
+
+```python
+import torch
+from ginr_diffusion import LatentINRPipeline
+
+pipe = LatentINRPipeline.from_pretrained("{repo_or_path}")
+images = pipe({call}, guidance_scale=2.5, num_inference_steps=50,
+              resolution={resolution2}, generator=torch.Generator().manual_seed(0)).images   # PIL images
+images[0].save("sample.png")
+```
+"""
+)
+
+PLACEHOLDER_REPO = "<user>/<model> or a local folder"
+
+
+def dataset_label(source: str) -> str:
+    """What a card may say about training data: a Hub dataset id or an embedded name as is, a local path by its name."""
+    if source.startswith(("/", ".", "~")) or Path(source).exists() or "\\" in source:
+        return Path(source).name or "local images"
+    return source
+
+
+def _is_hub_dataset(source: str) -> bool:
+    return "/" in source and dataset_label(source) == source
+
+
+def _card(text: str, *, tags: list[str], metrics: list[str], datasets: list[str], results, model_name: str):
     from huggingface_hub import ModelCard, ModelCardData
 
-    data_source = metrics["data"]["source"]
-    card_data = ModelCardData(
+    data = ModelCardData(
         library_name="ginr",
         license="apache-2.0",
-        tags=["ginr", "implicit-neural-representation", model.family],
-        metrics=["psnr"],
-        datasets=[data_source] if "/" in data_source and not Path(data_source).exists() else None,
+        tags=tags,
+        metrics=metrics or None,
+        datasets=datasets or None,
+        model_name=model_name if results else None,
+        eval_results=results or None,
     )
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n{text}")
+
+
+def inr_model_card(model, metrics: dict, repo_id: str | None = None):
+    """The card of an INR trained by ``apps/train.py``: results table, command, usage, configuration.
+
+    Its metadata is Hub metadata (``library_name``, ``tags``, ``license``, ``datasets`` when the data is
+    a Hub dataset) with the measured test PSNR as ``model-index`` results.
+    """
+    from huggingface_hub import EvalResult
+
+    source, split = metrics["data"]["source"], metrics["data"]["test_split"]
+    label = dataset_label(source)
     nvs = metrics["data"].get("task") == "nvs"
-    rows = "\n".join(f"| {k.split()[0]} | {v:.2f} |" for k, v in metrics["test"].get("by_setting", {}).items())
+    by_setting = metrics["test"].get("by_setting", {})
+    common = {"dataset_type": label, "dataset_name": label, "dataset_split": split, "metric_type": "psnr"}
+    if nvs:
+        results = [
+            EvalResult(
+                task_type="image-to-3d",
+                task_name="Novel view synthesis",
+                metric_name=f"PSNR (dB), {setting}",
+                metric_value=round(value, 2),
+                **common,
+            )
+            for setting, value in by_setting.items()
+        ]
+    else:
+        results = [
+            EvalResult(
+                task_type="image-to-image",
+                task_name="Image reconstruction",
+                metric_name=f"PSNR (dB) at {model.image_size[0]} px",
+                metric_value=round(metrics["test"]["psnr"], 2),
+                **common,
+            )
+        ]
+    rows = "\n".join(f"| {k.split()[0]} | {v:.2f} |" for k, v in by_setting.items())
+    config_yaml = (
+        yaml.safe_dump(json.loads(json.dumps(metrics["config"])), sort_keys=False) if "config" in metrics else ""
+    )
     text = (NVS_CARD if nvs else CARD).format(
         rows=rows,
         num_views=model.num_views,
@@ -180,16 +276,81 @@ def write_model_card(model_dir: str | Path, *, model, metrics: dict, command: st
         resolution=model.image_size[0],
         resolution2=2 * model.image_size[0],
         num_latents=model.num_latents,
-        data=data_source,
-        split=metrics["data"]["test_split"],
+        data=label,
+        split=split,
         count=metrics["test"]["images"],
         psnr=metrics["test"]["psnr"],
         steps=metrics["steps"],
         minutes=metrics["train_minutes"],
         hardware=metrics["hardware"],
-        command=command,
-        repo_or_path="<user>/<model> or a local folder",
+        command=metrics["command"],
+        repo_or_path=repo_id or PLACEHOLDER_REPO,
         config_yaml=config_yaml,
     )
-    card = ModelCard(f"---\n{card_data.to_yaml()}\n---\n{text}")
-    card.save(Path(model_dir) / "README.md")
+    task_tag = "novel-view-synthesis" if nvs else "image-reconstruction"
+    return _card(
+        text,
+        tags=["ginr", "implicit-neural-representation", model.family, task_tag],
+        metrics=["psnr"],
+        datasets=[source] if _is_hub_dataset(source) else [],
+        results=results,
+        model_name=(repo_id or type(model).__name__).split("/")[-1],
+    )
+
+
+def write_model_card(model_dir: str | Path, *, model, metrics: dict) -> None:
+    """Replace the default card of ``save_pretrained`` with one that states what was measured and how."""
+    inr_model_card(model, metrics).save(Path(model_dir) / "README.md")
+
+
+def prior_model_card(pipeline, metrics: dict, fid: dict | None = None, repo_id: str | None = None):
+    """The card of a ``LatentINRPipeline`` trained by ``apps/train_prior.py``; FID results from
+    ``apps/evaluate_prior.py`` (``fid``) go into the table and the ``model-index`` metadata."""
+    from huggingface_hub import EvalResult
+
+    denoiser, inr = pipeline.denoiser, pipeline.inr.inr
+    classes = denoiser.config.num_classes
+    results, table = [], "Not evaluated yet: `python apps/evaluate_prior.py PIPELINE` measures FID."
+    if fid is not None:
+        label = dataset_label(fid["reference"])
+        results = [
+            EvalResult(
+                task_type="unconditional-image-generation" if not classes else "image-generation",
+                task_name="Class-conditional image generation" if classes else "Image generation",
+                dataset_type=label,
+                dataset_name=label,
+                dataset_split=fid["split"],
+                metric_type="fid",
+                metric_name=f"FID ({fid['num_samples']} samples, guidance {fid['guidance_scale']})",
+                metric_value=round(fid["fid"], 2),
+            )
+        ]
+        table = (
+            "| FID | samples | reference | guidance | DDIM steps |\n| --- | --- | --- | --- | --- |\n"
+            f"| {fid['fid']:.2f} | {fid['num_samples']} | {label} ({fid['split']}, {fid['reference_images']} images) "
+            f"| {fid['guidance_scale']} | {fid['num_inference_steps']} |\n\n"
+            "FID on Inception-v3 pool features (the pytorch-fid weights); with fewer than 10k samples it is biased "
+            "upwards, so compare runs at equal sample counts."
+        )
+    call = "class_labels=[0, 1]" if classes else "batch_size=2"
+    text = PRIOR_CARD.format(
+        parameters=sum(p.numel() for p in denoiser.parameters()),
+        conditioning=f"{classes} classes" if classes else "unconditional",
+        num_latents=denoiser.config.num_latents,
+        inr_class=type(inr).__name__,
+        inr_data=dataset_label(str(metrics.get("data", "its images"))),
+        results=table,
+        training=f"Trained for {metrics['steps']} steps ({metrics['train_minutes']:.1f} minutes)." if metrics else "",
+        command=metrics.get("command", ""),
+        repo_or_path=repo_id or PLACEHOLDER_REPO,
+        call=call,
+        resolution2=2 * inr.image_size[0],
+    )
+    return _card(
+        text,
+        tags=["ginr", "implicit-neural-representation", "diffusion", "latent-diffusion", "image-generation"],
+        metrics=["fid"] if fid is not None else [],
+        datasets=[fid["reference"]] if fid is not None and _is_hub_dataset(fid["reference"]) else [],
+        results=results,
+        model_name=(repo_id or "LatentINRPipeline").split("/")[-1],
+    )

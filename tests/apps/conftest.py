@@ -68,3 +68,53 @@ def run_app(*args: str, env: dict | None = None, check: bool = True, launcher: l
 @pytest.fixture
 def app():
     return run_app
+
+
+DIGITS_INR_OVERRIDES = [
+    "model.image_size=16",
+    "model.patch_size=4",
+    "model.encoder_width=32",
+    "model.encoder_depth=1",
+    "model.encoder_heads=2",
+    "model.hidden_dim=32",
+    "model.fourier_dim=32",
+    "model.num_latents=8",
+    "data.resolution=16",
+    "data.test_size=8",
+    "train.max_steps=4",
+    "train.eval_every=4",
+]
+
+
+def train_digits_inr(out: Path) -> Path:
+    """A tiny INR of the embedded digits (4 steps of apps/train.py); returns its model folder."""
+    run_app("apps/train.py", "--config", "apps/configs/digits_default.yaml", "--output-dir", out, *DIGITS_INR_OVERRIDES)
+    return out / "model"
+
+
+@pytest.fixture
+def digits_inr(tmp_path):
+    return train_digits_inr(tmp_path / "inr")
+
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+    """A finished tiny image run of apps/train.py (2 steps): model/, metrics.json, reconstructions.png."""
+    out = tmp_path_factory.mktemp("image-run") / "run"
+    config = out.parent / "tiny.yaml"
+    config.write_text(TINY_RUN.format(family="locinr", output_dir=out))
+    run_app("apps/train.py", "--config", config, "train.max_steps=2")
+    return out
+
+
+@pytest.fixture(scope="module")
+def prior_run(tmp_path_factory, fid_weights):
+    """A finished tiny prior run (apps/train_prior.py, 3 steps) scored by apps/evaluate_prior.py."""
+    root = tmp_path_factory.mktemp("prior-run")
+    inr = train_digits_inr(root / "inr")
+    out = root / "prior"
+    run_app("apps/train_prior.py", "--inr", inr, "--output-dir", out, "--max-steps", "3", "--batch-size", "8",
+            "--sample-steps", "2", "--cache-dir", root / "latents")  # fmt: skip
+    run_app("apps/evaluate_prior.py", out / "pipeline", "--num-samples", "4", "--steps", "2", "--reference-size", "6",
+            "--inception-weights", fid_weights)  # fmt: skip
+    return out

@@ -2,7 +2,6 @@
 
 import json
 
-import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file
@@ -12,27 +11,6 @@ from ginr_diffusion import LatentINRPipeline
 from ginr_diffusion.fid import FID_WEIGHTS_URL
 
 TRAIN, PRIOR, SAMPLE, EVAL = "apps/train.py", "apps/train_prior.py", "apps/sample.py", "apps/evaluate_prior.py"
-
-
-@pytest.fixture
-def digits_inr(tmp_path, app):
-    out = tmp_path / "inr"
-    overrides = [
-        "model.image_size=16",
-        "model.patch_size=4",
-        "model.encoder_width=32",
-        "model.encoder_depth=1",
-        "model.encoder_heads=2",
-        "model.hidden_dim=32",
-        "model.fourier_dim=32",
-        "model.num_latents=8",
-        "data.resolution=16",
-        "data.test_size=8",
-        "train.max_steps=4",
-        "train.eval_every=4",
-    ]
-    app(TRAIN, "--config", "apps/configs/digits_default.yaml", "--output-dir", out, *overrides)
-    return out / "model"
 
 
 def _prior(app, inr, out, *extra, cache):

@@ -112,3 +112,39 @@ def test_the_base_class_loads_any_family_by_its_config(tmp_path, tiny, family):
     (tmp_path / "config.json").write_text(json.dumps({**config, "_class_name": "NeRF"}))
     with pytest.raises(CheckpointMismatchError, match="names no ginr model class"):
         GeneralizableINR.from_pretrained(tmp_path)
+
+
+@pytest.mark.skipif(
+    int(__import__("huggingface_hub").__version__.split(".")[0]) < 1,
+    reason="the fake Hub replaces the httpx transport of huggingface_hub >= 1.0",
+)
+def test_every_family_loads_by_repo_id_online_then_offline_from_the_hub_cache(tmp_path, tiny, monkeypatch):
+    import sys
+    from pathlib import Path
+
+    from huggingface_hub import constants
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from fakehub import FakeHub
+
+    hub = FakeHub(tmp_path / "hub")
+    models = {family: tiny(family) for family in CLASSES}
+    with hub.online(monkeypatch):
+        for family, model in models.items():
+            model.push_to_hub(f"ginr-tester/{family}")  # the mixin's own upload: weights, config, card
+            online = CLASSES[family].from_pretrained(f"ginr-tester/{family}")  # downloads into the Hub cache
+            assert all(torch.equal(online.state_dict()[k], v) for k, v in model.state_dict().items())
+    assert hub.unhandled == [] and {"config.json", "model.safetensors"} <= set(hub.files("ginr-tester/ipc"))
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    x, coords = torch.rand(1, 3, 16, 16), torch.rand(1, 20, 2) * 2 - 1
+    for family, model in models.items():
+        loaded = CLASSES[family].from_pretrained(f"ginr-tester/{family}")  # from the cache, no transport
+        with torch.no_grad():
+            assert torch.equal(loaded(x, coords), model.eval()(x, coords))
+    with pytest.raises(CheckpointMismatchError, match="ginr-tester/ipc holds a IPC checkpoint.*TransINR"):
+        TransINR.from_pretrained("ginr-tester/ipc")
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    with pytest.raises(LocalEntryNotFoundError, match="cannot find the requested files in the local cache"):
+        IPC.from_pretrained("ginr-tester/never-downloaded")

@@ -76,6 +76,26 @@ class LatentINRPipeline(DiffusionPipeline):
             raise ValueError("clip_sample=True would clip standardised latents to [-1, 1]; pass clip_sample=False")
         self.register_modules(denoiser=denoiser, scheduler=scheduler, inr=inr)
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        """Load a saved pipeline from a local folder or a Hub repository (online, or offline from the Hub cache).
+
+        A Hub repository is first fetched into the Hub cache with ``snapshot_download`` and then loaded
+        as a local folder: diffusers' own Hub path would look for the code of the ginr components in the
+        repository, whereas they come from the installed ``ginr_diffusion``. ``revision``, ``cache_dir``,
+        ``token``, ``force_download`` and ``local_files_only`` apply to that download; other arguments
+        (``torch_dtype``, ...) go to ``DiffusionPipeline.from_pretrained``.
+        """
+        import os
+
+        from huggingface_hub import snapshot_download
+
+        source = os.fspath(pretrained_model_name_or_path)
+        if not os.path.isdir(source):
+            download = {k: kwargs.pop(k) for k in ("revision", "cache_dir", "token", "force_download") if k in kwargs}
+            source = snapshot_download(source, local_files_only=kwargs.pop("local_files_only", False), **download)
+        return super().from_pretrained(source, **kwargs)
+
     @torch.no_grad()
     def __call__(
         self,

@@ -58,6 +58,31 @@ def _image_size(value: Any) -> tuple[int, int]:
     return (_int_at_least("image_size[0]", value[0]), _int_at_least("image_size[1]", value[1]))
 
 
+def _has_file(model_id: str, filename: str, revision, cache_dir, token, local_files_only: bool) -> bool:
+    """Whether a local folder or Hub repository holds ``filename`` (False when that cannot be known)."""
+    if os.path.isdir(model_id):
+        return os.path.isfile(os.path.join(model_id, filename))
+    try:
+        hf_hub_download(
+            repo_id=model_id,
+            filename=filename,
+            revision=revision,
+            cache_dir=cache_dir,
+            token=token,
+            local_files_only=local_files_only,
+        )
+    except Exception:
+        return False
+    return True
+
+
+def _pipeline_message(model_id: str, cls: type) -> str:
+    return (
+        f"{model_id} holds a diffusers pipeline (model_index.json), not a {cls.__name__} checkpoint: "
+        "load it with ginr_diffusion.LatentINRPipeline.from_pretrained"
+    )
+
+
 class GeneralizableINR(
     nn.Module,
     PyTorchModelHubMixin,
@@ -289,6 +314,21 @@ class GeneralizableINR(
         config["_ginr_version"] = __version__
         return super().save_pretrained(save_directory, config=config, **kwargs)
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, **kwargs):
+        """Load a model saved by ``save_pretrained``: a local folder or a Hub repo id (online, or with
+        ``HF_HUB_OFFLINE=1`` from the Hub cache). See ``_from_pretrained`` for the checks."""
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        except LocalEntryNotFoundError:
+            # offline, no config.json cached: say so plainly if what is cached is a pipeline
+            model_id = str(pretrained_model_name_or_path)
+            if _has_file(model_id, "model_index.json", kwargs.get("revision"), kwargs.get("cache_dir"), None, True):
+                raise CheckpointMismatchError(_pipeline_message(model_id, cls)) from None
+            raise
+
     def _save_pretrained(self, save_directory: Path) -> None:
         from safetensors.torch import save_model
 
@@ -319,6 +359,8 @@ class GeneralizableINR(
         settings this class does not know, or its tensors do not match the configuration.
         """
         if config is None:
+            if _has_file(model_id, "model_index.json", revision, cache_dir, token, local_files_only):
+                raise CheckpointMismatchError(_pipeline_message(model_id, cls))
             raise CheckpointMismatchError(f"{model_id}: no config.json found; it is not a ginr checkpoint")
         saved = config.get("_class_name")
         if cls is GeneralizableINR:  # any ginr model: the class named in config.json

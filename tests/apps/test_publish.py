@@ -1,0 +1,167 @@
+"""apps/publish.py: dry runs, publishing through huggingface_hub (only its HTTP transport replaced by a
+local fake Hub), and loading what was published by repo id, offline, from the real Hub cache."""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import huggingface_hub
+import pytest
+import torch
+from huggingface_hub import ModelCard, constants, snapshot_download
+from safetensors.torch import load_file
+
+from ginr_core import IPC, CheckpointMismatchError, LocalityAwareINR
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import publish
+from fakehub import FakeHub
+
+pytestmark = pytest.mark.skipif(
+    int(huggingface_hub.__version__.split(".")[0]) < 1,
+    reason="the fake Hub replaces the httpx transport of huggingface_hub >= 1.0",
+)
+REPO, PRIOR_REPO = "ginr-tester/locinr-photos", "ginr-tester/prior-digits"
+
+
+def _offline(monkeypatch):
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+
+
+def _folder_files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def _snippet(card_text: str) -> str:
+    (code,) = re.findall(r"## Use\n\n```python\n(.*?)```", card_text, flags=re.S)
+    return code
+
+
+def _fails(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as exit_:
+        publish.main([str(a) for a in argv])
+    assert exit_.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_dry_run_writes_and_lists_exactly_the_repository_with_hub_metadata(image_run, tmp_path, capsys):
+    staged = tmp_path / "staged"
+    publish.main([str(image_run), "--repo-id", REPO, "--dry-run", str(staged)])
+    listed = capsys.readouterr().out
+    files = sorted(p.name for p in staged.iterdir())
+    assert files == ["README.md", "config.json", "metrics.json", "model.safetensors", "reconstructions.png"]
+    assert all(name in listed for name in files) and f"{REPO} would receive 5 files" in listed
+    weights, trained = load_file(staged / "model.safetensors"), load_file(image_run / "model" / "model.safetensors")
+    assert weights.keys() == trained.keys() and all(torch.equal(weights[k], trained[k]) for k in weights)
+
+    metrics = json.loads((image_run / "metrics.json").read_text())
+    card = ModelCard.load(staged / "README.md")  # huggingface_hub's own parser of the metadata
+    data = card.data
+    assert data.library_name == "ginr" and data.license == "apache-2.0"
+    assert {"ginr", "implicit-neural-representation", "locinr", "image-reconstruction"} <= set(data.tags)
+    assert data.datasets is None  # the embedded photos are no Hub dataset
+    (result,) = data.eval_results
+    assert result.metric_type == "psnr" and result.metric_value == round(metrics["test"]["psnr"], 2)
+    assert result.task_type == "image-to-image" and result.dataset_name == "photos" and result.dataset_split == "test"
+    assert data.model_name == "locinr-photos"
+    assert f'LocalityAwareINR.from_pretrained("{REPO}")' in card.text and "![reconstructions]" in card.text
+    assert f"{metrics['test']['psnr']:.2f}" in card.text
+
+    # a dry run never writes into a folder that holds something
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "keep.txt").write_text("mine")
+    assert "is not an empty folder" in _fails([image_run, "--repo-id", REPO, "--dry-run", tmp_path / "busy"], capsys)
+    assert sorted(p.name for p in (tmp_path / "busy").iterdir()) == ["keep.txt"]
+
+
+def test_published_model_loads_by_repo_id_offline_and_its_card_snippet_runs(image_run, tmp_path, monkeypatch):
+    hub = FakeHub(tmp_path / "hub")
+    staged = tmp_path / "staged"
+    publish.main([str(image_run), "--repo-id", REPO, "--dry-run", str(staged)])
+    with hub.online(monkeypatch):
+        url = publish.main([str(image_run), "--repo-id", REPO, "--commit-message", "first model"])
+        snapshot_download(REPO)  # a user's first download fills the Hub cache (the real cache layout)
+    assert hub.unhandled == [] and url.startswith(f"https://huggingface.co/{REPO}/commit/")
+    (commit,) = hub.commits
+    assert commit["summary"] == "first model" and commit["files"] == _folder_files(staged)  # exactly the dry run
+
+    _offline(monkeypatch)
+    model = LocalityAwareINR.from_pretrained(REPO)
+    trained = load_file(image_run / "model" / "model.safetensors")
+    assert all(torch.equal(model.state_dict()[k], trained[k]) for k in trained)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(_snippet(hub.files(REPO)["README.md"].decode()), "README.md", "exec"), namespace)
+    assert namespace["x2"].shape == (1, 3, 32, 32)
+    with pytest.raises(CheckpointMismatchError, match=f"{REPO} holds a LocalityAwareINR checkpoint.*IPC"):
+        IPC.from_pretrained(REPO)
+
+    # a second upload to a branch updates the same repository
+    with hub.online(monkeypatch):
+        publish.main([str(image_run / "model"), "--repo-id", REPO, "--revision", "v2"])
+    assert hub.files(REPO, "v2")["model.safetensors"] == hub.files(REPO)["model.safetensors"]
+
+
+def test_publishing_errors_say_what_to_do(image_run, tmp_path, monkeypatch, capsys):
+    argv = [image_run, "--repo-id", REPO]
+    assert "HF_HUB_OFFLINE is set" in _fails(argv, capsys)  # the tests run offline
+    hub = FakeHub(tmp_path / "hub")
+    with hub.online(monkeypatch, token=None):
+        assert "no Hugging Face token" in _fails(argv, capsys)
+    with hub.online(monkeypatch, token="hf_not_valid"):
+        assert "HTTP 401 (the token was rejected" in _fails(argv, capsys)
+    hub._seed("ginr-tester/ipc-model", {"config.json": json.dumps({"_class_name": "IPC"}).encode()})
+    hub._seed("ginr-tester/other-lib", {"pytorch_model.bin": b"\0", "README.md": b"hi"})
+    with hub.online(monkeypatch):
+        message = _fails([image_run, "--repo-id", "ginr-tester/ipc-model"], capsys)
+        assert "ginr-tester/ipc-model already holds a IPC; this is a LocalityAwareINR" in message
+        message = _fails([image_run, "--repo-id", "ginr-tester/other-lib"], capsys)
+        assert "not a ginr model (pytorch_model.bin)" in message
+        assert "HTTP 403" in _fails([image_run, "--repo-id", "someone-else/model"], capsys)
+    assert hub.commits == []  # nothing was uploaded anywhere
+
+    unfinished = tmp_path / "unfinished"
+    (unfinished / "checkpoints" / "step-00000040").mkdir(parents=True)
+    message = _fails([unfinished, "--repo-id", REPO, "--dry-run", tmp_path / "d1"], capsys)
+    assert "latest: step-00000040" in message and "did not finish" in message and "--resume" in message
+    message = _fails([tmp_path, "--repo-id", REPO, "--dry-run", tmp_path / "d2"], capsys)
+    assert "is not a ginr run or model folder" in message
+    assert "does not exist" in _fails([tmp_path / "nope", "--repo-id", REPO], capsys)
+    assert not (tmp_path / "d1").exists() and not (tmp_path / "d2").exists()
+    with pytest.raises(SystemExit):
+        publish.main([str(image_run), "--repo-id", "no-namespace"])
+    assert "--repo-id must look like <user>/<name>" in capsys.readouterr().err
+
+
+def test_a_prior_publishes_with_its_fid_and_loads_offline_as_a_pipeline(prior_run, tmp_path, monkeypatch, capsys):
+    from ginr_diffusion import LatentINRPipeline
+
+    staged = tmp_path / "staged"
+    publish.main([str(prior_run), "--repo-id", PRIOR_REPO, "--dry-run", str(staged)])
+    files = set(_folder_files(staged))
+    assert {"model_index.json", "README.md", "metrics.json", "samples.png", "fid.json"} <= files
+    assert {"denoiser/config.json", "scheduler/scheduler_config.json", "inr/config.json"} <= files
+    fid = json.loads((prior_run / "eval" / "fid.json").read_text())
+    data = ModelCard.load(staged / "README.md").data
+    (result,) = data.eval_results
+    assert result.metric_type == "fid" and result.metric_value == round(fid["fid"], 2)
+    assert result.dataset_name == "digits" and "diffusion" in data.tags and data.library_name == "ginr"
+
+    hub = FakeHub(tmp_path / "hub")
+    with hub.online(monkeypatch):
+        publish.main([str(prior_run / "pipeline"), "--repo-id", PRIOR_REPO])
+        snapshot_download(PRIOR_REPO)
+        inr_run = prior_run.parent / "inr"
+        message = _fails([inr_run, "--repo-id", PRIOR_REPO], capsys)
+        assert f"{PRIOR_REPO} already holds a LatentINRPipeline; this is a LocalityAwareINR" in message
+    assert hub.unhandled == [] and hub.commits[0]["files"] == _folder_files(staged)
+
+    _offline(monkeypatch)
+    pipe = LatentINRPipeline.from_pretrained(PRIOR_REPO)
+    assert pipe.denoiser.config.num_classes == 10
+    monkeypatch.chdir(tmp_path)
+    exec(compile(_snippet(hub.files(PRIOR_REPO)["README.md"].decode()), "README.md", "exec"), {})
+    assert (tmp_path / "sample.png").is_file()
+    with pytest.raises(CheckpointMismatchError, match="holds a diffusers pipeline.*LatentINRPipeline.from_pretrained"):
+        LocalityAwareINR.from_pretrained(PRIOR_REPO)
