@@ -15,7 +15,9 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> t
     and its baselines), not the PSNR of the mean MSE. A perfect reconstruction gives ``inf``.
 
     Args:
-        pred, target: tensors of the same shape ``(B, ...)``, values in ``[0, data_range]``.
+        pred: predictions ``(B, ...)``, values in ``[0, data_range]``.
+        target: targets of the same shape.
+        data_range: the largest possible value (1 for pixels in [0, 1]).
 
     Returns:
         ``(B,)`` float32 tensor in dB.
@@ -54,7 +56,8 @@ def frechet_distance(
     stays real and exact for the singular covariances of fewer samples than dimensions.
 
     Args:
-        a, b: ``(N, D)`` features, or ``(mean, covariance)`` pairs from ``gaussian_statistics``.
+        a: ``(N, D)`` features, or a ``(mean, covariance)`` pair from ``gaussian_statistics``.
+        b: the same for the other set.
     """
     mu_a, cov_a = gaussian_statistics(a) if isinstance(a, torch.Tensor) else (a[0].double(), a[1].double())
     mu_b, cov_b = gaussian_statistics(b) if isinstance(b, torch.Tensor) else (b[0].double(), b[1].double())

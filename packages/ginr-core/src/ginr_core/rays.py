@@ -49,7 +49,8 @@ def camera_rays(cam2world: torch.Tensor, focal, height: int, width: int) -> tupl
     Args:
         cam2world: ``(..., 4, 4)`` (or ``(..., 3, 4)``) camera-to-world matrices.
         focal: focal length in pixels, a scalar or one per camera ``(...)``.
-        height, width: image size in pixels.
+        height: image height in pixels.
+        width: image width in pixels.
 
     Returns:
         ``origins (..., H, W, 3)`` (the camera centre) and ``directions (..., H, W, 3)``, not
@@ -83,7 +84,8 @@ def plucker_rays(cam2world: torch.Tensor, focal, height: int, width: int) -> tor
     Args:
         cam2world: ``(..., 4, 4)`` camera-to-world matrices (Blender/NeRF convention).
         focal: focal length in pixels, a scalar or one per camera ``(...)``.
-        height, width: image size in pixels.
+        height: image height in pixels.
+        width: image width in pixels.
 
     Returns:
         ``(..., H, W, 6)``: ``(d_hat, o x d_hat)`` of the ray through each pixel centre.

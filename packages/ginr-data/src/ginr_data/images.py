@@ -231,12 +231,11 @@ class ImageFolder(_ImageDataset):
 
 
 class HFImageDataset(_ImageDataset):
-    """A Hugging Face ``datasets.Dataset`` with an image column.
+    """A Hugging Face ``datasets.Dataset`` with an image column; the other settings are as ``ImageFolder``'s.
 
     Args:
         dataset: the ``datasets.Dataset`` (one split).
         image_column: the column holding images; ``None`` picks the only ``Image`` feature.
-        Others: as ``ImageFolder``.
     """
 
     def __init__(

@@ -71,7 +71,10 @@ class LatentDenoiser(ModelMixin, ConfigMixin):
     Args:
         num_latents: R, latent tokens per instance (the INR's ``num_latents``).
         latent_dim: D, their width (the INR's latent width).
-        width, depth, heads, mlp_ratio: the Transformer (see ``DENOISER_PRESETS``).
+        width: width of the Transformer (see ``DENOISER_PRESETS``).
+        depth: its number of blocks.
+        heads: its attention heads.
+        mlp_ratio: its MLP width over ``width``.
         num_classes: class labels 0..num_classes-1 (0: unconditional); label ``num_classes`` is
             the null label of classifier-free guidance.
         class_dropout: probability of replacing a label by the null label in training.

@@ -83,8 +83,13 @@ class IPC(GeneralizableINR):
     a linear map to the modulated layer's fan-in, are the columns of U.
 
     Args:
-        image_size, patch_size, padding, in_channels, num_views: encoder input (see ``LocalityAwareINR``).
-        d_in, d_out: coordinate and output dimensionality.
+        image_size: input size (see ``LocalityAwareINR`` for this and the other encoder inputs).
+        patch_size: patch side in pixels.
+        padding: zero padding around the image before patchifying.
+        in_channels: channels per input view.
+        num_views: input views (light fields: support views).
+        d_in: coordinate dimensionality.
+        d_out: output dimensionality.
         num_latents: R, the rank of the composed weight.
         hidden_dim: MLP width (256).
         fourier_dim: Fourier feature dimensionality (256).
@@ -92,7 +97,11 @@ class IPC(GeneralizableINR):
             FFHQ 512, 256 for FFHQ 1024).
         num_layers: MLP layers including the output layer (5).
         modulated_layer: index of the instance-specific layer (1).
-        encoder_width, encoder_depth, encoder_heads, encoder_mlp_ratio, dropout: the encoder.
+        encoder_width: width of the Transformer encoder.
+        encoder_depth: its number of blocks.
+        encoder_heads: its attention heads.
+        encoder_mlp_ratio: its MLP width over ``encoder_width``.
+        dropout: residual dropout in the encoder.
         output_bias: constant added to the output (0.5 for pixels in [0, 1]).
     """
 

@@ -104,7 +104,10 @@ class LocalityAwareINR(GeneralizableINR):
             modulation (the "w/o STA" ablation of Table 3).
         multi_band_modulation: ``False`` replaces Eq. 6-9 by a plain ReLU MLP of L hidden layers
             on ``m_v`` (the "w/o multiFM" ablation). With both off the decoder has IPC's layout.
-        encoder_width, encoder_depth, encoder_heads, encoder_mlp_ratio: the Transformer encoder.
+        encoder_width: width of the Transformer encoder.
+        encoder_depth: its number of blocks.
+        encoder_heads: its attention heads.
+        encoder_mlp_ratio: its MLP width over ``encoder_width``.
         dropout: residual dropout in the encoder (0.1, as in the official IPC code).
         output_bias: constant added to the output (0.5 for pixels in [0, 1]).
     """

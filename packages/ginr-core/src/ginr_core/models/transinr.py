@@ -53,12 +53,13 @@ class TokenModulatedLinear(ModulatedLinear):
 class TransINR(GeneralizableINR):
     """Generalizable INR with TransINR's all-layer weight modulation (baseline).
 
+    Its encoder and decoder settings are those of ``IPC``; what differs:
+
     Args:
         tokens_per_layer: latent tokens per modulated layer (ginr-ipc image configs: 64); a layer
             with fewer outputs gets one token per output.
         num_latents: R is derived from ``tokens_per_layer`` and the layer widths; pass ``None``
             (or the derived value) here.
-        Others: as ``IPC``.
     """
 
     family = "transinr"
