@@ -151,7 +151,8 @@ def test_a_prior_publishes_with_its_fid_and_loads_offline_as_a_pipeline(prior_ru
     hub = FakeHub(tmp_path / "hub")
     with hub.online(monkeypatch):
         publish.main([str(prior_run / "pipeline"), "--repo-id", PRIOR_REPO])
-        snapshot_download(PRIOR_REPO)
+        online = LatentINRPipeline.from_pretrained(PRIOR_REPO)  # downloads into the Hub cache
+        assert online.denoiser.config.num_classes == 10
         inr_run = prior_run.parent / "inr"
         message = _fails([inr_run, "--repo-id", PRIOR_REPO], capsys)
         assert f"{PRIOR_REPO} already holds a LatentINRPipeline; this is a LocalityAwareINR" in message
@@ -165,3 +166,5 @@ def test_a_prior_publishes_with_its_fid_and_loads_offline_as_a_pipeline(prior_ru
     assert (tmp_path / "sample.png").is_file()
     with pytest.raises(CheckpointMismatchError, match="holds a diffusers pipeline.*LatentINRPipeline.from_pretrained"):
         LocalityAwareINR.from_pretrained(PRIOR_REPO)
+    with pytest.raises(ValueError, match="holds a LocalityAwareINR checkpoint, not a LatentINRPipeline"):
+        LatentINRPipeline.from_pretrained(prior_run.parent / "inr" / "model")

@@ -90,10 +90,20 @@ class LatentINRPipeline(DiffusionPipeline):
 
         from huggingface_hub import snapshot_download
 
-        source = os.fspath(pretrained_model_name_or_path)
+        name = source = os.fspath(pretrained_model_name_or_path)
         if not os.path.isdir(source):
             download = {k: kwargs.pop(k) for k in ("revision", "cache_dir", "token", "force_download") if k in kwargs}
             source = snapshot_download(source, local_files_only=kwargs.pop("local_files_only", False), **download)
+        config = os.path.join(source, "config.json")
+        if not os.path.isfile(os.path.join(source, "model_index.json")) and os.path.isfile(config):
+            import json
+
+            with open(config) as f:
+                held = json.load(f).get("_class_name")
+            raise ValueError(
+                f"{name} holds a {held} checkpoint, not a {cls.__name__}: load it with "
+                f"ginr_core.{held}.from_pretrained (a prior's pipeline has a model_index.json)"
+            )
         return super().from_pretrained(source, **kwargs)
 
     @torch.no_grad()
