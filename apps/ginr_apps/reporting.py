@@ -230,6 +230,12 @@ def _card(text: str, *, tags: list[str], metrics: list[str], datasets: list[str]
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{text}")
 
 
+def _views(setting: str) -> str:
+    """ "1 views" -> "1 support view", "3 views" -> "3 support views"."""
+    count = int(setting.split()[0])
+    return f"{count} support view{'' if count == 1 else 's'}"
+
+
 def inr_model_card(model, metrics: dict, repo_id: str | None = None):
     """The card of an INR trained by ``apps/train.py``: results table, command, usage, configuration.
 
@@ -248,7 +254,7 @@ def inr_model_card(model, metrics: dict, repo_id: str | None = None):
             EvalResult(
                 task_type="image-to-3d",
                 task_name="Novel view synthesis",
-                metric_name=f"PSNR (dB), {setting}",
+                metric_name=f"PSNR (dB), {_views(setting)}",
                 metric_value=round(value, 2),
                 **common,
             )

@@ -72,6 +72,21 @@ def test_a_tiny_nvs_run_scores_each_number_of_views_and_draws_novel_views(tmp_pa
     picture = Image.open(out / "novel_views.png")
     assert picture.size[0] > 7 * 96  # 3 support views | the novel view | predictions from 1, 2, 3 views
 
+    # published, its card holds one model-index result per number of support views
+    import publish
+    from huggingface_hub import ModelCard
+
+    publish.main([str(out), "--repo-id", "ginr-tester/locinr-scenes", "--dry-run", str(tmp_path / "staged")])
+    assert (tmp_path / "staged" / "novel_views.png").is_file()
+    data = ModelCard.load(tmp_path / "staged" / "README.md").data
+    assert "novel-view-synthesis" in data.tags
+    assert [(r.task_type, r.metric_name) for r in data.eval_results] == [
+        ("image-to-3d", f"PSNR (dB), {v}") for v in ("1 support view", "2 support views", "3 support views")
+    ]
+    assert [r.metric_value for r in data.eval_results] == [
+        round(metrics["test"]["by_setting"][f"{v} views"], 2) for v in (1, 2, 3)
+    ]
+
 
 def test_an_nvs_run_resumes_exactly(tmp_path, nvs_config, app):
     straight, split = tmp_path / "straight", tmp_path / "split"
