@@ -17,8 +17,6 @@ Everything is printed; nothing here is needed by the tests, which run on CPU.
 from __future__ import annotations
 
 import sys
-import time
-import traceback
 from pathlib import Path
 
 import torch
@@ -28,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import decode_memory
 import train_step
+from _runs import run_checks
 
 from ginr_core import LocalityAwareINR, get_model_class, image_coords
 
@@ -99,7 +98,6 @@ def main() -> None:
         raise SystemExit("no CUDA device")
     device = torch.device("cuda")
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name(device)}, CUDA {torch.version.cuda}")
-    start = time.time()
     bf16 = ["--precision", "bf16", "--steps", "5"]
     fp32 = ["--precision", "fp32", "--steps", "3"]
     checks = [
@@ -113,13 +111,7 @@ def main() -> None:
             ["--device", "cuda", "--models", "locinr", "ipc", "transinr", "--chunk-size", "262144"]
         ),
     ]
-    for check in checks:  # one failing check must not hide the others
-        try:
-            check()
-        except Exception:
-            traceback.print_exc()
-        sys.stdout.flush()
-    print(f"total {time.time() - start:.0f} s")
+    run_checks(checks)
 
 
 if __name__ == "__main__":

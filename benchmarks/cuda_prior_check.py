@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _runs import run_checks
 
 from ginr_diffusion import LatentDenoiser, sampling_scheduler, training_scheduler
 from ginr_diffusion.fid import FIDInception
@@ -122,7 +125,6 @@ def fid_checks() -> None:
     except ImportError as error:
         print(f"pytorch-fid cross-check skipped: {error}")
         return
-    sys.path.insert(0, str(Path(__file__).parent))
     import fid_inception_check
 
     sys.argv = [sys.argv[0]]
@@ -133,14 +135,7 @@ def main() -> None:
     if not torch.cuda.is_available():
         raise SystemExit("no CUDA device")
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}, CUDA {torch.version.cuda}")
-    start = time.time()
-    for check in (fid_checks, denoiser_checks):  # one failing check must not hide the other
-        try:
-            check()
-        except Exception:
-            traceback.print_exc()
-        sys.stdout.flush()
-    print(f"total {time.time() - start:.0f} s")
+    run_checks([fid_checks, denoiser_checks])
 
 
 if __name__ == "__main__":

@@ -171,20 +171,26 @@ class FakeHub:
         self._commit(repo_id, "main", {".gitattributes": attributes}, "init")
         return httpx2.Response(200, json={"url": url, "name": repo_id})
 
-    def _revision(self, request, repo_id: str, rev: str):
+    def _snapshot(self, request, repo_id: str, rev: str):
+        """``(sha, files, None)`` of a readable repository at ``rev``, or ``(None, None, error response)``."""
+        if (denied := self._readable(request, repo_id)) is not None:
+            return None, None, denied
         repo = self.repos[repo_id]
         sha = repo["branches"].get(rev, rev if rev in repo["commits"] else None)
         if sha is None:
-            return None, _error(404, f"Invalid rev id: {rev}", "RevisionNotFound")
-        return sha, None
+            return None, None, _error(404, f"Invalid rev id: {rev}", "RevisionNotFound")
+        return sha, repo["commits"][sha], None
+
+    def _writable(self, request, repo_id: str) -> httpx2.Response | None:
+        """None if ``request`` may write to ``repo_id``, else the Hub's error."""
+        if not self._authorised(request):
+            return _error(401, "Invalid credentials in Authorization header")
+        return self._readable(request, repo_id)
 
     def _info(self, request, repo, rev="main"):
-        if (denied := self._readable(request, repo)) is not None:
-            return denied
-        sha, missing = self._revision(request, repo, rev)
-        if missing is not None:
-            return missing
-        files = self.repos[repo]["commits"][sha]
+        sha, files, error = self._snapshot(request, repo, rev)
+        if error is not None:
+            return error
         return httpx2.Response(
             200,
             json={
@@ -206,12 +212,9 @@ class FakeHub:
         )
 
     def _tree(self, request, repo, rev, sub=""):
-        if (denied := self._readable(request, repo)) is not None:
-            return denied
-        sha, missing = self._revision(request, repo, rev)
-        if missing is not None:
-            return missing
-        files = self.repos[repo]["commits"][sha]
+        _, files, error = self._snapshot(request, repo, rev)
+        if error is not None:
+            return error
         prefix = f"{sub.rstrip('/')}/" if sub else ""
         entries = [
             {"type": "file", "path": name, "size": len(data), "oid": _git_oid(data)}
@@ -221,9 +224,7 @@ class FakeHub:
         return httpx2.Response(200, json=entries)
 
     def _preupload(self, request, repo, rev):
-        if not self._authorised(request):
-            return _error(401, "Invalid credentials in Authorization header")
-        if (denied := self._readable(request, repo)) is not None:
+        if (denied := self._writable(request, repo)) is not None:
             return denied
         body = json.loads(request.content)
         # every file goes inline in the commit ("regular"): the test sees all bytes in one request
@@ -231,9 +232,7 @@ class FakeHub:
         return httpx2.Response(200, json={"files": modes, "commitOid": self.repos[repo]["branches"].get(rev)})
 
     def _commit_endpoint(self, request, repo, rev):
-        if not self._authorised(request):
-            return _error(401, "Invalid credentials in Authorization header")
-        if (denied := self._readable(request, repo)) is not None:
+        if (denied := self._writable(request, repo)) is not None:
             return denied
         if rev not in self.repos[repo]["branches"]:
             return _error(404, f"Invalid rev id: {rev}", "RevisionNotFound")
@@ -263,9 +262,7 @@ class FakeHub:
         return httpx2.Response(200, json={"success": True, "commitOid": sha, "commitUrl": url})
 
     def _branch(self, request, repo, rev):
-        if not self._authorised(request):
-            return _error(401, "Invalid credentials in Authorization header")
-        if (denied := self._readable(request, repo)) is not None:
+        if (denied := self._writable(request, repo)) is not None:
             return denied
         branches = self.repos[repo]["branches"]
         if rev in branches:
@@ -274,12 +271,9 @@ class FakeHub:
         return httpx2.Response(200, json={})
 
     def _resolve(self, request, repo, rev, file):
-        if (denied := self._readable(request, repo)) is not None:
-            return denied
-        sha, missing = self._revision(request, repo, rev)
-        if missing is not None:
-            return missing
-        files = self.repos[repo]["commits"][sha]
+        sha, files, error = self._snapshot(request, repo, rev)
+        if error is not None:
+            return error
         if file not in files:
             return _error(404, f"Entry not found: {file}", "EntryNotFound")
         data = files[file]
