@@ -10,8 +10,9 @@ such a ``model/`` / ``pipeline/`` folder itself. The repository receives the saf
 configuration (for a prior, the whole diffusers pipeline folder), a model card whose YAML metadata
 is Hub metadata (``library_name: ginr``, tags, license, datasets when the data is a Hub dataset, and
 ``model-index`` results: the test PSNR or novel-view PSNR that the run measured, the FID that
-``apps/evaluate_prior.py`` wrote), with a usage snippet for this repository, plus the run's
-``metrics.json`` and its preview picture.
+``apps/evaluate_prior.py`` wrote, the class accuracy of samples that ``benchmarks/prior_quality_bar.py``
+wrote), with a usage snippet for this repository, plus the run's ``metrics.json``, those evaluation
+files and its preview picture.
 
 ``--dry-run DIR`` writes exactly the folder that would be uploaded and lists it, without network.
 Uploading needs a token with write access (``hf auth login`` or ``HF_TOKEN``, or ``--token``).
@@ -58,6 +59,11 @@ class Artefact:
     @property
     def fid(self) -> dict | None:
         path = self._run_file("eval/fid.json")
+        return json.loads(path.read_text()) if path else None
+
+    @property
+    def samples(self) -> dict | None:
+        path = self._run_file("eval/sample_metrics.json")
         return json.loads(path.read_text()) if path else None
 
     @property
@@ -130,7 +136,7 @@ def model_card(artefact: Artefact, repo_id: str) -> str:
             from ginr_diffusion import LatentINRPipeline
 
             pipe = LatentINRPipeline.from_pretrained(artefact.folder)
-            card = str(prior_model_card(pipe, metrics or {}, artefact.fid, repo_id))
+            card = str(prior_model_card(pipe, metrics or {}, artefact.fid, repo_id, artefact.samples))
     except PublishError:
         raise
     except Exception as error:  # weights that do not load are not published
@@ -151,7 +157,8 @@ def stage(artefact: Artefact, repo_id: str, folder: str | Path) -> list[Path]:
     else:
         shutil.copytree(artefact.folder, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns("README.md", ".*"))
     (folder / "README.md").write_text(card)
-    for extra in (artefact._run_file("metrics.json"), artefact.preview, artefact._run_file("eval/fid.json")):
+    extras = ("metrics.json", "eval/fid.json", "eval/sample_metrics.json")
+    for extra in [artefact._run_file(name) for name in extras] + [artefact.preview]:
         if extra is not None:
             shutil.copy2(extra, folder / extra.name)
     return sorted(p for p in folder.rglob("*") if p.is_file())

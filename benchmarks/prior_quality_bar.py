@@ -22,6 +22,7 @@ held-out digit is.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -48,6 +49,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--per-class", type=int, default=40)
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="sample metrics JSON (default: <run>/eval/sample_metrics.json beside the pipeline folder, which "
+        "apps/publish.py puts into the model card)",
+    )
     args = parser.parse_args(argv)
 
     inr = GeneralizableINR.from_pretrained(args.inr).eval()
@@ -133,6 +140,23 @@ def main(argv: list[str] | None = None) -> dict:
     for name, ok in bar.items():
         print(f"  {name:<50} {'yes' if ok else 'NO'}")
     print(f"  bar {'met' if all(bar.values()) else 'NOT met'}")
+    output = args.output or args.pipeline.parent / "eval" / "sample_metrics.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "reference": "digits",
+        "split": "test",
+        "num_samples": len(labels),
+        "num_inference_steps": args.steps,
+        "class_accuracy": {str(g): results[f"accuracy at guidance {g}"] for g in (2.5, 1.0)},
+        "classifier": f"logistic regression on the {len(test)} held-out digits ({sanity:.1%} on the training digits)",
+        "latent_frechet": results["frechet (prior, guidance 2.5)"],
+        "latent_frechet_diagonal_gaussian": results["frechet (diagonal Gaussian)"],
+        "nearest_training_rms_min": results["nearest training image: generated min / median"][0],
+        "nearest_training_rms_min_held_out": results["nearest training image: held-out min / median"][0],
+        "bar_met": all(bar.values()),
+    }
+    output.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {output}")
     return {"results": results, "bar": bar, "classifier_sanity": sanity}
 
 

@@ -166,7 +166,8 @@ class FakeHub:
             return _error(403, f"You don't have the rights to create a model under the namespace {namespace}")
         if repo_id in self.repos:
             return _error(409, "You already created this model repo", extra={"url": url})
-        self.repos[repo_id] = {"private": bool(body.get("private")), "branches": {}, "commits": {}}
+        private = bool(body.get("private")) or body.get("visibility") in ("private", "protected")  # old / new API
+        self.repos[repo_id] = {"private": private, "branches": {}, "commits": {}}
         attributes = b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
         self._commit(repo_id, "main", {".gitattributes": attributes}, "init")
         return httpx2.Response(200, json={"url": url, "name": repo_id})

@@ -309,17 +309,47 @@ def write_model_card(model_dir: str | Path, *, model, metrics: dict) -> None:
     inr_model_card(model, metrics).save(Path(model_dir) / "README.md")
 
 
-def prior_model_card(pipeline, metrics: dict, fid: dict | None = None, repo_id: str | None = None):
-    """The card of a ``LatentINRPipeline`` trained by ``apps/train_prior.py``; FID results from
-    ``apps/evaluate_prior.py`` (``fid``) go into the table and the ``model-index`` metadata."""
+def prior_model_card(
+    pipeline, metrics: dict, fid: dict | None = None, repo_id: str | None = None, samples: dict | None = None
+):
+    """The card of a ``LatentINRPipeline`` trained by ``apps/train_prior.py``. FID from
+    ``apps/evaluate_prior.py`` (``fid``) and the class accuracy of samples from
+    ``benchmarks/prior_quality_bar.py`` (``samples``) go into the table and the ``model-index``."""
     from huggingface_hub import EvalResult
 
     denoiser, inr = pipeline.denoiser, pipeline.inr.inr
     classes = denoiser.config.num_classes
     results, table = [], "Not evaluated yet: `python apps/evaluate_prior.py PIPELINE` measures FID."
+    if samples is not None:
+        label = dataset_label(samples["reference"])
+        results += [
+            EvalResult(
+                task_type="image-generation",
+                task_name="Class-conditional image generation",
+                dataset_type=label,
+                dataset_name=label,
+                dataset_split=samples["split"],
+                metric_type="accuracy",
+                metric_name=f"class accuracy of samples, guidance {guidance}",
+                metric_value=round(value, 4),
+            )
+            for guidance, value in samples["class_accuracy"].items()
+        ]
+        rows = "\n".join(
+            f"| class accuracy of samples, guidance {g} | {v:.1%} |" for g, v in samples["class_accuracy"].items()
+        )
+        table = (
+            f"| measure ({samples['num_samples']} samples, {samples['num_inference_steps']} DDIM steps) | value |\n"
+            f"| --- | --- |\n{rows}\n"
+            f"| Fréchet distance of sample latents to held-out latents (diagonal Gaussian: "
+            f"{samples['latent_frechet_diagonal_gaussian']:.1f}) | {samples['latent_frechet']:.1f} |\n"
+            f"| nearest training image, RMS per pixel, closest sample (closest held-out image: "
+            f"{samples['nearest_training_rms_min_held_out']:.3f}) | {samples['nearest_training_rms_min']:.3f} |\n\n"
+            f"Classes judged by a {samples['classifier']}."
+        )
     if fid is not None:
         label = dataset_label(fid["reference"])
-        results = [
+        results += [
             EvalResult(
                 task_type="unconditional-image-generation" if not classes else "image-generation",
                 task_name="Class-conditional image generation" if classes else "Image generation",
@@ -331,7 +361,7 @@ def prior_model_card(pipeline, metrics: dict, fid: dict | None = None, repo_id: 
                 metric_value=round(fid["fid"], 2),
             )
         ]
-        table = (
+        table = ("" if samples is None else table + "\n\n") + (
             "| FID | samples | reference | guidance | DDIM steps |\n| --- | --- | --- | --- | --- |\n"
             f"| {fid['fid']:.2f} | {fid['num_samples']} | {label} ({fid['split']}, {fid['reference_images']} images) "
             f"| {fid['guidance_scale']} | {fid['num_inference_steps']} |\n\n"
@@ -355,7 +385,7 @@ def prior_model_card(pipeline, metrics: dict, fid: dict | None = None, repo_id: 
     return _card(
         text,
         tags=["ginr", "implicit-neural-representation", "diffusion", "latent-diffusion", "image-generation"],
-        metrics=["fid"] if fid is not None else [],
+        metrics=(["fid"] if fid is not None else []) + (["accuracy"] if samples is not None else []),
         datasets=[fid["reference"]] if fid is not None and _is_hub_dataset(fid["reference"]) else [],
         results=results,
         model_name=(repo_id or "LatentINRPipeline").split("/")[-1],

@@ -109,7 +109,8 @@ def image_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def prior_run(tmp_path_factory, fid_weights):
-    """A finished tiny prior run (apps/train_prior.py, 3 steps) scored by apps/evaluate_prior.py."""
+    """A finished tiny prior run (apps/train_prior.py, 3 steps) scored by apps/evaluate_prior.py (FID with
+    stand-in Inception weights) and benchmarks/prior_quality_bar.py (class accuracy of samples)."""
     root = tmp_path_factory.mktemp("prior-run")
     inr = train_digits_inr(root / "inr")
     out = root / "prior"
@@ -117,4 +118,6 @@ def prior_run(tmp_path_factory, fid_weights):
             "--sample-steps", "2", "--cache-dir", root / "latents")  # fmt: skip
     run_app("apps/evaluate_prior.py", out / "pipeline", "--num-samples", "4", "--steps", "2", "--reference-size", "6",
             "--inception-weights", fid_weights)  # fmt: skip
+    run_app("benchmarks/prior_quality_bar.py", "--inr", inr, "--pipeline", out / "pipeline", "--per-class", "2",
+            "--steps", "2")  # fmt: skip
     return out

@@ -97,10 +97,12 @@ def test_published_model_loads_by_repo_id_offline_and_its_card_snippet_runs(imag
     with pytest.raises(CheckpointMismatchError, match=f"{REPO} holds a LocalityAwareINR checkpoint.*IPC"):
         IPC.from_pretrained(REPO)
 
-    # a second upload to a branch updates the same repository
+    # a second upload to a branch updates the same repository; --private creates a private one
     with hub.online(monkeypatch):
         publish.main([str(image_run / "model"), "--repo-id", REPO, "--revision", "v2"])
+        publish.main([str(image_run / "model"), "--repo-id", "ginr-tester/private-model", "--private"])
     assert hub.files(REPO, "v2")["model.safetensors"] == hub.files(REPO)["model.safetensors"]
+    assert hub.repos["ginr-tester/private-model"]["private"] and not hub.repos[REPO]["private"]
 
 
 def test_publishing_errors_say_what_to_do(image_run, tmp_path, monkeypatch, capsys):
@@ -140,13 +142,16 @@ def test_a_prior_publishes_with_its_fid_and_loads_offline_as_a_pipeline(prior_ru
     staged = tmp_path / "staged"
     publish.main([str(prior_run), "--repo-id", PRIOR_REPO, "--dry-run", str(staged)])
     files = set(_folder_files(staged))
-    assert {"model_index.json", "README.md", "metrics.json", "samples.png", "fid.json"} <= files
+    assert {"model_index.json", "README.md", "metrics.json", "samples.png", "fid.json", "sample_metrics.json"} <= files
     assert {"denoiser/config.json", "scheduler/scheduler_config.json", "inr/config.json"} <= files
     fid = json.loads((prior_run / "eval" / "fid.json").read_text())
+    bar = json.loads((prior_run / "eval" / "sample_metrics.json").read_text())
     data = ModelCard.load(staged / "README.md").data
-    (result,) = data.eval_results
-    assert result.metric_type == "fid" and result.metric_value == round(fid["fid"], 2)
-    assert result.dataset_name == "digits" and "diffusion" in data.tags and data.library_name == "ginr"
+    accuracy_25, accuracy_10, fid_result = data.eval_results
+    assert fid_result.metric_type == "fid" and fid_result.metric_value == round(fid["fid"], 2)
+    assert accuracy_25.metric_type == "accuracy" and accuracy_25.metric_value == round(bar["class_accuracy"]["2.5"], 4)
+    assert accuracy_10.metric_name == "class accuracy of samples, guidance 1.0"
+    assert fid_result.dataset_name == "digits" and "diffusion" in data.tags and data.library_name == "ginr"
 
     hub = FakeHub(tmp_path / "hub")
     with hub.online(monkeypatch):
