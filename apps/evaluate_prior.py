@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from ginr_apps.checkpoints import write_json
 from ginr_apps.reporting import command_line
-from ginr_core import frechet_distance, gaussian_statistics
+from ginr_core import frechet_distance
 from ginr_data import image_dataset
 from ginr_diffusion import InceptionWeightsError, LatentINRPipeline, inception_features, load_fid_inception
 
@@ -67,9 +67,9 @@ def main(argv: list[str] | None = None) -> dict:
     reference = args.reference
     if reference is None:
         trained = run / "metrics.json" if run is not None else None
-        if trained is None or not trained.is_file() or "data" not in json.loads(trained.read_text()):
+        reference = json.loads(trained.read_text()).get("data") if trained and trained.is_file() else None
+        if reference is None:
             raise SystemExit(f"error: {args.pipeline} does not say what it was trained on; pass --reference")
-        reference = json.loads(trained.read_text())["data"]
     try:  # before anything slow: without the weights there is nothing to compute
         inception = load_fid_inception(args.inception_weights, device=args.device)
     except InceptionWeightsError as error:
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
             output_type="pt",
         ).images
         features.append(inception_features(inception, images))
-    value = frechet_distance(gaussian_statistics(torch.cat(features)), gaussian_statistics(reference_features))
+    value = frechet_distance(torch.cat(features), reference_features)
     result = {
         "fid": value,
         "num_samples": args.num_samples,

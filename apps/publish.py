@@ -31,6 +31,7 @@ from pathlib import Path
 from ginr_apps.reporting import PLACEHOLDER_REPO, inr_model_card, prior_model_card
 
 PREVIEWS = ("reconstructions.png", "novel_views.png", "samples.png")
+RUN_FILES = ("metrics.json", "eval/fid.json", "eval/sample_metrics.json")  # what a run measured, all published
 ALWAYS_PRESENT = {".gitattributes", "README.md"}  # what a new, empty Hub repository holds
 
 
@@ -47,28 +48,18 @@ class Artefact:
     class_name: str
     run: Path | None = None
 
-    def _run_file(self, name: str) -> Path | None:
+    def run_file(self, name: str) -> Path | None:
+        """``<run>/<name>`` if the run wrote it."""
         path = self.run / name if self.run is not None else None
         return path if path is not None and path.is_file() else None
 
-    @property
-    def metrics(self) -> dict | None:
-        path = self._run_file("metrics.json")
-        return json.loads(path.read_text()) if path else None
-
-    @property
-    def fid(self) -> dict | None:
-        path = self._run_file("eval/fid.json")
-        return json.loads(path.read_text()) if path else None
-
-    @property
-    def samples(self) -> dict | None:
-        path = self._run_file("eval/sample_metrics.json")
+    def run_json(self, name: str) -> dict | None:
+        path = self.run_file(name)
         return json.loads(path.read_text()) if path else None
 
     @property
     def preview(self) -> Path | None:
-        return next((p for name in PREVIEWS if (p := self._run_file(name)) is not None), None)
+        return next((p for name in PREVIEWS if (p := self.run_file(name)) is not None), None)
 
 
 def _read_json(path: Path, what: str) -> dict:
@@ -120,7 +111,7 @@ def _run_of(folder: Path) -> Path | None:
 
 def model_card(artefact: Artefact, repo_id: str) -> str:
     """The card of ``artefact`` published as ``repo_id``, built from what its run measured."""
-    metrics, preview = artefact.metrics, artefact.preview
+    metrics, preview = artefact.run_json("metrics.json"), artefact.preview
     try:
         if artefact.kind == "inr":
             from ginr_core import GeneralizableINR
@@ -136,7 +127,8 @@ def model_card(artefact: Artefact, repo_id: str) -> str:
             from ginr_diffusion import LatentINRPipeline
 
             pipe = LatentINRPipeline.from_pretrained(artefact.folder)
-            card = str(prior_model_card(pipe, metrics or {}, artefact.fid, repo_id, artefact.samples))
+            fid, samples = artefact.run_json("eval/fid.json"), artefact.run_json("eval/sample_metrics.json")
+            card = str(prior_model_card(pipe, metrics or {}, fid, repo_id, samples))
     except PublishError:
         raise
     except Exception as error:  # weights that do not load are not published
@@ -157,8 +149,7 @@ def stage(artefact: Artefact, repo_id: str, folder: str | Path) -> list[Path]:
     else:
         shutil.copytree(artefact.folder, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns("README.md", ".*"))
     (folder / "README.md").write_text(card)
-    extras = ("metrics.json", "eval/fid.json", "eval/sample_metrics.json")
-    for extra in [artefact._run_file(name) for name in extras] + [artefact.preview]:
+    for extra in [artefact.run_file(name) for name in RUN_FILES] + [artefact.preview]:
         if extra is not None:
             shutil.copy2(extra, folder / extra.name)
     return sorted(p for p in folder.rglob("*") if p.is_file())

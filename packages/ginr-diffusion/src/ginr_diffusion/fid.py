@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ginr_core import frechet_distance, gaussian_statistics
+from ginr_core import frechet_distance
 
 __all__ = [
     "FID_WEIGHTS_FILE",
@@ -254,11 +254,11 @@ def load_fid_inception(weights: str | os.PathLike | None = None, device=None) ->
                 raise _unavailable(f"downloading them failed ({type(error).__name__}: {error})", cached) from error
     state = _read_weights(path)
     model = FIDInception()
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected) - {k for k in state if k.endswith("num_batches_tracked")})
-    wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
-    missing = [k for k in missing if not k.endswith("num_batches_tracked")]  # TF ports carry no batch counts
+    # TF ports carry no batch-norm batch counts: compare everything else
+    expected = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    given = {k for k in state if not k.endswith("num_batches_tracked")}
+    missing, unexpected = sorted(set(expected) - given), sorted(given - set(expected))
+    wrong = [k for k in expected if k in given and state[k].shape != expected[k].shape]
     if missing or unexpected or wrong:
         raise InceptionWeightsError(
             f"{path} does not hold the FID Inception-v3 weights ({FID_WEIGHTS_FILE}): "
@@ -291,6 +291,6 @@ def fid(
     use at least a few thousand images per set; with fewer the estimate is biased upwards.
     """
     model = model if model is not None else load_fid_inception()
-    a = gaussian_statistics(inception_features(model, generated, batch_size))
-    b = gaussian_statistics(inception_features(model, reference, batch_size))
-    return frechet_distance(a, b)
+    return frechet_distance(
+        inception_features(model, generated, batch_size), inception_features(model, reference, batch_size)
+    )

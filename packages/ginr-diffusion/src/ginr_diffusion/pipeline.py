@@ -9,11 +9,15 @@ training ``DDPMScheduler`` swaps in) and the frozen INR wrapped as ``INRDecoder`
 
 from __future__ import annotations
 
+import json
+import os
+
 import numpy as np
 import torch
 from diffusers import ConfigMixin, DDIMScheduler, DDPMScheduler, DiffusionPipeline, ImagePipelineOutput, ModelMixin
 from diffusers.configuration_utils import register_to_config
 from diffusers.utils.torch_utils import randn_tensor
+from huggingface_hub import snapshot_download
 from PIL import Image
 
 from ginr_core import GeneralizableINR, get_model_class
@@ -86,18 +90,12 @@ class LatentINRPipeline(DiffusionPipeline):
         ``token``, ``force_download`` and ``local_files_only`` apply to that download; other arguments
         (``torch_dtype``, ...) go to ``DiffusionPipeline.from_pretrained``.
         """
-        import os
-
-        from huggingface_hub import snapshot_download
-
         name = source = os.fspath(pretrained_model_name_or_path)
         if not os.path.isdir(source):
             download = {k: kwargs.pop(k) for k in ("revision", "cache_dir", "token", "force_download") if k in kwargs}
             source = snapshot_download(source, local_files_only=kwargs.pop("local_files_only", False), **download)
         config = os.path.join(source, "config.json")
         if not os.path.isfile(os.path.join(source, "model_index.json")) and os.path.isfile(config):
-            import json
-
             with open(config) as f:
                 held = json.load(f).get("_class_name")
             raise ValueError(
