@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 import torch
 from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download
+from huggingface_hub.errors import LocalEntryNotFoundError
 from torch import nn
 
 from ..coords import image_coords
@@ -318,8 +319,6 @@ class GeneralizableINR(
     def from_pretrained(cls, pretrained_model_name_or_path: str | Path, **kwargs):
         """Load a model saved by ``save_pretrained``: a local folder or a Hub repo id (online, or with
         ``HF_HUB_OFFLINE=1`` from the Hub cache). See ``_from_pretrained`` for the checks."""
-        from huggingface_hub.errors import LocalEntryNotFoundError
-
         try:
             return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
         except LocalEntryNotFoundError:
