@@ -88,7 +88,7 @@ def build(session: nox.Session) -> None:
             "inr = ginr_core.LocalityAwareINR(image_size=16, patch_size=4, encoder_width=32, encoder_depth=1, "
             "encoder_heads=2, num_latents=8, hidden_dim=16, fourier_dim=16); "
             "den = gd.LatentDenoiser(num_latents=8, latent_dim=16, width=32, depth=1, heads=2, num_classes=3); "
-            "pipe = gd.LatentINRPipeline(den, gd.sampling_scheduler(), gd.INRDecoder.from_inr(inr)); "
+            "pipe = gd.LatentINRPipeline(den, gd.sampling_scheduler(), inr); "
             "x = pipe(class_labels=[0, 2], num_inference_steps=2, output_type='pt').images; "
             "assert x.shape == (2, 3, 16, 16), x.shape; "
             "print('ginr-diffusion', gd.__version__, 'samples', tuple(x.shape))"

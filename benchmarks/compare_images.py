@@ -21,11 +21,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).parent))
 
 from quality_bar import references  # noqa: E402
 
-FAMILIES = ("locinr", "ipc", "transinr")
+from ginr_core import list_families  # noqa: E402
+
+FAMILIES = tuple(list_families())  # every registered family, plug-ins included
 NAMES = {"locinr": "LocalityAwareINR", "ipc": "IPC", "transinr": "TransINR"}
 
 

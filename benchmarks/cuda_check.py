@@ -16,15 +16,9 @@ Everything is printed; nothing here is needed by the tests, which run on CPU.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
+import decode_memory
 import torch
 import torch.nn.functional as F
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-import decode_memory
 import train_step
 from _runs import run_checks
 

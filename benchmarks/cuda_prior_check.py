@@ -17,13 +17,9 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-
-sys.path.insert(0, str(Path(__file__).parent))
-
 from _runs import run_checks
 
 from ginr_diffusion import LatentDenoiser, sampling_scheduler, training_scheduler

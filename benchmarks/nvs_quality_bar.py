@@ -20,14 +20,11 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import sys
 from pathlib import Path
 
-from _runs import ROOT, timed_training_run
+from _runs import timed_training_run
 
-sys.path.insert(0, str(ROOT / "apps"))
-
-import evaluate
+from ginr_apps import evaluate
 
 
 def main(argv: list[str] | None = None) -> dict:

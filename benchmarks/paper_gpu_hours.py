@@ -21,7 +21,6 @@ import argparse
 import json
 import math
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -29,7 +28,6 @@ import torch
 import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "apps"))
 
 from ginr_apps.config import load_config, model_kwargs  # noqa: E402
 from ginr_core import image_coords  # noqa: E402

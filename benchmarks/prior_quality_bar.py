@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,6 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "apps"))
 
 from ginr_core import GeneralizableINR, frechet_distance  # noqa: E402
 from ginr_data import image_dataset  # noqa: E402

@@ -18,14 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from _runs import ROOT, timed_training_run
-
-sys.path.insert(0, str(ROOT / "apps"))
+from _runs import timed_training_run
 
 from ginr_apps.evaluation import psnr_per_image
 from ginr_core import GeneralizableINR, psnr

@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
-from ginr_core import get_model_class, image_coords
+from ginr_core import get_model_class, image_coords, list_families
 
-FAMILIES = ("locinr", "ipc", "transinr")
+FAMILIES = tuple(list_families())  # every registered family, plug-ins included
 REFERENCE = {"ipc": 8.3, "transinr": 8.6}  # official ginr-ipc code, same config, this CPU kind (NOTES.md)
 
 

@@ -34,6 +34,8 @@ def tiny_model(family: str, **overrides):
     """A small model of ``family`` ("locinr", "ipc", "transinr"), deterministic from a seed."""
     from ginr_core import get_model_class
 
+    if family not in TINY:
+        raise KeyError(f"tests/conftest.py: no tiny settings for model family {family!r}; add them to TINY")
     torch.manual_seed(0)
     return get_model_class(family)(**{**TINY[family], **overrides})
 
@@ -69,7 +71,13 @@ def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(os.environ["TORCH_HOME"], ignore_errors=True)
 
 
-@pytest.fixture(params=["locinr", "ipc", "transinr"])
+def _families() -> list[str]:
+    from ginr_core import list_families
+
+    return list(list_families())
+
+
+@pytest.fixture(params=_families())
 def family(request) -> str:
     return request.param
 

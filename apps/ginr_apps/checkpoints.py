@@ -1,83 +1,48 @@
-"""Crash-safe files and checkpoint folders.
+"""Run folders and their checkpoints, shared by both training apps.
 
-Everything a run writes is first written under a temporary name in the same folder and then moved
-into place with ``os.replace`` (atomic on POSIX file systems): a crash, a full disk or a killed
-job leaves either the previous version or the new one, never a half-written file. Checkpoint
-folders are ``checkpoints/step-00001000``; an unfinished one is ``checkpoints/.tmp-step-00001000``,
-which nothing ever loads.
+Checkpoint folders are ``checkpoints/step-00001000``; an unfinished one is
+``checkpoints/.tmp-step-00001000``, which nothing ever loads. ``RunState`` is the progress a
+checkpoint restores besides what Accelerate saves (model, optimiser, RNG states); ``open_run``
+refuses to start over a finished or checkpointed run unless asked to resume it.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shutil
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "RunState",
     "checkpoint_path",
     "latest_checkpoint",
     "list_checkpoints",
+    "open_run",
     "prune_checkpoints",
-    "replace_dir",
     "save_checkpoint",
-    "write_json",
-    "write_text",
 ]
 
 _CHECKPOINT = re.compile(r"^step-(\d{8})$")
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+class RunState:
+    """Progress restored with a checkpoint: the step, training seconds, and a run's own records
+    (``fields``: name -> initial value, e.g. ``{"history": [], "skipped": 0}``)."""
 
+    def __init__(self, **fields: Any) -> None:
+        self.step, self.train_seconds = 0, 0.0
+        self._fields = list(fields)
+        for name, value in fields.items():
+            setattr(self, name, value)
 
-def write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600 files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    def state_dict(self) -> dict:
+        return {"step": self.step, "train_seconds": self.train_seconds, **{k: getattr(self, k) for k in self._fields}}
 
-
-def write_json(path: str | Path, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
-
-
-def replace_dir(path: str | Path, fill: Callable[[Path], None]) -> None:
-    """Build a folder with ``fill(tmp)`` next to ``path``, then swap it in for ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
-    try:
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700 folders
-        fill(tmp)
-        old = None
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    def load_state_dict(self, state: dict) -> None:
+        self.step, self.train_seconds = int(state["step"]), float(state["train_seconds"])
+        for name in self._fields:
+            setattr(self, name, type(getattr(self, name))(state[name]))
 
 
 def checkpoint_path(directory: str | Path, step: int, tmp: bool = False) -> Path:
@@ -96,6 +61,23 @@ def list_checkpoints(directory: str | Path) -> list[tuple[int, Path]]:
 def latest_checkpoint(directory: str | Path) -> Path | None:
     found = list_checkpoints(directory)
     return found[-1][1] if found else None
+
+
+def open_run(output_dir: str | Path, resume: bool, final: str) -> Path | None:
+    """The checkpoint to resume from (None for a fresh run), after checking that the request fits
+    the folder: ``--resume`` needs a checkpoint; a fresh run needs a folder with neither
+    checkpoints nor the run's ``final`` output (``model``, ``pipeline``). Raises ``SystemExit``."""
+    out = Path(output_dir)
+    checkpoints = out / "checkpoints"
+    resume_from = latest_checkpoint(checkpoints)
+    if resume and resume_from is None:
+        raise SystemExit(f"error: --resume: no checkpoint in {checkpoints}")
+    if not resume and (resume_from is not None or (out / final).exists()):
+        raise SystemExit(
+            f"error: {out} already holds a run; pass --resume to continue it, or choose another --output-dir "
+            f"(nothing was changed)"
+        )
+    return resume_from
 
 
 def prune_checkpoints(directory: str | Path, keep: int) -> None:

@@ -1,18 +1,21 @@
-"""Run configuration of the apps: YAML files, dotted ``key=value`` overrides, strict validation.
+"""Run configuration of the apps: YAML files that build on base files, dotted overrides, strict checks.
 
-A configuration has three sections and two top-level settings::
+A training run has three sections and two top-level settings::
 
-    model:            # family + preset + any constructor argument of the model class
+    base: base/ffhq256.yaml   # optional: files (relative to this one) whose settings this file changes
+    model:                    # family + preset + any constructor argument of the model class
       family: locinr
-      preset: null
-      patch_size: 8
-    data: {...}       # DataConfig
-    train: {...}      # TrainConfig
+      preset: ffhq-256
+    data: {...}               # the task's data settings (ginr_apps.tasks: images, nvs, ...)
+    train: {...}              # TrainConfig
     seed: 0
-    output_dir: runs/locinr-photos
+    output_dir: runs/ffhq256_locinr   # default: runs/<the config file's name>
 
-Every key is checked before anything runs: a misspelt setting is an error naming the setting and
-listing the valid ones, never silently ignored.
+An experiment is the few settings that differ from its base files, which are merged first (later
+files and then this one win, section by section). Every key is checked before anything runs: a
+misspelt setting, a duplicate key or a value of the wrong type is an error naming the setting and
+listing the valid ones. ``python apps/train.py --help-config`` lists every setting with its type,
+default and meaning, read from the schema below (the comment after each field is its meaning).
 """
 
 from __future__ import annotations
@@ -28,9 +31,20 @@ from typing import Any
 
 import yaml
 
-from ginr_core import PRESETS, get_model_class, get_preset
+from ginr_core import get_model_class, get_preset, list_families, list_presets
 
-__all__ = ["ConfigError", "DataConfig", "RunConfig", "TrainConfig", "load_config", "model_kwargs"]
+from .tasks import DataSettings, get_task_class, list_tasks
+
+__all__ = [
+    "ConfigError",
+    "RunConfig",
+    "TrainConfig",
+    "build_section",
+    "config_help",
+    "load_config",
+    "load_tree",
+    "model_kwargs",
+]
 
 
 class ConfigError(ValueError):
@@ -38,7 +52,18 @@ class ConfigError(ValueError):
 
 
 class _Loader(yaml.SafeLoader):
-    """YAML 1.1 reads ``3e-4`` as a string; read it as the float everybody means."""
+    """A SafeLoader (no arbitrary objects) that reads ``3e-4`` as a float and refuses duplicate keys."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (the later one would silently win)", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(
@@ -52,33 +77,7 @@ _Loader.add_implicit_resolver(
 
 
 def _parse_yaml(text: str):
-    return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: no arbitrary objects
-
-
-@dataclass
-class DataConfig:
-    """Where the data comes from and how a step samples it."""
-
-    task: str = "images"  # "images" (reconstruction) or "nvs" (novel view synthesis from posed views)
-    # images: "photos" (embedded, offline), a folder, a save_to_disk dir or a Hub dataset id;
-    # nvs: "scenes" (embedded rendered objects, offline) or a learnit-layout folder. Default: the embedded one.
-    source: str | None = None
-    protocol: str | None = None  # a ginr_data.IMAGE_PROTOCOLS name (resolution, transforms, splits)
-    resolution: int | None = None  # default: the protocol's, or 32 for the photos
-    train_split: str = "train"
-    test_split: str = "test"
-    test_size: int | None = None  # evaluate the first N test images (default: the whole split)
-    subsample: float | None = None  # fraction of pixels decoded per image per step (paper: 0.1 above 178 px)
-    jitter: bool = False  # move coordinates within their pixel (ginr-ipc ImageNette)
-    channel_permutation: bool = False  # augmentation: random RGB order per training image
-    image_column: str | None = None
-    on_error: str = "skip"  # unreadable images: "skip" (warn and count) or "raise"
-    num_workers: int = 0
-    # novel view synthesis only
-    category: str | None = None  # cars, chairs, lamps (learnit ShapeNet); the embedded scenes: shapes
-    views: tuple[int, int] | None = None  # (min, max) support views per training step; evaluated at each
-    query_rays: int | None = None  # rays of the novel view per training item and step (None: all pixels)
-    test_repeats: int = 100  # test items per test object, each with its own seeded views (paper: 100)
+    return yaml.load(text, Loader=_Loader)
 
 
 @dataclass
@@ -86,31 +85,29 @@ class TrainConfig:
     """Optimisation, evaluation and checkpointing."""
 
     batch_size: int = 16  # total over all processes
-    max_steps: int | None = 1000
+    max_steps: int | None = 1000  # training steps (or set epochs and max_steps: null)
     epochs: float | None = None  # instead of max_steps: passes over the training split
     time_budget_minutes: float | None = None  # stop early when training has run this long
-    lr: float = 1e-4
-    warmup_steps: int = 0
-    lr_schedule: str = (
-        "constant"  # after the warm-up: "constant" (the paper's) or "cosine" (decays to 0 at the last step)
-    )
-    betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = 0.0
-    grad_clip: float | None = None
+    lr: float = 1e-4  # Adam learning rate after the warm-up
+    warmup_steps: int = 0  # linear warm-up from 0
+    lr_schedule: str = "constant"  # after the warm-up: "constant" (the paper's) or "cosine" (to 0 at the last step)
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam betas
+    weight_decay: float = 0.0  # Adam weight decay
+    grad_clip: float | None = None  # clip the gradient norm to this (None: no clipping)
     mixed_precision: str = "no"  # "no", "bf16" or "fp16" (GPU); fp32 on CPU
-    eval_every: int = 250
-    eval_batch_size: int = 32
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 2
+    eval_every: int = 250  # steps between evaluations on the test split
+    eval_batch_size: int = 32  # items per evaluation batch
+    checkpoint_every: int = 500  # steps between checkpoints
+    keep_checkpoints: int = 2  # complete checkpoints kept (the newest)
     decode_chunk_size: int | None = None  # decode coordinates in chunks (same result, less memory)
-    log_every: int = 10
+    log_every: int = 10  # steps between loss updates of the progress bar
     cpu_threads: int | None = None  # torch threads per process on CPU (default: the cores / local processes)
 
 
 @dataclass
 class RunConfig:
     model: dict[str, Any] = field(default_factory=lambda: {"family": "locinr", "preset": None})
-    data: DataConfig = field(default_factory=DataConfig)
+    data: DataSettings = field(default_factory=DataSettings)
     train: TrainConfig = field(default_factory=TrainConfig)
     seed: int = 0
     output_dir: str = "runs/default"
@@ -147,14 +144,46 @@ def _accepts(annotation: Any, value: Any) -> bool:
     return True
 
 
-def _section(cls, values: dict[str, Any], name: str):
+def _type_name(annotation: Any) -> str:
+    text = str(annotation).replace("typing.", "").replace("NoneType", "None")
+    return re.sub(r"<class '(\w+)'>", r"\1", text)
+
+
+def field_docs(cls) -> dict[str, str]:
+    """The meaning of each field of a dataclass: the comment after it in the source (inherited too)."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        for line in inspect.getsource(klass).splitlines():
+            match = re.match(r"\s+(\w+): [^=]+=.*?#\s*(.*)$", line)
+            if match:
+                docs[match.group(1)] = match.group(2)
+    return docs
+
+
+def build_section(cls, values: Any, name: str, others: dict[str, type] | None = None):
+    """An instance of dataclass ``cls`` from ``values``, every key and type checked.
+
+    ``others`` maps a description (e.g. ``"data.task=nvs"``) to a dataclass whose keys belong
+    elsewhere, so that such a key is named as belonging there.
+    """
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{name} must be a mapping of settings, got {type(values).__name__} {values!r}")
     hints = typing.get_type_hints(cls)
     valid = [f.name for f in dataclasses.fields(cls)]
     for key, value in values.items():
         if key not in valid:
+            owner = next((where for where, other in (others or {}).items() if key in other.__dataclass_fields__), None)
+            if owner is not None:
+                raise ConfigError(
+                    f"{name}.{key} applies to {owner} only; this section's settings are: {', '.join(valid)}"
+                )
             raise ConfigError(f"unknown setting {name}.{key}; {name} settings are: {', '.join(valid)}")
         if not _accepts(hints[key], value):
-            raise ConfigError(f"{name}.{key} = {value!r} is not a valid {hints[key]}")
+            raise ConfigError(f"{name}.{key} = {value!r} is not a valid {_type_name(hints[key])}")
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
     return cls(**kwargs)
 
@@ -176,13 +205,15 @@ def model_kwargs(model: dict[str, Any]) -> tuple[type, dict[str, Any]]:
             )
     kwargs = {}
     if preset is not None:
-        if preset not in PRESETS:
-            raise ConfigError(f"model.preset: unknown preset {preset!r}; available: {', '.join(PRESETS)}")
-        kwargs.update(get_preset(preset, family))
+        try:
+            kwargs.update(get_preset(preset, family))
+        except ValueError as err:
+            raise ConfigError(f"model.preset: {err}") from None
     kwargs.update({k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
     return cls, kwargs
 
 
+# ------------------------------------------------------------------------------------------------ files
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
     keys = dotted.split(".")
     node = tree
@@ -203,24 +234,39 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def load_config(
-    path: str | Path | None = None,
-    overrides: list[str] | None = None,
-    defaults: dict[str, Any] | None = None,
-) -> RunConfig:
-    """Defaults <- YAML file <- ``key=value`` overrides (YAML values: ``train.lr=3e-4``, ``data.jitter=true``)."""
+def _read_file(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config file with its base files merged in (``base:`` paths are relative to the file)."""
+    path = path.resolve()
+    if path in chain:
+        raise ConfigError(f"{path}: base files include each other: {' -> '.join(p.name for p in (*chain, path))}")
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        loaded = _parse_yaml(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({err})") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    bases = loaded.pop("base", None) or []
+    if isinstance(bases, str):
+        bases = [bases]
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise ConfigError(f"{path}: base must be a file name or a list of file names, got {bases!r}")
+    tree: dict[str, Any] = {}
+    for base in bases:
+        tree = _merge(tree, _read_file(path.parent / base, (*chain, path)))
+    return _merge(tree, loaded)
+
+
+def load_tree(
+    path: str | Path | None, overrides: list[str] | None = None, defaults: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Defaults <- file (after its base files) <- ``key=value`` overrides, as a nested dict."""
     tree: dict[str, Any] = dict(defaults or {})
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        try:
-            loaded = _parse_yaml(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML: {err}") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a mapping of settings at the top level")
-        tree = _merge(tree, loaded)
+        tree = _merge(tree, _read_file(Path(path)))
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form section.key=value")
@@ -230,22 +276,56 @@ def load_config(
         except yaml.YAMLError as err:
             raise ConfigError(f"override {item!r}: cannot parse the value: {err}") from None
         _set_dotted(tree, key.strip(), value)
+    return tree
 
-    unknown = sorted(set(tree) - {"model", "data", "train", "seed", "output_dir"})
+
+def check_top_level(tree: dict[str, Any], sections: list[str]) -> None:
+    unknown = sorted(set(tree) - set(sections))
     if unknown:
-        raise ConfigError(f"unknown top-level setting(s) {unknown}; expected model, data, train, seed, output_dir")
-    model = {"family": "locinr", "preset": None, **(tree.get("model") or {})}
+        raise ConfigError(f"unknown top-level setting(s) {unknown}; expected {', '.join(sections)}")
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    defaults: dict[str, Any] | None = None,
+) -> RunConfig:
+    """Defaults <- YAML file (after its base files) <- ``key=value`` overrides (YAML values:
+    ``train.lr=3e-4``, ``data.jitter=true``); ``output_dir`` defaults to ``runs/<file name>``."""
+    tree = load_tree(path, overrides, defaults)
+    check_top_level(tree, ["model", "data", "train", "seed", "output_dir"])
+    model = tree.get("model") or {}
+    if not isinstance(model, dict):
+        raise ConfigError(f"model must be a mapping of settings, got {type(model).__name__} {model!r}")
+    model = {"family": "locinr", "preset": None, **model}
     model_kwargs(model)  # validates the family, the preset and every model setting
+    data = tree.get("data") or {}
+    task_name = data.get("task", "images") if isinstance(data, dict) else "images"
+    try:
+        task = get_task_class(task_name)
+    except ValueError as err:
+        raise ConfigError(f"data.task: {err}") from None
+    others = {f"data.task={name}": cls.settings for name, cls in list_tasks().items() if cls is not task}
+    name = Path(path).stem if path is not None else "default"
+    output_dir = tree.get("output_dir", f"runs/{name}")
+    if not isinstance(output_dir, str) or not output_dir:
+        raise ConfigError(f"output_dir must be a folder path, got {output_dir!r}")
     config = RunConfig(
         model=model,
-        data=_section(DataConfig, tree.get("data") or {}, "data"),
-        train=_section(TrainConfig, tree.get("train") or {}, "train"),
+        data=build_section(task.settings, {"task": task_name, **data}, "data", others),
+        train=build_section(TrainConfig, tree.get("train"), "train"),
         seed=tree.get("seed", 0),
-        output_dir=str(tree.get("output_dir", RunConfig.output_dir)),
+        output_dir=output_dir,
     )
     if not _accepts(int, config.seed):
         raise ConfigError(f"seed = {config.seed!r} is not an integer")
+    if config.data.source is None:
+        config.data.source = task.default_source
     _check_values(config)
+    try:
+        task.check_settings(config.data)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     return config
 
 
@@ -264,29 +344,60 @@ def _check_values(config: RunConfig) -> None:
         raise ConfigError(f"train.lr_schedule must be constant or cosine, got {train.lr_schedule!r}")
     if train.mixed_precision not in ("no", "bf16", "fp16"):
         raise ConfigError(f"train.mixed_precision must be no, bf16 or fp16, got {train.mixed_precision!r}")
-    if data.subsample is not None and not 0 < data.subsample <= 1:
-        raise ConfigError(f"data.subsample must be in (0, 1], got {data.subsample}")
     if data.on_error not in ("skip", "raise"):
         raise ConfigError(f"data.on_error must be skip or raise, got {data.on_error!r}")
-    if data.task not in ("images", "nvs"):
-        raise ConfigError(f"data.task must be images or nvs, got {data.task!r}")
-    if data.source is None:
-        data.source = "photos" if data.task == "images" else "scenes"
-    defaults = DataConfig()
-    only = {
-        "images": ("protocol", "subsample", "jitter", "channel_permutation", "image_column"),
-        "nvs": ("category", "views", "query_rays"),
-    }
-    for task, names in only.items():
-        if data.task != task:
-            for name in names:
-                if getattr(data, name) != getattr(defaults, name):
-                    raise ConfigError(
-                        f"data.{name} applies to data.task={task} only; this run has data.task={data.task}"
-                    )
-    if data.views is not None and not 1 <= data.views[0] <= data.views[1]:
-        raise ConfigError(f"data.views must be [min, max] support views with 1 <= min <= max, got {list(data.views)}")
-    if data.query_rays is not None and data.query_rays < 1:
-        raise ConfigError(f"data.query_rays must be >= 1, got {data.query_rays}")
-    if data.test_repeats < 1:
-        raise ConfigError(f"data.test_repeats must be >= 1, got {data.test_repeats}")
+
+
+# ------------------------------------------------------------------------------------------------ --help-config
+def _section_help(title: str, cls, prefix: str, skip: tuple[str, ...] = ()) -> list[str]:
+    docs, hints = field_docs(cls), typing.get_type_hints(cls)
+    lines = [title]
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        lines.append(f"  {prefix}{f.name}: {_type_name(hints[f.name])} = {default!r}")
+        if docs.get(f.name):
+            lines.append(f"      {docs[f.name]}")
+    return lines
+
+
+def sections_help(sections: dict[str, type], top_level: dict[str, tuple[str, Any, str]]) -> list[str]:
+    """Help lines of dataclass sections and top-level settings ``name -> (type, default, meaning)``."""
+    lines = []
+    for name, cls in sections.items():
+        lines += _section_help(f"{name}: {(cls.__doc__ or '').strip().splitlines()[0]}", cls, f"{name}.")
+        lines.append("")
+    lines.append("top level:")
+    for name, (kind, default, meaning) in top_level.items():
+        lines += [f"  {name}: {kind} = {default!r}", f"      {meaning}"]
+    return lines
+
+
+def config_help(family: str | None = None) -> str:
+    """Every setting of ``apps/train.py`` with its type, default and meaning, from the schema."""
+    families = list_families()
+    lines = ["model: the model family and its constructor arguments"]
+    lines.append(f"  model.family: str = 'locinr'\n      one of: {', '.join(families)}")
+    lines.append(f"  model.preset: str | None = None\n      one of: {', '.join(list_presets())}")
+    for name, cls in families.items():
+        if family is not None and name != family:
+            continue
+        params = inspect.signature(cls.__init__).parameters.values()
+        shown = ", ".join(f"{p.name}={p.default!r}" for p in params if p.name != "self")
+        lines.append(f"  model.* for {name} ({cls.__name__}): {shown}")
+    lines.append("")
+    tasks = list_tasks()
+    lines += _section_help("data: settings of every task", DataSettings, "data.")
+    for name, task in tasks.items():
+        own = tuple(f.name for f in dataclasses.fields(DataSettings))
+        lines += _section_help(f"  data.* of data.task={name} only:", task.settings, "data.", skip=own)
+    lines.append("")
+    lines += sections_help(
+        {"train": TrainConfig},
+        {
+            "seed": ("int", 0, "seed of every random draw (with the step and the process)"),
+            "output_dir": ("str", "runs/<config name>", "where the run writes its files"),
+        },
+    )
+    return "\n".join(lines) + "\n"

@@ -14,10 +14,6 @@ import os
 import sys
 from pathlib import Path
 
-APPS_DIR = Path(__file__).resolve().parents[1]
-if str(APPS_DIR) not in sys.path:
-    sys.path.insert(0, str(APPS_DIR))
-
 # (script, what it is for), in the order a user meets them
 APPS = [
     ("train.py", "train an INR on images or light fields (Accelerate: one CPU to many GPUs)"),
@@ -41,7 +37,7 @@ takes a model or pipeline accepts a local folder or a Hub repo id.
 
 def help_text(script: str) -> str:
     """What ``python apps/<script> --help`` prints."""
-    module = importlib.import_module(Path(script).stem)
+    module = importlib.import_module(f"ginr_apps.{Path(script).stem}")
     saved_argv0, saved_columns = sys.argv[0], os.environ.get("COLUMNS")
     sys.argv[0], os.environ["COLUMNS"] = script, WIDTH
     out = io.StringIO()

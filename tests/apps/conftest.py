@@ -1,4 +1,4 @@
-"""The apps are scripts, not a package: make ``apps/`` importable and give tests a tiny run config."""
+"""A tiny run config and a runner of the apps as a user runs them (fresh processes)."""
 
 import os
 import subprocess
@@ -8,9 +8,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ROOT / "apps"
-if str(APPS) not in sys.path:
-    sys.path.insert(0, str(APPS))
 
 TINY_RUN = """
 model:

@@ -3,20 +3,17 @@ local fake Hub), and loading what was published by repo id, offline, from the re
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import huggingface_hub
 import pytest
 import torch
+from fakehub import FakeHub
 from huggingface_hub import ModelCard, constants, snapshot_download
 from safetensors.torch import load_file
 
+from ginr_apps import publish
 from ginr_core import IPC, CheckpointMismatchError, LocalityAwareINR
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import publish
-from fakehub import FakeHub
 
 pytestmark = pytest.mark.skipif(
     int(huggingface_hub.__version__.split(".")[0]) < 1,

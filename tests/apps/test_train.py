@@ -9,7 +9,8 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from ginr_apps.checkpoints import latest_checkpoint, list_checkpoints, replace_dir, write_json
+from ginr_apps.checkpoints import latest_checkpoint, list_checkpoints
+from ginr_apps.files import replace_dir, write_json
 from ginr_core import GeneralizableINR
 
 TRAIN = "apps/train.py"

@@ -60,8 +60,8 @@ def test_fourier_features_are_not_trainable_and_stay_float32():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"d_in": 2, "d_f": 6, "sigma": 4.0}, "multiple of 2 \\* d_in = 4"),
-        ({"d_in": 6, "d_f": 256, "sigma": 4.0}, "multiple of 2 \\* d_in = 12"),
+        ({"d_in": 2, "d_f": 7, "sigma": 4.0}, "even number >= 2 \\* d_in = 4"),
+        ({"d_in": 6, "d_f": 10, "sigma": 4.0}, "even number >= 2 \\* d_in = 12"),
         ({"d_in": 2, "d_f": 8, "sigma": 0.0}, "positive number"),
         ({"d_in": 2, "d_f": 8, "sigma": -1.0}, "positive number"),
         ({"d_in": 0, "d_f": 8, "sigma": 2.0}, "d_in"),
@@ -75,3 +75,18 @@ def test_fourier_features_reject_bad_arguments(kwargs, match):
 def test_fourier_features_reject_wrong_coordinate_width():
     with pytest.raises(ValueError, match="last dim 2"):
         FourierFeatures(2, 8, 4.0)(torch.zeros(3, 6))
+
+
+def test_fourier_features_share_any_even_width_among_the_dimensions():
+    """d_F = 256 for rays (d_in = 6): 128 frequency slots, 22 on two coordinates and 21 on four."""
+    features = FourierFeatures(6, 256, 8.0)
+    assert features.counts == [22, 22, 21, 21, 21, 21] and features.out_features == 256
+    coords = torch.rand(5, 6) * 2 - 1
+    out = features(coords)
+    assert out.shape == (5, 256)
+    # dimension 0's cosines use 22 log-spaced frequencies from 1 to sigma; dimension 2's use 21
+    w22 = torch.logspace(0, math.log10(8.0), 22)
+    torch.testing.assert_close(out[:, :22], torch.cos(math.pi * coords[:, :1] * w22), atol=1e-5, rtol=0)
+    w21 = torch.logspace(0, math.log10(8.0), 21)
+    torch.testing.assert_close(out[:, 44:65], torch.cos(math.pi * coords[:, 2:3] * w21), atol=1e-5, rtol=0)
+    torch.testing.assert_close(out[:, 128 : 128 + 22], torch.sin(math.pi * coords[:, :1] * w22), atol=1e-5, rtol=0)

@@ -13,11 +13,21 @@ def _python_blocks(path: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
 
 
+@pytest.fixture
+def unregister_example_family():
+    from ginr_core.models import registry
+
+    yield
+    registry._FAMILIES.pop("mean-film", None)  # the page's example registered itself in this process
+
+
 @pytest.mark.parametrize("page", ["architecture.md"])
-def test_documentation_examples_run(page, tmp_path):
+def test_documentation_examples_run(page, tmp_path, unregister_example_family):
     blocks = _python_blocks(DOCS / page)
     assert blocks, f"no python example in {page}"
-    namespace: dict = {}
+    plugin = ROOT / "tests" / "plugins" / "ginr-mean-film" / "src" / "ginr_mean_film" / "__init__.py"
+    assert plugin.read_text() in blocks, "the plug-in example on the page is not the tested plug-in file"
+    namespace: dict = {"__name__": "docs_example"}
     for block in blocks:
         exec(compile(block, str(DOCS / page), "exec"), namespace)
     # the plug-in example round-trips through the Hub mixin like the built-in models

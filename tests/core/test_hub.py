@@ -119,13 +119,8 @@ def test_the_base_class_loads_any_family_by_its_config(tmp_path, tiny, family):
     reason="the fake Hub replaces the httpx transport of huggingface_hub >= 1.0",
 )
 def test_every_family_loads_by_repo_id_online_then_offline_from_the_hub_cache(tmp_path, tiny, monkeypatch):
-    import sys
-    from pathlib import Path
-
-    from huggingface_hub import constants
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from fakehub import FakeHub
+    from huggingface_hub import constants
 
     hub = FakeHub(tmp_path / "hub")
     models = {family: tiny(family) for family in CLASSES}

@@ -150,7 +150,7 @@ def test_any_bandwidth_order_and_number_of_levels_is_accepted(tiny, sigmas):
         ("ipc", {"image_size": 16, "patch_size": 5, "padding": 1}, "18x18, which is not divisible"),
         ("locinr", {"num_latents": 0}, "num_latents must be a positive integer"),
         ("locinr", {"encoder_heads": 3}, "divisible by encoder_heads=3"),
-        ("locinr", {"fourier_dim": 10}, "multiple of 2 \\* d_in = 4"),
+        ("locinr", {"fourier_dim": 7}, "even number >= 2 \\* d_in = 4"),
         ("transinr", {"num_latents": 100}, "R = 19"),
         ("ipc", {"modulated_layer": 5}, "modulated_layer"),
         ("locinr", {"dropout": 1.5}, "dropout"),

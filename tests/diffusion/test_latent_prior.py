@@ -5,7 +5,6 @@ import torch
 from diffusers import DDPMScheduler, DPMSolverMultistepScheduler
 
 from ginr_diffusion import (
-    INRDecoder,
     LatentDenoiser,
     LatentINRPipeline,
     LatentStatistics,
@@ -74,7 +73,7 @@ def test_schedulers_predict_clean_latents_without_clipping(tiny):
     assert sample.config.prediction_type == "sample" and sample.config.clip_sample is False
     assert type(sample).__name__ in {c.__name__ for c in train.compatibles}
     with pytest.raises(ValueError, match="prediction_type='sample'"):
-        LatentINRPipeline(_denoiser(), DDPMScheduler(), INRDecoder.from_inr(tiny("locinr")))
+        LatentINRPipeline(_denoiser(), DDPMScheduler(), tiny("locinr"))
 
 
 @pytest.fixture
@@ -82,7 +81,7 @@ def pipeline(tiny):
     inr = tiny("locinr")
     denoiser = _denoiser(num_latents=inr.num_latents, latent_dim=16, num_classes=3)
     denoiser.set_latent_statistics(torch.full((8, 16), 0.5), torch.full((8, 16), 2.0))
-    pipe = LatentINRPipeline(denoiser, sampling_scheduler(), INRDecoder.from_inr(inr))
+    pipe = LatentINRPipeline(denoiser, sampling_scheduler(), inr)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -101,7 +100,7 @@ def test_pipeline_generates_reproducibly_at_any_resolution(pipeline):
     output, latents = run(output_type="pt", return_latents=True)
     assert latents.shape == (2, 8, 16)
     # the INR decodes exactly the destandardised latents the pipeline returns
-    torch.testing.assert_close(pipeline.inr.render(latents, 16), output.images)
+    torch.testing.assert_close(pipeline.render(latents, 16), output.images)
     # guidance 1 is the conditional model alone: one pass per step instead of two
     batches = []
     hook = pipeline.denoiser.register_forward_hook(lambda m, args, out: batches.append(out.shape[0]))
@@ -126,6 +125,12 @@ def test_pipeline_round_trips_through_save_pretrained(pipeline, tmp_path):
     a = pipeline(generator=torch.Generator().manual_seed(0), **kw).images
     b = loaded(generator=torch.Generator().manual_seed(0), **kw).images
     torch.testing.assert_close(a, b)
+    # the INR inside is stored as a plain ginr checkpoint: it loads on its own, as the pipeline's component
+    from ginr_core import GeneralizableINR
+
+    alone = GeneralizableINR.from_pretrained(tmp_path / "pipe" / "inr")
+    assert type(alone) is type(pipeline.inr) and type(loaded.inr) is type(pipeline.inr)
+    assert all(torch.equal(v, alone.state_dict()[k]) for k, v in pipeline.inr.state_dict().items())
     # another compatible scheduler swaps in
     loaded.scheduler = DPMSolverMultistepScheduler.from_config(loaded.scheduler.config)
     assert loaded(generator=torch.Generator().manual_seed(0), **kw).images.shape == (2, 3, 16, 16)

@@ -10,26 +10,42 @@ decoder that can be queried at any resolution or along any ray.
 >>> rgb = model.decode(latents, image_coords(356, 356).view(1, -1, 2), chunk_size=65536)  # x2 resolution
 """
 
+from .checks import image_size_pair, integer_at_least, positive_number
 from .coords import FourierFeatures, image_coords, pixel_centers
+from .hub import Artifact, inspect_artifact
 from .metrics import frechet_distance, gaussian_statistics, psnr
 from .models import (
     IPC,
-    MODEL_CLASSES,
+    SHARED_SETTINGS,
     CheckpointMismatchError,
     GeneralizableINR,
     LocalityAwareINR,
     TransINR,
     get_model_class,
+    list_families,
 )
 from .presets import PRESETS, get_preset, list_presets
-from .rays import camera_rays, focal_from_fov, look_at, orbit_poses, plucker_rays, ray_embedding
+from .rays import (
+    LIGHT_FIELD_CHANNELS,
+    RAY_DIM,
+    camera_rays,
+    focal_from_fov,
+    look_at,
+    orbit_around,
+    orbit_poses,
+    plucker_rays,
+    ray_embedding,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "IPC",
-    "MODEL_CLASSES",
+    "LIGHT_FIELD_CHANNELS",
     "PRESETS",
+    "RAY_DIM",
+    "SHARED_SETTINGS",
+    "Artifact",
     "CheckpointMismatchError",
     "FourierFeatures",
     "GeneralizableINR",
@@ -43,11 +59,17 @@ __all__ = [
     "get_model_class",
     "get_preset",
     "image_coords",
+    "image_size_pair",
+    "inspect_artifact",
+    "integer_at_least",
+    "list_families",
     "list_presets",
     "look_at",
+    "orbit_around",
     "orbit_poses",
     "pixel_centers",
     "plucker_rays",
+    "positive_number",
     "psnr",
     "ray_embedding",
 ]

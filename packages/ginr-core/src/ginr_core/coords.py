@@ -46,42 +46,50 @@ def image_coords(height: int, width: int | None = None, *, device=None, dtype=to
 class FourierFeatures(nn.Module):
     """Deterministic Fourier features of a coordinate (Eq. 2).
 
-    ``gamma_sigma(v) = [cos(pi w_j v_i), sin(pi w_j v_i)]`` for ``i = 1..d_in`` and ``j = 0..n-1``,
-    with ``n = d_f / (2 d_in)`` frequencies ``w_j = sigma^(j / (n - 1))`` log-spaced from 1 to
-    ``sigma`` inclusive. The layout is ``[cos(all), sin(all)]`` where ``all`` runs over the input
-    dimensions first and the frequencies second (``index = i * n + j``). The raw coordinate is not
-    appended, and nothing here is trainable.
+    ``gamma_sigma(v) = [cos(pi w_j v_i), sin(pi w_j v_i)]``: ``d_f / 2`` frequency slots are shared
+    out among the ``d_in`` input dimensions, ``n = d_f // (2 d_in)`` each, and the first
+    ``(d_f / 2) mod d_in`` dimensions get one more. Dimension i's ``n_i`` frequencies
+    ``w_j = sigma^(j / (n_i - 1))`` are log-spaced from 1 to ``sigma`` inclusive. So any even ``d_f``
+    works for any ``d_in``: the paper's light-field decoder (``d_in = 6``, ``d_F = 256``) gets 22
+    frequencies on two ray coordinates and 21 on the other four, 256 features in all; when ``2 d_in``
+    divides ``d_f`` every dimension gets the same ``n`` (the official code's layout). The layout is
+    ``[cos(all), sin(all)]`` where ``all`` runs over the input dimensions first and their
+    frequencies second (``index = i * n + j`` when the counts are equal). The raw coordinate is
+    not appended, and nothing here is trainable.
 
     The features are always computed in float32 (also under autocast or for a bf16 model): at
     ``sigma = 256`` a bf16 argument would be off by whole radians.
 
     Args:
         d_in: coordinate dimensionality (2 for pixels, 6 for Plücker rays).
-        d_f: feature dimensionality; must be a positive multiple of ``2 * d_in``.
+        d_f: feature dimensionality; an even number ``>= 2 * d_in``.
         sigma: bandwidth, the largest frequency (> 0).
     """
 
     def __init__(self, d_in: int, d_f: int, sigma: float):
         super().__init__()
-        if int(d_in) != d_in or d_in < 1:
+        if isinstance(d_in, bool) or int(d_in) != d_in or d_in < 1:
             raise ValueError(f"FourierFeatures: d_in must be a positive integer, got {d_in!r}")
-        if int(d_f) != d_f or d_f < 2 * d_in or d_f % (2 * d_in):
+        if isinstance(d_f, bool) or int(d_f) != d_f or d_f < 2 * d_in or d_f % 2:
             raise ValueError(
-                f"FourierFeatures: d_f={d_f!r} must be a positive multiple of 2 * d_in = {2 * d_in} "
-                f"(n = d_f / (2 d_in) frequencies per input dimension, Eq. 2)"
+                f"FourierFeatures: d_f={d_f!r} must be an even number >= 2 * d_in = {2 * d_in} "
+                f"(a cosine and a sine for at least one frequency per input dimension, Eq. 2)"
             )
         if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0):
             raise ValueError(f"FourierFeatures: the bandwidth sigma must be a positive number, got {sigma!r}")
         self.d_in, self.d_f, self.sigma = int(d_in), int(d_f), float(sigma)
-        self.num_frequencies = self.d_f // (2 * self.d_in)
+        slots, extra = divmod(self.d_f // 2, self.d_in)
+        self.num_frequencies = slots  # per input dimension (the first `extra` dimensions have one more)
+        self.counts = [slots + (i < extra) for i in range(self.d_in)]
 
     @property
     def out_features(self) -> int:
         return self.d_f
 
-    def frequencies(self, device=None) -> torch.Tensor:
-        """``(n,)`` float32 frequencies ``w_j``, log-spaced from 1 to sigma."""
-        return torch.linspace(0.0, math.log(self.sigma), self.num_frequencies, device=device, dtype=torch.float32).exp()
+    def frequencies(self, device=None, count: int | None = None) -> torch.Tensor:
+        """``(n,)`` float32 frequencies ``w_j``, log-spaced from 1 to sigma (``count`` of them, default n)."""
+        n = self.num_frequencies if count is None else count
+        return torch.linspace(0.0, math.log(self.sigma), n, device=device, dtype=torch.float32).exp()
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
         """``(..., d_in)`` coordinates -> ``(..., d_f)`` float32 features."""
@@ -89,8 +97,18 @@ class FourierFeatures(nn.Module):
             raise ValueError(
                 f"FourierFeatures: expected coordinates with last dim {self.d_in}, got shape {tuple(coords.shape)}"
             )
-        angles = coords.float().unsqueeze(-1) * (math.pi * self.frequencies(coords.device))  # (..., d_in, n)
-        angles = angles.flatten(-2)  # (..., d_in * n), input dimension major
+        coords = coords.float()
+        if len(set(self.counts)) == 1:
+            angles = coords.unsqueeze(-1) * (math.pi * self.frequencies(coords.device))  # (..., d_in, n)
+            angles = angles.flatten(-2)  # (..., d_in * n), input dimension major
+        else:
+            angles = torch.cat(
+                [
+                    coords[..., i : i + 1] * (math.pi * self.frequencies(coords.device, n))
+                    for i, n in enumerate(self.counts)
+                ],
+                dim=-1,
+            )
         return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
 
     def extra_repr(self) -> str:

@@ -18,7 +18,20 @@ import math
 
 import torch
 
-__all__ = ["camera_rays", "focal_from_fov", "look_at", "orbit_poses", "plucker_rays", "ray_embedding"]
+__all__ = [
+    "LIGHT_FIELD_CHANNELS",
+    "RAY_DIM",
+    "camera_rays",
+    "focal_from_fov",
+    "look_at",
+    "orbit_around",
+    "orbit_poses",
+    "plucker_rays",
+    "ray_embedding",
+]
+
+RAY_DIM = 6  # Plücker coordinates of a ray: the d_in of a light field
+LIGHT_FIELD_CHANNELS = 3 + RAY_DIM  # a support view: RGB plus the ray of each pixel
 
 
 def focal_from_fov(camera_angle_x: float, width: int) -> float:
@@ -117,16 +130,50 @@ def look_at(eye: torch.Tensor, target: torch.Tensor | None = None, up=(0.0, 0.0,
     return pose
 
 
-def orbit_poses(num: int, radius: float, elevation_deg: float = 20.0, start_deg: float = 0.0) -> torch.Tensor:
-    """``(num, 4, 4)`` cameras evenly spaced on a horizontal circle around the origin (z up), looking at it."""
+def orbit_poses(
+    num: int,
+    radius: float,
+    elevation_deg: float = 20.0,
+    start_deg: float = 0.0,
+    *,
+    up=(0.0, 0.0, 1.0),
+    start_direction=(1.0, 0.0, 0.0),
+) -> torch.Tensor:
+    """``(num, 4, 4)`` cameras evenly spaced on a circle around the origin, looking at it.
+
+    The circle lies at ``elevation_deg`` above the plane orthogonal to ``up`` (default: z up); the
+    first camera sits ``start_deg`` from ``start_direction`` (projected onto that plane), and the
+    others follow counter-clockwise seen from ``up``.
+    """
+    up = torch.as_tensor(up, dtype=torch.float64)
+    up = up / up.norm()
+    start = torch.as_tensor(start_direction, dtype=torch.float64)
+    start = start - (start @ up) * up
+    if start.norm() < 1e-6:  # the start direction is along up: any direction in the plane
+        start = torch.linalg.cross(up, torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64))
+        if start.norm() < 1e-6:
+            start = torch.linalg.cross(up, torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64))
+    a = start / start.norm()
+    b = torch.linalg.cross(up, a)
     azimuth = torch.deg2rad(start_deg + torch.arange(num, dtype=torch.float64) * 360.0 / num)
     elevation = math.radians(elevation_deg)
-    eye = radius * torch.stack(
-        [
-            math.cos(elevation) * torch.cos(azimuth),
-            math.cos(elevation) * torch.sin(azimuth),
-            torch.full_like(azimuth, math.sin(elevation)),
-        ],
-        -1,
-    )
-    return look_at(eye.float())
+    ring = torch.cos(azimuth)[:, None] * a + torch.sin(azimuth)[:, None] * b
+    eye = radius * (math.cos(elevation) * ring + math.sin(elevation) * up)
+    return look_at(eye.float(), up=up.float())
+
+
+def orbit_around(poses: torch.Tensor, num: int, elevation_deg: float | None = None) -> torch.Tensor:
+    """``(num, 4, 4)`` cameras circling the origin as the cameras ``poses (V, 4, 4)`` do.
+
+    Around their mean up vector, at their mean distance and (unless given) mean elevation, starting
+    at the first camera's azimuth: the orbit of a novel-view render from those support views.
+    """
+    poses = poses.double()
+    up = poses[:, :3, 1].mean(0)
+    up = up / up.norm()
+    centres = poses[:, :3, 3]
+    radius = float(centres.norm(dim=-1).mean())
+    if elevation_deg is None:
+        sines = (centres / centres.norm(dim=-1, keepdim=True) @ up).clamp(-1, 1)
+        elevation_deg = math.degrees(float(torch.asin(sines).mean()))
+    return orbit_poses(num, radius, elevation_deg, up=up, start_direction=centres[0])

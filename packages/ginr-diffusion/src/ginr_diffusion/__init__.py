@@ -3,7 +3,7 @@
 * ``LatentDenoiser``: an x0-predicting Transformer over the R latent tokens, conditioned on the
   timestep and an optional class label (with the null label of classifier-free guidance), holding
   the per-token standardisation of the latents (``LatentStatistics`` computes it in one pass).
-* ``LatentINRPipeline``: denoiser + scheduler + frozen INR (``INRDecoder``) as a diffusers
+* ``LatentINRPipeline``: denoiser + scheduler + frozen INR as a diffusers
   pipeline that generates images at any resolution and saves / loads with ``save_pretrained``.
 * ``training_scheduler()`` / ``sampling_scheduler()``: DDPM (linear betas, T = 1000, x0 targets,
   no clipping) and DDIM with the same schedule.
@@ -13,7 +13,7 @@
 
 from .denoiser import DENOISER_PRESETS, LatentDenoiser
 from .fid import FIDInception, InceptionWeightsError, fid, inception_features, load_fid_inception
-from .pipeline import INRDecoder, LatentINRPipeline, sampling_scheduler, training_scheduler
+from .pipeline import LatentINRPipeline, sampling_scheduler, training_scheduler
 from .statistics import LatentStatistics
 
 __version__ = "0.1.0"
@@ -21,7 +21,6 @@ __version__ = "0.1.0"
 __all__ = [
     "DENOISER_PRESETS",
     "FIDInception",
-    "INRDecoder",
     "InceptionWeightsError",
     "LatentDenoiser",
     "LatentINRPipeline",

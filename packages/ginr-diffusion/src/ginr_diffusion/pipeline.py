@@ -2,29 +2,36 @@
 
 ``LatentINRPipeline`` is a ``diffusers.DiffusionPipeline`` of three components: the
 ``LatentDenoiser``, a scheduler (``DDIMScheduler`` by default; any scheduler compatible with the
-training ``DDPMScheduler`` swaps in) and the frozen INR wrapped as ``INRDecoder`` (a
-``diffusers.ModelMixin``, so that the whole pipeline saves and loads with ``save_pretrained`` /
-``from_pretrained``). Images come out at any resolution: the INR is a continuous function.
+training ``DDPMScheduler`` swaps in) and the frozen INR itself, any ``GeneralizableINR``. The whole
+pipeline saves and loads with ``save_pretrained`` / ``from_pretrained``; its ``inr/`` folder is a
+plain ginr checkpoint (``GeneralizableINR.from_pretrained("<pipeline>/inr")`` loads it), because
+ginr models are registered with diffusers as a loadable library (``model_index.json`` names them
+``["ginr_core", "GeneralizableINR"]``, which loads whichever family ``inr/config.json`` names).
+Images come out at any resolution: the INR is a continuous function.
 """
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
 import torch
-from diffusers import ConfigMixin, DDIMScheduler, DDPMScheduler, DiffusionPipeline, ImagePipelineOutput, ModelMixin
-from diffusers.configuration_utils import register_to_config
+from diffusers import DDIMScheduler, DDPMScheduler, DiffusionPipeline, ImagePipelineOutput
+from diffusers.pipelines import pipeline_loading_utils
 from diffusers.utils.torch_utils import randn_tensor
 from huggingface_hub import snapshot_download
 from PIL import Image
 
-from ginr_core import GeneralizableINR, get_model_class
+from ginr_core import GeneralizableINR, inspect_artifact
 
 from .denoiser import LatentDenoiser
 
-__all__ = ["INRDecoder", "LatentINRPipeline", "sampling_scheduler", "training_scheduler"]
+__all__ = ["LatentINRPipeline", "sampling_scheduler", "training_scheduler"]
+
+# ginr models as a library diffusers saves and loads: every family through the base class
+_GINR_LOADABLE = {"GeneralizableINR": ["save_pretrained", "from_pretrained"]}
+pipeline_loading_utils.LOADABLE_CLASSES.setdefault("ginr_core", _GINR_LOADABLE)
+pipeline_loading_utils.ALL_IMPORTABLE_CLASSES.update(_GINR_LOADABLE)
 
 
 def training_scheduler(num_train_timesteps: int = 1000) -> DDPMScheduler:
@@ -43,33 +50,12 @@ def sampling_scheduler(config=None) -> DDIMScheduler:
     return DDIMScheduler.from_config(config or training_scheduler().config, clip_sample=False)
 
 
-class INRDecoder(ModelMixin, ConfigMixin):
-    """A frozen ginr INR as a diffusers component: ``config.json`` + safetensors like any diffusers model."""
-
-    @register_to_config
-    def __init__(self, family: str = "locinr", inr_config: dict | None = None):
-        super().__init__()
-        self.inr = get_model_class(family)(**(inr_config or {}))
-        self.inr.requires_grad_(False)
-
-    @classmethod
-    def from_inr(cls, model: GeneralizableINR) -> INRDecoder:
-        decoder = cls(family=model.family, inr_config=model.config)
-        decoder.inr.load_state_dict(model.state_dict())
-        return decoder.to(next(model.parameters()).device)
-
-    @torch.no_grad()
-    def render(self, latents: torch.Tensor, resolution: int, chunk_size: int | None = 65536) -> torch.Tensor:
-        """``(B, R, D)`` latents -> ``(B, 3, r, r)`` images in [0, 1]."""
-        return self.inr.render_image(latents, resolution, chunk_size=chunk_size).clamp(0.0, 1.0)
-
-
 class LatentINRPipeline(DiffusionPipeline):
     """Class-conditional image generation from a latent-token prior and an INR decoder."""
 
     model_cpu_offload_seq = "denoiser->inr"
 
-    def __init__(self, denoiser: LatentDenoiser, scheduler, inr: INRDecoder):
+    def __init__(self, denoiser: LatentDenoiser, scheduler, inr: GeneralizableINR):
         super().__init__()
         if scheduler.config.get("prediction_type") != "sample":
             raise ValueError(
@@ -78,7 +64,12 @@ class LatentINRPipeline(DiffusionPipeline):
             )
         if scheduler.config.get("clip_sample", False):
             raise ValueError("clip_sample=True would clip standardised latents to [-1, 1]; pass clip_sample=False")
-        self.register_modules(denoiser=denoiser, scheduler=scheduler, inr=inr)
+        if not isinstance(inr, GeneralizableINR):
+            raise TypeError(f"inr must be a ginr GeneralizableINR (any family), got {type(inr).__name__}")
+        self.register_modules(denoiser=denoiser, scheduler=scheduler)
+        # recorded as the base class: loading picks the family that inr/config.json names
+        self.register_to_config(inr=("ginr_core", "GeneralizableINR"))
+        self.inr = inr.requires_grad_(False).eval()
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
@@ -94,15 +85,19 @@ class LatentINRPipeline(DiffusionPipeline):
         if not os.path.isdir(source):
             download = {k: kwargs.pop(k) for k in ("revision", "cache_dir", "token", "force_download") if k in kwargs}
             source = snapshot_download(source, local_files_only=kwargs.pop("local_files_only", False), **download)
-        config = os.path.join(source, "config.json")
-        if not os.path.isfile(os.path.join(source, "model_index.json")) and os.path.isfile(config):
-            with open(config) as f:
-                held = json.load(f).get("_class_name")
+        held = inspect_artifact(source)
+        if held is not None and held.kind == "inr":
             raise ValueError(
-                f"{name} holds a {held} checkpoint, not a {cls.__name__}: load it with "
-                f"ginr_core.{held}.from_pretrained (a prior's pipeline has a model_index.json)"
+                f"{name} holds a {held.class_name} checkpoint, not a {cls.__name__}: load it with "
+                f"ginr_core.GeneralizableINR.from_pretrained (a prior's pipeline has a model_index.json)"
             )
         return super().from_pretrained(source, **kwargs)
+
+    @torch.no_grad()
+    def render(self, latents: torch.Tensor, resolution: int | None = None, chunk_size: int | None = 65536):
+        """``(B, R, D)`` latents -> ``(B, 3, r, r)`` images in [0, 1], decoded by the INR at any resolution."""
+        r = resolution or self.inr.image_size[0]
+        return self.inr.render_image(latents.to(self.inr.dtype), r, chunk_size=chunk_size).clamp(0.0, 1.0)
 
     @torch.no_grad()
     def __call__(
@@ -131,7 +126,7 @@ class LatentINRPipeline(DiffusionPipeline):
         Returns:
             ``ImagePipelineOutput(images=...)``, and the latents ``(B, R, D)`` if ``return_latents``.
         """
-        denoiser, inr = self.denoiser, self.inr
+        denoiser = self.denoiser
         conditional = denoiser.config.num_classes > 0
         device = self._execution_device
         if class_labels is not None:
@@ -159,7 +154,7 @@ class LatentINRPipeline(DiffusionPipeline):
                 x0 = denoiser(model_input, t, labels)
             x = self.scheduler.step(x0, t, x, generator=generator).prev_sample
         latents = denoiser.destandardize(x)
-        images = inr.render(latents.to(inr.dtype), resolution or inr.inr.image_size[0])
+        images = self.render(latents, resolution)
         if output_type == "pt":
             result = images
         else:

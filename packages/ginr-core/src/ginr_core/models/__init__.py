@@ -1,29 +1,27 @@
-"""Generalizable INR models: one shared Transformer encoder, three decoders."""
+"""Generalizable INR models: one shared Transformer encoder, a decoder per family.
 
-from .base import CheckpointMismatchError, GeneralizableINR
+Importing this package registers the built-in families; ``list_families()`` adds those of other
+packages (the ``ginr.families`` entry points).
+"""
+
+from .base import SHARED_SETTINGS, CheckpointMismatchError, GeneralizableINR, SharedSetting
 from .encoder import LatentEncoder
 from .ipc import IPC
 from .locinr import LocalityAwareINR
+from .registry import ENTRY_POINT_GROUP, get_model_class, list_families, register_family
 from .transinr import TransINR
 
-MODEL_CLASSES: dict[str, type[GeneralizableINR]] = {cls.family: cls for cls in (LocalityAwareINR, IPC, TransINR)}
-
-
-def get_model_class(family: str) -> type[GeneralizableINR]:
-    """``"locinr"`` / ``"ipc"`` / ``"transinr"`` -> the model class."""
-    try:
-        return MODEL_CLASSES[family]
-    except KeyError:
-        raise ValueError(f"unknown model family {family!r}; choose one of {sorted(MODEL_CLASSES)}") from None
-
-
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "IPC",
-    "MODEL_CLASSES",
+    "SHARED_SETTINGS",
     "CheckpointMismatchError",
     "GeneralizableINR",
     "LatentEncoder",
     "LocalityAwareINR",
+    "SharedSetting",
     "TransINR",
     "get_model_class",
+    "list_families",
+    "register_family",
 ]

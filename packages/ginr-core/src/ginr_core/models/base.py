@@ -1,8 +1,11 @@
-"""What every generalizable INR in ginr shares: the encoder, the encode/decode API, Hub I/O.
+"""The contract of every generalizable INR in ginr: shared settings, the encode/decode API, Hub I/O.
 
 A model turns data into a set of latent tokens (``encode``) and evaluates a coordinate decoder
-conditioned on those tokens at any coordinates (``decode``). Subclasses supply the decoder through
-three hooks:
+conditioned on those tokens at any coordinates (``decode``). A family is a subclass that sets
+``family`` (it then registers itself, see ``registry.py``), takes its own settings as keyword
+arguments plus ``**shared`` (the settings of ``SHARED_SETTINGS``, declared once, here), calls
+``super().__init__(**shared)`` (which builds the shared Transformer encoder) and supplies the
+decoder through three hooks:
 
 * ``_latents_from_tokens(tokens)``: encoder outputs ``(B, R, E)`` -> latents ``(B, R, D)``;
 * ``_prepare(latents)``: per-instance work done once per ``decode`` call (keys and values of the
@@ -10,26 +13,33 @@ three hooks:
 * ``_decode(state, coords)``: ``(b, n, d_in)`` coordinates -> ``(B, n, d_out)`` outputs, where
   ``b`` is ``B`` or 1 (one coordinate set shared by the batch, e.g. a full grid: the coordinate-only
   parts of the decoder are then computed once for the whole batch).
+
+The constructor's keyword arguments, shared ones included, are the saved configuration
+(``config.json``), as in diffusers: the class signature shows them all.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
-import os
-from collections.abc import Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download
+from huggingface_hub import PyTorchModelHubMixin
 from huggingface_hub.errors import LocalEntryNotFoundError
 from torch import nn
 
+from ..checks import image_size_pair, integer_at_least, positive_number
 from ..coords import image_coords
+from ..hub import CONFIG_FILE, PIPELINE_INDEX, WEIGHTS_FILE, inspect_artifact, resolve_file
 from .encoder import LatentEncoder, symmetric_padding
+from .registry import class_by_name, register_family
 
-__all__ = ["CheckpointMismatchError", "GeneralizableINR"]
+__all__ = ["SHARED_SETTINGS", "CheckpointMismatchError", "GeneralizableINR", "SharedSetting"]
 
 PAPER_URL = "https://arxiv.org/abs/2310.05624"
 
@@ -38,50 +48,75 @@ class CheckpointMismatchError(ValueError):
     """A checkpoint does not fit the class or configuration it is being loaded into."""
 
 
-def _int_at_least(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        need = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer >= {minimum}")
-        raise ValueError(f"{name} must be {need}, got {value!r}")
-    return value
-
-
-def _positive_float(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
+def _dropout(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
     return float(value)
 
 
-def _image_size(value: Any) -> tuple[int, int]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = (value, value)
-    if not (isinstance(value, Sequence) and len(value) == 2):
-        raise ValueError(f"image_size must be an int or a (height, width) pair, got {value!r}")
-    return (_int_at_least("image_size[0]", value[0]), _int_at_least("image_size[1]", value[1]))
+def _finite(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
 
 
-def _has_file(model_id: str, filename: str, revision, cache_dir, token, local_files_only: bool) -> bool:
-    """Whether a local folder or Hub repository holds ``filename`` (False when that cannot be known)."""
-    if os.path.isdir(model_id):
-        return os.path.isfile(os.path.join(model_id, filename))
-    try:
-        hf_hub_download(
-            repo_id=model_id,
-            filename=filename,
-            revision=revision,
-            cache_dir=cache_dir,
-            token=token,
-            local_files_only=local_files_only,
-        )
-    except Exception:
-        return False
-    return True
+def _optional_padding(name: str, value: Any) -> int | None:
+    return None if value is None else integer_at_least(name, value, minimum=0)
 
 
-def _pipeline_message(model_id: str, cls: type) -> str:
-    return (
-        f"{model_id} holds a diffusers pipeline (model_index.json), not a {cls.__name__} checkpoint: "
-        "load it with ginr_diffusion.LatentINRPipeline.from_pretrained"
-    )
+@dataclass(frozen=True)
+class SharedSetting:
+    """One setting every family takes: its default, its check (``check(name, value)``), its meaning."""
+
+    default: Any
+    check: Callable[[str, Any], Any]
+    doc: str
+    annotation: Any = int
+
+
+# The settings of the shared encoder and of the data contract, declared once. A family's signature
+# gets them as keyword arguments (defaults here, or the family's ``shared_defaults``); settings
+# named like a ``LatentEncoder`` argument (after ``ENCODER_ARGUMENTS``) go to the encoder, so a new
+# encoder option is one entry here plus its argument there.
+SHARED_SETTINGS: dict[str, SharedSetting] = {
+    "image_size": SharedSetting(
+        178, lambda n, v: image_size_pair(v, n), "side (or (H, W)) of the encoder's input views", int | tuple[int, int]
+    ),
+    "patch_size": SharedSetting(9, integer_at_least, "patch side in pixels"),
+    "padding": SharedSetting(
+        None, _optional_padding, "zero padding per side; None picks the symmetric padding the size needs", int | None
+    ),
+    "in_channels": SharedSetting(3, integer_at_least, "channels per view (3 for RGB; 9 for light fields)"),
+    "num_views": SharedSetting(1, integer_at_least, "view slots of the encoder (1 for images; up to V support views)"),
+    "d_in": SharedSetting(2, integer_at_least, "coordinate dimensionality (2 for pixels, 6 for rays)"),
+    "d_out": SharedSetting(3, integer_at_least, "output dimensionality (3 for RGB)"),
+    "num_latents": SharedSetting(256, integer_at_least, "R, latent tokens per instance", int | None),
+    "encoder_width": SharedSetting(768, integer_at_least, "width E of the Transformer encoder"),
+    "encoder_depth": SharedSetting(6, lambda n, v: integer_at_least(n, v, minimum=0), "its number of blocks"),
+    "encoder_heads": SharedSetting(12, integer_at_least, "its attention heads"),
+    "encoder_mlp_ratio": SharedSetting(4.0, positive_number, "its MLP width over encoder_width", float),
+    "dropout": SharedSetting(0.1, _dropout, "residual dropout in the encoder (0.1, as the official code)", float),
+    "output_bias": SharedSetting(0.5, _finite, "constant added to the output (0.5 for pixels in [0, 1])", float),
+}
+# shared setting -> LatentEncoder argument, where the names differ
+ENCODER_ARGUMENTS = {"encoder_width": "width", "encoder_depth": "depth", "encoder_heads": "heads"}
+ENCODER_ARGUMENTS["encoder_mlp_ratio"] = "mlp_ratio"
+
+
+def _with_shared_settings(cls: type, init: Callable) -> inspect.Signature:
+    """The signature of ``init(self, *, own..., **shared)`` with ``**shared`` spelled out as keywords."""
+    signature = inspect.signature(init)
+    params = list(signature.parameters.values())
+    own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params[1:] if p.kind != p.VAR_KEYWORD]
+    clash = sorted({p.name for p in own} & set(SHARED_SETTINGS))
+    if clash:
+        raise TypeError(f"{cls.__qualname__}.__init__ declares shared settings {clash}: take them through **shared")
+    defaults = {**{k: s.default for k, s in SHARED_SETTINGS.items()}, **cls.shared_defaults}
+    shared = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=defaults[name], annotation=setting.annotation)
+        for name, setting in SHARED_SETTINGS.items()
+    ]
+    return signature.replace(parameters=[params[0], *own, *shared])
 
 
 class GeneralizableINR(
@@ -92,82 +127,67 @@ class GeneralizableINR(
     license="apache-2.0",
     tags=["ginr", "implicit-neural-representation"],
 ):
-    """Base class of ``LocalityAwareINR``, ``IPC`` and ``TransINR``.
+    """Base class of every model family (``LocalityAwareINR``, ``IPC``, ``TransINR``, plug-ins).
 
-    ``GeneralizableINR.from_pretrained(path_or_repo_id)`` loads a checkpoint of any of them, picking
-    the class that ``config.json`` names.
+    ``GeneralizableINR.from_pretrained(path_or_repo_id)`` loads a checkpoint of any registered
+    family, picking the class that ``config.json`` names.
+
+    Shared keyword arguments (``SHARED_SETTINGS``): ``image_size``, ``patch_size``, ``padding``,
+    ``in_channels``, ``num_views``, ``d_in``, ``d_out``, ``num_latents``, ``encoder_width``,
+    ``encoder_depth``, ``encoder_heads``, ``encoder_mlp_ratio``, ``dropout``, ``output_bias``.
     """
 
     family: ClassVar[str] = ""
+    # constructor kwargs per preset name, merged over ginr_core.presets' shared part of that preset
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    # this family's defaults for shared settings, where they differ from SHARED_SETTINGS'
+    shared_defaults: ClassVar[dict[str, Any]] = {}
 
-    # ------------------------------------------------------------------ construction
-    def _build_encoder(
-        self,
-        *,
-        image_size,
-        patch_size,
-        padding,
-        in_channels,
-        num_views,
-        d_in,
-        d_out,
-        num_latents,
-        encoder_width,
-        encoder_depth,
-        encoder_heads,
-        encoder_mlp_ratio,
-        dropout,
-        output_bias,
-    ) -> None:
-        """Validate the shared arguments and build the shared ``LatentEncoder``."""
-        name = type(self).__name__
-        size = _image_size(image_size)
-        patch_size = _int_at_least("patch_size", patch_size)
-        if padding is None:
-            pads = {symmetric_padding(side, patch_size) for side in size}
+    def __init_subclass__(cls, **kwargs) -> None:
+        init = cls.__dict__.get("__init__")
+        if init is not None and any(p.kind == p.VAR_KEYWORD for p in inspect.signature(init).parameters.values()):
+            init.__signature__ = _with_shared_settings(cls, init)  # what the Hub mixin and --help-config read
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("family"):
+            register_family(cls)
+
+    @classmethod
+    def shared_settings(cls, **shared) -> dict[str, Any]:
+        """The shared settings with this family's defaults filled in and each value checked."""
+        unknown = sorted(set(shared) - set(SHARED_SETTINGS))
+        if unknown:
+            raise TypeError(f"{cls.__name__} got unexpected settings {unknown}")
+        values = {**{k: s.default for k, s in SHARED_SETTINGS.items()}, **cls.shared_defaults, **shared}
+        return {k: v if v is None and k == "num_latents" else SHARED_SETTINGS[k].check(k, v) for k, v in values.items()}
+
+    def __init__(self, **shared) -> None:
+        """Check the shared settings and build the shared ``LatentEncoder``."""
+        super().__init__()
+        settings = self.shared_settings(**shared)
+        size, patch = settings["image_size"], settings["patch_size"]
+        if settings["padding"] is None:
+            pads = {symmetric_padding(side, patch) for side in size}
             if len(pads) > 1:
+                name = type(self).__name__
                 raise ValueError(f"{name}: image_size={size} needs different padding per side; pass padding explicitly")
-            padding = pads.pop()
-        else:
-            _int_at_least("padding", padding, minimum=0)
-        positive = {
-            "in_channels": in_channels,
-            "num_views": num_views,
-            "d_in": d_in,
-            "d_out": d_out,
-            "num_latents": num_latents,
-            "encoder_width": encoder_width,
-            "encoder_heads": encoder_heads,
-        }
-        for arg, value in positive.items():
-            _int_at_least(arg, value)
-        _int_at_least("encoder_depth", encoder_depth, minimum=0)
-        _positive_float("encoder_mlp_ratio", encoder_mlp_ratio)
-        if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        if not (isinstance(output_bias, (int, float)) and math.isfinite(output_bias)):
-            raise ValueError(f"output_bias must be a finite number, got {output_bias!r}")
-
-        self.image_size, self.patch_size, self.padding = size, patch_size, padding
-        self.in_channels, self.num_views = in_channels, num_views
-        self.d_in, self.d_out, self.output_bias = d_in, d_out, float(output_bias)
+            settings["padding"] = pads.pop()
+        if settings["num_latents"] is None:
+            raise ValueError(f"{type(self).__name__}: num_latents must be set")
+        for name, value in settings.items():
+            if not isinstance(getattr(type(self), name, None), property):
+                setattr(self, name, value)
+        encoder_args = inspect.signature(LatentEncoder).parameters
         self.encoder = LatentEncoder(
-            image_size=size,
-            patch_size=patch_size,
-            padding=padding,
-            in_channels=in_channels,
-            num_views=num_views,
-            num_latents=num_latents,
-            width=encoder_width,
-            depth=encoder_depth,
-            heads=encoder_heads,
-            mlp_ratio=encoder_mlp_ratio,
-            dropout=dropout,
+            **{
+                ENCODER_ARGUMENTS.get(k, k): v
+                for k, v in settings.items()
+                if ENCODER_ARGUMENTS.get(k, k) in encoder_args
+            }
         )
 
     @classmethod
     def from_preset(cls, name: str, **overrides):
-        """Build the model of a named paper configuration, e.g. ``LocalityAwareINR.from_preset("ffhq-256")``.
+        """Build the model of a named configuration, e.g. ``LocalityAwareINR.from_preset("ffhq-256")``.
 
         Keyword arguments override single settings of the preset. See ``ginr_core.list_presets()``.
         """
@@ -184,6 +204,16 @@ class GeneralizableINR(
     def num_latents(self) -> int:
         """R, the number of latent tokens per instance."""
         return self.encoder.num_latents
+
+    @property
+    def device(self) -> torch.device:
+        """Where the weights are (as a diffusers component reports it)."""
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The floating-point type of the weights."""
+        return next(self.parameters()).dtype
 
     @property
     def num_patches(self) -> int:
@@ -220,7 +250,7 @@ class GeneralizableINR(
         latents = self._check_latents(latents)
         coords = self._check_coords(coords, latents.shape[0])
         if chunk_size is not None:
-            chunk_size = _int_at_least("chunk_size", chunk_size)
+            chunk_size = integer_at_least("chunk_size", chunk_size)
         state = self._prepare(latents)
         num = coords.shape[1]
         if chunk_size is None or chunk_size >= num:
@@ -309,10 +339,10 @@ class GeneralizableINR(
     # ------------------------------------------------------------------ Hub I/O
     def save_pretrained(self, save_directory: str | Path, *, config: dict | None = None, **kwargs):
         """Save ``model.safetensors``, ``config.json`` (constructor arguments + ``_class_name``) and a model card."""
-        config = {**(config if config is not None else self.config), "_class_name": type(self).__name__}
         from .. import __version__
 
-        config["_ginr_version"] = __version__
+        config = {**(config if config is not None else self.config), "_class_name": type(self).__name__}
+        config["_family"], config["_ginr_version"] = self.family, __version__
         return super().save_pretrained(save_directory, config=config, **kwargs)
 
     @classmethod
@@ -324,14 +354,15 @@ class GeneralizableINR(
         except LocalEntryNotFoundError:
             # offline, no config.json cached: say so plainly if what is cached is a pipeline
             model_id = str(pretrained_model_name_or_path)
-            if _has_file(model_id, "model_index.json", kwargs.get("revision"), kwargs.get("cache_dir"), None, True):
+            held = inspect_artifact(model_id, revision=kwargs.get("revision"), local_files_only=True)
+            if held is not None and held.kind == "pipeline":
                 raise CheckpointMismatchError(_pipeline_message(model_id, cls)) from None
             raise
 
     def _save_pretrained(self, save_directory: Path) -> None:
         from safetensors.torch import save_model
 
-        save_model(self, str(Path(save_directory) / constants.SAFETENSORS_SINGLE_FILE), metadata={"format": "pt"})
+        save_model(self, str(Path(save_directory) / WEIGHTS_FILE), metadata={"format": "pt"})
 
     @classmethod
     def _from_pretrained(
@@ -348,46 +379,49 @@ class GeneralizableINR(
         strict: bool = True,
         proxies: dict | None = None,
         resume_download: bool | None = None,
+        torch_dtype: torch.dtype | None = None,
         **model_kwargs,
     ):
         """Build the model from ``config.json`` and load ``model.safetensors`` strictly.
 
-        ``proxies`` and ``resume_download`` are passed by huggingface_hub < 1.0 and ignored.
+        ``proxies`` and ``resume_download`` are passed by huggingface_hub < 1.0 and ignored;
+        ``torch_dtype`` (passed by diffusers when the INR is a pipeline component) casts the weights.
 
         Raises ``CheckpointMismatchError`` when the checkpoint belongs to another model class, has
         settings this class does not know, or its tensors do not match the configuration.
         """
+        download = {"revision": revision, "cache_dir": cache_dir, "token": token, "local_files_only": local_files_only}
         if config is None:
-            if _has_file(model_id, "model_index.json", revision, cache_dir, token, local_files_only):
+            held = inspect_artifact(model_id, **download)
+            if held is not None and held.kind == "pipeline":
                 raise CheckpointMismatchError(_pipeline_message(model_id, cls))
-            raise CheckpointMismatchError(f"{model_id}: no config.json found; it is not a ginr checkpoint")
+            raise CheckpointMismatchError(f"{model_id}: no {CONFIG_FILE} found; it is not a ginr checkpoint")
         saved = config.get("_class_name")
         if cls is GeneralizableINR:  # any ginr model: the class named in config.json
-            from . import MODEL_CLASSES
+            target = class_by_name(saved)
+            if target is None:
+                from .registry import list_families
 
-            classes = {c.__name__: c for c in MODEL_CLASSES.values()}
-            if saved not in classes:
                 raise CheckpointMismatchError(
-                    f"{model_id}: config.json names no ginr model class (_class_name={saved!r}); "
-                    f"known: {sorted(classes)}"
+                    f"{model_id}: config.json names no ginr model class that is installed (_class_name={saved!r}, "
+                    f"_family={config.get('_family')!r}); known: {sorted(c.__name__ for c in list_families().values())}"
+                    " (a family from another package must be installed: it registers through the ginr.families "
+                    "entry points)"
                 )
-            target = classes[saved]
             return target._from_pretrained(
                 model_id=model_id,
-                revision=revision,
-                cache_dir=cache_dir,
                 force_download=force_download,
-                local_files_only=local_files_only,
-                token=token,
                 config=config,
                 map_location=map_location,
                 strict=strict,
+                torch_dtype=torch_dtype,
+                **download,
                 **{k: v for k, v in model_kwargs.items() if k in target._hub_mixin_init_parameters},
             )
         if saved is not None and saved != cls.__name__:
             raise CheckpointMismatchError(
                 f"{model_id} holds a {saved} checkpoint; it cannot be loaded with {cls.__name__}.from_pretrained "
-                f"(use ginr_core.{saved}.from_pretrained)"
+                f"(use GeneralizableINR.from_pretrained, or {saved}.from_pretrained)"
             )
         unknown = sorted(k for k in config if not k.startswith("_") and k not in cls._hub_mixin_init_parameters)
         if unknown:
@@ -395,20 +429,9 @@ class GeneralizableINR(
                 f"{model_id}: config.json has settings that {cls.__name__} does not take: {unknown}"
             )
         model = cls(**model_kwargs)
-        if os.path.isdir(model_id):
-            weights = os.path.join(model_id, constants.SAFETENSORS_SINGLE_FILE)
-            if not os.path.isfile(weights):
-                raise CheckpointMismatchError(f"{model_id}: no {constants.SAFETENSORS_SINGLE_FILE} next to config.json")
-        else:
-            weights = hf_hub_download(
-                repo_id=model_id,
-                filename=constants.SAFETENSORS_SINGLE_FILE,
-                revision=revision,
-                cache_dir=cache_dir,
-                force_download=force_download,
-                token=token,
-                local_files_only=local_files_only,
-            )
+        weights = resolve_file(model_id, WEIGHTS_FILE, force_download=force_download, **download)
+        if weights is None:
+            raise CheckpointMismatchError(f"{model_id}: no {WEIGHTS_FILE} next to {CONFIG_FILE}")
         from safetensors.torch import load_file
 
         state = load_file(weights, device=str(map_location))
@@ -416,7 +439,17 @@ class GeneralizableINR(
             model.load_state_dict(state, strict=strict)
         except RuntimeError as err:
             raise CheckpointMismatchError(
-                f"{model_id}: the weights in {constants.SAFETENSORS_SINGLE_FILE} do not match "
+                f"{model_id}: the weights in {WEIGHTS_FILE} do not match "
                 f"{cls.__name__}({json.dumps(model.config, sort_keys=True)}):\n{err}"
             ) from None
+        if torch_dtype is not None:
+            model = model.to(torch_dtype)
         return model.eval()
+
+
+def _pipeline_message(model_id: str, cls: type) -> str:
+    return (
+        f"{model_id} holds a diffusers pipeline ({PIPELINE_INDEX}), not a {cls.__name__} checkpoint: "
+        "load it with ginr_diffusion.LatentINRPipeline.from_pretrained, or its INR with "
+        f"GeneralizableINR.from_pretrained(<that folder>/inr)"
+    )

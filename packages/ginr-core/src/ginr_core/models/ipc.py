@@ -14,16 +14,34 @@ information: permuting the tokens changes the output (contrast ``LocalityAwareIN
 from __future__ import annotations
 
 import math
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checks import integer_at_least, positive_number
 from ..coords import FourierFeatures
-from .base import GeneralizableINR, _int_at_least, _positive_float
+from .base import GeneralizableINR
 from .encoder import latent_projection
 
-__all__ = ["IPC", "InstancePatternComposer", "ModulatedLinear", "NormalizedLinear"]
+__all__ = ["BASELINE_PRESETS", "IPC", "InstancePatternComposer", "ModulatedLinear", "NormalizedLinear"]
+
+# The baselines' decoder settings per preset (IPC; TransINR adds its token counts). ginr-ipc's
+# Fourier bandwidths: 64 for CelebA and FFHQ 178, 128 for ImageNette 178 and FFHQ 512, 256 with the
+# official 32 px patches (1024 tokens) at FFHQ 1024; light fields: sigma 8 (assumed).
+BASELINE_PRESETS = {
+    "celeba-178": {"sigma": 64.0},
+    "ffhq-178": {"sigma": 64.0},
+    "imagenette-178": {"sigma": 128.0},
+    "ffhq-256": {"sigma": 128.0},
+    "ffhq-512": {"sigma": 128.0},
+    "ffhq-1024": {"patch_size": 32, "sigma": 256.0},
+    "imagenet-256": {"sigma": 128.0},
+    "shapenet-nvs": {"fourier_dim": 252, "sigma": 8.0},  # 21 frequencies per ray coordinate, as the official code
+    "photos-32": {"hidden_dim": 128, "fourier_dim": 128, "num_latents": 32, "sigma": 16.0},
+    "scenes-32": {"hidden_dim": 128, "fourier_dim": 120, "num_latents": 32, "sigma": 8.0},
+}
 
 
 class NormalizedLinear(nn.Module):
@@ -82,78 +100,40 @@ class IPC(GeneralizableINR):
     Shares the Transformer encoder of ``LocalityAwareINR``; the R latent tokens, after LayerNorm and
     a linear map to the modulated layer's fan-in, are the columns of U.
 
-    Args:
-        image_size: input size (see ``LocalityAwareINR`` for this and the other encoder inputs).
-        patch_size: patch side in pixels.
-        padding: zero padding around the image before patchifying.
-        in_channels: channels per input view.
-        num_views: input views (light fields: support views).
-        d_in: coordinate dimensionality.
-        d_out: output dimensionality.
-        num_latents: R, the rank of the composed weight.
+    Args (besides the shared ones of ``GeneralizableINR``; ``num_latents`` is R, the rank of the
+    composed weight):
         hidden_dim: MLP width (256).
         fourier_dim: Fourier feature dimensionality (256).
         sigma: Fourier bandwidth (official: 64 for CelebA/FFHQ 178, 128 for ImageNette 178 and
             FFHQ 512, 256 for FFHQ 1024).
         num_layers: MLP layers including the output layer (5).
         modulated_layer: index of the instance-specific layer (1).
-        encoder_width: width of the Transformer encoder.
-        encoder_depth: its number of blocks.
-        encoder_heads: its attention heads.
-        encoder_mlp_ratio: its MLP width over ``encoder_width``.
-        dropout: residual dropout in the encoder.
-        output_bias: constant added to the output (0.5 for pixels in [0, 1]).
     """
 
     family = "ipc"
+    # decoder settings per preset (the shared part is in ginr_core.presets); TransINR uses them too
+    presets: ClassVar[dict[str, dict[str, Any]]] = BASELINE_PRESETS
 
     def __init__(
         self,
-        image_size: int | tuple[int, int] = 178,
-        patch_size: int = 9,
-        padding: int | None = None,
-        in_channels: int = 3,
-        num_views: int = 1,
-        d_in: int = 2,
-        d_out: int = 3,
-        num_latents: int = 256,
+        *,
         hidden_dim: int = 256,
         fourier_dim: int = 256,
         sigma: float = 64.0,
         num_layers: int = 5,
         modulated_layer: int = 1,
-        encoder_width: int = 768,
-        encoder_depth: int = 6,
-        encoder_heads: int = 12,
-        encoder_mlp_ratio: float = 4.0,
-        dropout: float = 0.1,
-        output_bias: float = 0.5,
+        **shared,
     ):
-        super().__init__()
-        self._build_encoder(
-            image_size=image_size,
-            patch_size=patch_size,
-            padding=padding,
-            in_channels=in_channels,
-            num_views=num_views,
-            d_in=d_in,
-            d_out=d_out,
-            num_latents=num_latents,
-            encoder_width=encoder_width,
-            encoder_depth=encoder_depth,
-            encoder_heads=encoder_heads,
-            encoder_mlp_ratio=encoder_mlp_ratio,
-            dropout=dropout,
-            output_bias=output_bias,
-        )
-        hidden_dim = _int_at_least("hidden_dim", hidden_dim)
-        _int_at_least("num_layers", num_layers, minimum=2)
-        if _int_at_least("modulated_layer", modulated_layer, minimum=0) >= num_layers:
+        super().__init__(**shared)
+        d_in, d_out, num_latents = self.d_in, self.d_out, self.num_latents
+        hidden_dim = integer_at_least("hidden_dim", hidden_dim)
+        integer_at_least("num_layers", num_layers, minimum=2)
+        if integer_at_least("modulated_layer", modulated_layer, minimum=0) >= num_layers:
             raise ValueError(f"modulated_layer must be a layer index in [0, {num_layers - 1}], got {modulated_layer!r}")
-        self.fourier_features = FourierFeatures(d_in, fourier_dim, _positive_float("sigma", sigma))
+        self.fourier_features = FourierFeatures(d_in, fourier_dim, positive_number("sigma", sigma))
         dims = [fourier_dim] + [hidden_dim] * (num_layers - 1) + [d_out]
         self.modulated_layer = modulated_layer
-        self.latent_proj = latent_projection(encoder_width, dims[modulated_layer])
+        self.latent_proj = latent_projection(self.encoder_width, dims[modulated_layer])
         self.layers = nn.ModuleList(
             InstancePatternComposer(num_latents, dims[i], dims[i + 1])
             if i == modulated_layer

@@ -14,15 +14,17 @@ normalises and projects its own share of them.
 from __future__ import annotations
 
 import math
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checks import integer_at_least, positive_number
 from ..coords import FourierFeatures
-from .base import GeneralizableINR, _int_at_least, _positive_float
+from .base import GeneralizableINR
 from .encoder import latent_projection
-from .ipc import ModulatedLinear
+from .ipc import BASELINE_PRESETS, ModulatedLinear
 
 __all__ = ["TokenModulatedLinear", "TransINR"]
 
@@ -63,57 +65,39 @@ class TransINR(GeneralizableINR):
     """
 
     family = "transinr"
+    # IPC's decoder settings per preset, with TransINR's tokens where IPC sets its rank
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        name: {k: v for k, v in preset.items() if k != "num_latents"}
+        | ({"tokens_per_layer": 8} if "num_latents" in preset else {})
+        for name, preset in BASELINE_PRESETS.items()
+    }
+    shared_defaults: ClassVar[dict[str, Any]] = {"num_latents": None}
 
     def __init__(
         self,
-        image_size: int | tuple[int, int] = 178,
-        patch_size: int = 9,
-        padding: int | None = None,
-        in_channels: int = 3,
-        num_views: int = 1,
-        d_in: int = 2,
-        d_out: int = 3,
-        num_latents: int | None = None,
+        *,
         hidden_dim: int = 256,
         fourier_dim: int = 256,
         sigma: float = 64.0,
         num_layers: int = 5,
         tokens_per_layer: int = 64,
-        encoder_width: int = 768,
-        encoder_depth: int = 6,
-        encoder_heads: int = 12,
-        encoder_mlp_ratio: float = 4.0,
-        dropout: float = 0.1,
-        output_bias: float = 0.5,
+        **shared,
     ):
-        super().__init__()
-        hidden_dim = _int_at_least("hidden_dim", hidden_dim)
-        tokens_per_layer = _int_at_least("tokens_per_layer", tokens_per_layer)
-        _int_at_least("num_layers", num_layers, minimum=2)
-        dims = [fourier_dim] + [hidden_dim] * (num_layers - 1) + [_int_at_least("d_out", d_out)]
+        d_out = self.shared_settings(**shared)["d_out"]
+        hidden_dim = integer_at_least("hidden_dim", hidden_dim)
+        tokens_per_layer = integer_at_least("tokens_per_layer", tokens_per_layer)
+        integer_at_least("num_layers", num_layers, minimum=2)
+        dims = [fourier_dim] + [hidden_dim] * (num_layers - 1) + [d_out]
         groups = [min(tokens_per_layer, fan_out) for fan_out in dims[1:]]
+        num_latents = shared.pop("num_latents", None)
         if num_latents is not None and num_latents != sum(groups):
             raise ValueError(
                 f"TransINR derives R from tokens_per_layer={tokens_per_layer}: {groups} tokens for its {num_layers} "
                 f"layers, R = {sum(groups)}; got num_latents={num_latents!r} (pass None)"
             )
-        self._build_encoder(
-            image_size=image_size,
-            patch_size=patch_size,
-            padding=padding,
-            in_channels=in_channels,
-            num_views=num_views,
-            d_in=d_in,
-            d_out=d_out,
-            num_latents=sum(groups),
-            encoder_width=encoder_width,
-            encoder_depth=encoder_depth,
-            encoder_heads=encoder_heads,
-            encoder_mlp_ratio=encoder_mlp_ratio,
-            dropout=dropout,
-            output_bias=output_bias,
-        )
-        self.fourier_features = FourierFeatures(d_in, fourier_dim, _positive_float("sigma", sigma))
+        super().__init__(num_latents=sum(groups), **shared)
+        d_in, encoder_width = self.d_in, self.encoder_width
+        self.fourier_features = FourierFeatures(d_in, fourier_dim, positive_number("sigma", sigma))
         self.layers = nn.ModuleList(
             TokenModulatedLinear(encoder_width, g, dims[i], dims[i + 1]) for i, g in enumerate(groups)
         )

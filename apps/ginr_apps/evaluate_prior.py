@@ -1,0 +1,142 @@
+"""FID of a latent prior's samples against reference images (Inception-v3 pool features).
+
+    python apps/evaluate_prior.py runs/prior/pipeline                  # vs the digits test split, 1000 samples
+    python apps/evaluate_prior.py runs/prior/pipeline --guidance 1.0 --steps 50 --num-samples 2000
+    python apps/evaluate_prior.py <user>/ginr-prior-ffhq --reference /data/ffhq --split test \\
+        --num-samples 10000 --inception-weights ~/weights/pt_inception-2015-12-05-6726825d.pth
+
+Generates ``--num-samples`` images (classes in turn for a class-conditional prior) at the INR's
+training resolution, and compares their Inception features with those of the reference split's
+images. The Inception weights are the standard FID ones (``pt_inception-2015-12-05``): a local
+file (``--inception-weights``), else torch.hub's cache, else downloaded once; offline without them
+the app stops before generating anything and says where to put the file. Writes the result to
+``--output`` (default: ``<run>/eval/fid.json`` beside a local pipeline folder) and prints it.
+FIDs from a few hundred images are biased upwards: compare runs at equal sample counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ginr_core import frechet_distance
+from ginr_data import image_dataset
+from ginr_diffusion import InceptionWeightsError, LatentINRPipeline, inception_features, load_fid_inception
+
+from .cards import command_line
+from .files import write_json
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("pipeline", help="a saved LatentINRPipeline (folder or Hub repo id)")
+    parser.add_argument("--reference", help="reference images (default: the data the prior was trained on)")
+    parser.add_argument("--protocol", help="image protocol of --reference")
+    parser.add_argument("--split", default="test", help="reference split (default: test)")
+    parser.add_argument("--reference-size", type=int, help="use only the first N reference images")
+    parser.add_argument("--num-samples", type=int, default=1000)
+    parser.add_argument("--guidance", type=float, default=2.5, help="classifier-free guidance scale (1: off)")
+    parser.add_argument("--steps", type=int, default=250, help="denoising steps")
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--inception-weights", type=Path, help="local pt_inception-2015-12-05-6726825d.pth")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--output", type=Path, help="result JSON (default: <run>/eval/fid.json or ./fid.json)")
+    args = parser.parse_args(argv)
+    for name in ("num_samples", "batch_size", "steps"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    if args.num_samples < 2:
+        parser.error("--num-samples must be >= 2 (FID fits a covariance)")
+    return args
+
+
+def _run_dir(pipeline: str) -> Path | None:
+    folder = Path(pipeline)
+    return folder.parent if folder.is_dir() else None
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    run = _run_dir(args.pipeline)
+    reference = args.reference
+    if reference is None:
+        trained = run / "metrics.json" if run is not None else None
+        reference = json.loads(trained.read_text()).get("data") if trained and trained.is_file() else None
+        if reference is None:
+            raise SystemExit(f"error: {args.pipeline} does not say what it was trained on; pass --reference")
+    try:  # before anything slow: without the weights there is nothing to compute
+        inception = load_fid_inception(args.inception_weights, device=args.device)
+    except InceptionWeightsError as error:
+        raise SystemExit(f"error: {error}") from None
+
+    pipe = LatentINRPipeline.from_pretrained(args.pipeline).to(args.device)
+    pipe.set_progress_bar_config(disable=True)
+    resolution = pipe.inr.image_size[0]
+    dataset = image_dataset(
+        reference,
+        args.split,
+        protocol=args.protocol,
+        resolution=None if args.protocol else resolution,
+        train=False,
+        size=args.reference_size,
+    )
+    if len(dataset) < 2:
+        raise SystemExit(f"error: {reference} ({args.split}) has {len(dataset)} image(s); FID needs at least 2")
+    started = time.perf_counter()
+    reference_batches = (
+        torch.stack([dataset[i]["image"] for i in range(s, min(s + args.batch_size, len(dataset)))])
+        for s in range(0, len(dataset), args.batch_size)
+    )
+    reference_features = inception_features(
+        inception, tqdm(reference_batches, total=math.ceil(len(dataset) / args.batch_size), desc="reference")
+    )
+
+    num_classes = pipe.denoiser.config.num_classes
+    features = []
+    for k, start in enumerate(tqdm(range(0, args.num_samples, args.batch_size), desc="generating")):
+        count = min(args.batch_size, args.num_samples - start)
+        labels = [(start + i) % num_classes for i in range(count)] if num_classes else None
+        images = pipe(
+            class_labels=labels,
+            batch_size=count,
+            guidance_scale=args.guidance,
+            num_inference_steps=args.steps,
+            generator=torch.Generator().manual_seed(args.seed * 10_007 + k),
+            output_type="pt",
+        ).images
+        features.append(inception_features(inception, images))
+    value = frechet_distance(torch.cat(features), reference_features)
+    result = {
+        "fid": value,
+        "num_samples": args.num_samples,
+        "reference": str(reference),
+        "split": args.split,
+        "reference_images": len(dataset),
+        "resolution": resolution,
+        "guidance_scale": args.guidance,
+        "num_inference_steps": args.steps,
+        "seed": args.seed,
+        "inception_weights": str(args.inception_weights) if args.inception_weights else "torch.hub cache",
+        "minutes": (time.perf_counter() - started) / 60,
+        "command": command_line(),
+    }
+    output = args.output or (run / "eval" / "fid.json" if run is not None else Path("fid.json"))
+    write_json(output, result)
+    print(
+        f"FID {value:.2f}: {args.num_samples} samples (guidance {args.guidance}, {args.steps} steps) vs "
+        f"{len(dataset)} {reference} {args.split} images at {resolution} px; wrote {output}",
+        flush=True,
+    )
+    return result
+
+
+def run() -> None:
+    """The console entry point (``apps/evaluate_prior.py``, ``ginr-evaluate-prior``)."""
+    main()

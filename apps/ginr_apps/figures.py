@@ -1,0 +1,53 @@
+"""Pictures a run shows a person: grids of panels, PNG and GIF files (written atomically)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from .files import write_atomically
+
+__all__ = ["image_grid", "save_gif", "save_png", "to_pil"]
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """A ``(3, h, w)`` tensor in [0, 1] (clamped) as an 8-bit RGB image."""
+    array = (image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
+    return Image.fromarray(array)
+
+
+def image_grid(
+    rows: list[list[torch.Tensor]], cell: int | None = None, pad: int = 4, titles: list[str] | None = None
+) -> Image.Image:
+    """Rows of ``(3, h, w)`` panels on a white canvas, each shown at ``cell`` px (nearest), titled columns."""
+    cell = cell or max(max(p.shape[-2:]) for row in rows for p in row)
+    columns = max(len(row) for row in rows)
+    top = 16 if titles else 0
+    canvas = Image.new("RGB", (columns * (cell + pad) + pad, top + len(rows) * (cell + pad) + pad), "white")
+    draw = ImageDraw.Draw(canvas)
+    for c, title in enumerate(titles or []):
+        draw.text((pad + c * (cell + pad), 2), title, fill="black")
+    for r, row in enumerate(rows):
+        for c, panel in enumerate(row):
+            tile = to_pil(panel).resize((cell, cell), Image.Resampling.NEAREST)
+            canvas.paste(tile, (pad + c * (cell + pad), top + pad + r * (cell + pad)))
+    return canvas
+
+
+def save_png(image: Image.Image, path: str | Path) -> Path:
+    """Save atomically (a partial PNG never replaces a good one)."""
+    return write_atomically(path, lambda f: image.save(f, format="PNG"))
+
+
+def save_gif(frames: list[torch.Tensor], path: str | Path, milliseconds: int = 80) -> Path:
+    """``(3, h, w)`` frames in [0, 1] as a looping animated GIF, saved atomically."""
+    images = [to_pil(frame) for frame in frames]
+    return write_atomically(
+        path,
+        lambda f: images[0].save(
+            f, format="GIF", save_all=True, append_images=images[1:], duration=milliseconds, loop=0
+        ),
+    )

@@ -1,0 +1,291 @@
+"""Publish a trained ginr model or latent prior to the Hugging Face Hub.
+
+    python apps/publish.py runs/default --repo-id <user>/locinr-photos           # a run folder: its model/
+    python apps/publish.py runs/default --repo-id <user>/locinr-photos --dry-run staged/   # no network
+    python apps/publish.py runs/prior --repo-id <user>/ginr-prior-digits --private      # its pipeline/
+    python apps/publish.py runs/default/model --repo-id <user>/locinr --revision v1
+
+SOURCE is a run folder of ``apps/train.py`` (``model/``) or ``apps/train_prior.py`` (``pipeline/``), or
+such a ``model/`` / ``pipeline/`` folder itself. The repository receives the safetensors weights and
+configuration (for a prior, the whole diffusers pipeline folder), a model card whose YAML metadata
+is Hub metadata (``library_name: ginr``, tags, license, datasets when the data is a Hub dataset, and
+``model-index`` results: the test PSNR or novel-view PSNR that the run measured, the FID that
+``apps/evaluate_prior.py`` wrote, the class accuracy of samples that ``benchmarks/prior_quality_bar.py``
+wrote), with a usage snippet for this repository, plus the run's ``metrics.json``, those evaluation
+files and its preview picture.
+
+``--dry-run DIR`` writes exactly the folder that would be uploaded and lists it, without network.
+Uploading needs a token with write access (``hf auth login`` or ``HF_TOKEN``, or ``--token``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ginr_core.hub import read_json
+
+from .cards import PLACEHOLDER_REPO, inr_model_card, prior_model_card
+
+PREVIEWS = ("reconstructions.png", "novel_views.png", "samples.png")
+RUN_FILES = ("metrics.json", "eval/fid.json", "eval/sample_metrics.json")  # what a run measured, all published
+ALWAYS_PRESENT = {".gitattributes", "README.md"}  # what a new, empty Hub repository holds
+
+
+class PublishError(Exception):
+    """What stops a publication, said so that the user knows what to do."""
+
+
+@dataclass
+class Artefact:
+    """A trained thing to publish: an INR (``kind="inr"``) or a ``LatentINRPipeline`` (``kind="pipeline"``)."""
+
+    kind: str
+    folder: Path
+    class_name: str
+    run: Path | None = None
+
+    def run_file(self, name: str) -> Path | None:
+        """``<run>/<name>`` if the run wrote it."""
+        path = self.run / name if self.run is not None else None
+        return path if path is not None and path.is_file() else None
+
+    def run_json(self, name: str) -> dict | None:
+        path = self.run_file(name)
+        if path is None:
+            return None
+        try:
+            return read_json(path, name)
+        except ValueError as error:
+            raise PublishError(str(error)) from None
+
+    @property
+    def preview(self) -> Path | None:
+        return next((p for name in PREVIEWS if (p := self.run_file(name)) is not None), None)
+
+
+def find_artefact(source: str | Path) -> Artefact:
+    """What SOURCE holds: a model folder, a pipeline folder, or a run folder with one of them."""
+    from ginr_core import inspect_artifact, list_families
+
+    source = Path(source)
+    if not source.exists():
+        raise PublishError(f"{source} does not exist")
+    ginr_classes = {cls.__name__ for cls in list_families().values()}
+    for folder, run in ((source, None), (source / "model", source), (source / "pipeline", source)):
+        if not folder.is_dir():
+            continue
+        try:
+            held = inspect_artifact(folder)
+        except ValueError as error:  # an index file that is not a JSON object
+            raise PublishError(str(error)) from None
+        if held is None:
+            continue
+        if held.kind == "inr":
+            if held.class_name not in ginr_classes:
+                raise PublishError(
+                    f"{folder / 'config.json'} names {held.class_name!r}, not a ginr model "
+                    f"({', '.join(sorted(ginr_classes))})"
+                )
+            if not (folder / "model.safetensors").is_file():
+                raise PublishError(f"{folder} has a config.json but no model.safetensors: nothing to publish")
+            return Artefact("inr", folder, held.class_name, run or _run_of(folder))
+        if held.class_name != "LatentINRPipeline":
+            raise PublishError(
+                f"{folder} is a diffusers pipeline of class {held.class_name!r}, not a ginr LatentINRPipeline"
+            )
+        return Artefact("pipeline", folder, held.class_name, run or _run_of(folder))
+    checkpoints = sorted((source / "checkpoints").glob("step-*")) if (source / "checkpoints").is_dir() else []
+    if checkpoints:
+        raise PublishError(
+            f"{source} holds checkpoints (latest: {checkpoints[-1].name}) but no final model/ or pipeline/: the run "
+            f"did not finish. Resume it (apps/train.py or apps/train_prior.py with --output-dir {source} --resume) "
+            "and publish the folder it writes."
+        )
+    raise PublishError(
+        f"{source} is not a ginr run or model folder: expected config.json + model.safetensors (a model), "
+        "model_index.json (a prior's pipeline), or a run folder holding model/ or pipeline/"
+    )
+
+
+def _run_of(folder: Path) -> Path | None:
+    return folder.parent if (folder.parent / "metrics.json").is_file() else None
+
+
+def model_card(artefact: Artefact, repo_id: str) -> str:
+    """The card of ``artefact`` published as ``repo_id``, built from what its run measured."""
+    metrics, preview = artefact.run_json("metrics.json"), artefact.preview
+    try:
+        if artefact.kind == "inr":
+            from ginr_core import GeneralizableINR
+
+            model = GeneralizableINR.from_pretrained(artefact.folder)
+            if metrics is not None and "test" in metrics:
+                card = str(inr_model_card(model, metrics, repo_id=repo_id))
+            elif (artefact.folder / "README.md").is_file():  # no run beside it: its own card, for this repo
+                card = (artefact.folder / "README.md").read_text().replace(PLACEHOLDER_REPO, repo_id)
+            else:
+                raise PublishError(f"{artefact.folder} has neither a run's metrics.json beside it nor a README.md")
+        else:
+            from ginr_diffusion import LatentINRPipeline
+
+            pipe = LatentINRPipeline.from_pretrained(artefact.folder)
+            fid, samples = artefact.run_json("eval/fid.json"), artefact.run_json("eval/sample_metrics.json")
+            card = str(prior_model_card(pipe, metrics or {}, fid, repo_id, samples))
+    except PublishError:
+        raise
+    except Exception as error:  # weights that do not load are not published
+        raise PublishError(f"{artefact.folder} does not load ({type(error).__name__}: {error})") from None
+    if preview is not None:
+        card = card.rstrip() + f"\n\n## Preview\n\n![{preview.stem.replace('_', ' ')}]({preview.name})\n"
+    return card
+
+
+def stage(artefact: Artefact, repo_id: str, folder: str | Path) -> list[Path]:
+    """Write into ``folder`` exactly what the repository receives; returns the files, sorted."""
+    folder = Path(folder)
+    card = model_card(artefact, repo_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    if artefact.kind == "inr":
+        for name in ("model.safetensors", "config.json"):
+            shutil.copy2(artefact.folder / name, folder / name)
+    else:
+        shutil.copytree(artefact.folder, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns("README.md", ".*"))
+    (folder / "README.md").write_text(card)
+    for extra in [artefact.run_file(name) for name in RUN_FILES] + [artefact.preview]:
+        if extra is not None:
+            shutil.copy2(extra, folder / extra.name)
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+def _existing_class(api, repo_id: str, revision: str | None) -> tuple[bool, str | None, list[str]]:
+    """Whether ``repo_id`` exists, the ginr class it holds (None if none), and its files."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        files = api.list_repo_files(repo_id, revision=revision)
+    except RepositoryNotFoundError:
+        return False, None, []
+    except RevisionNotFoundError:  # a new branch of an existing repository: compare with main
+        files, revision = api.list_repo_files(repo_id), None
+    for index in ("model_index.json", "config.json"):
+        if index in files:
+            path = hf_hub_download(repo_id, index, revision=revision, token=api.token)
+            return True, json.loads(Path(path).read_text()).get("_class_name"), files
+    return True, None, files
+
+
+def publish(
+    artefact: Artefact,
+    repo_id: str,
+    *,
+    private: bool = False,
+    revision: str | None = None,
+    token: str | None = None,
+    commit_message: str | None = None,
+) -> str:
+    """Upload ``artefact`` to ``repo_id`` (created if needed) and return the commit URL."""
+    from huggingface_hub import HfApi, constants, get_token
+    from huggingface_hub.errors import HfHubHTTPError
+
+    if constants.HF_HUB_OFFLINE:
+        raise PublishError(
+            "publishing needs the Hub, but HF_HUB_OFFLINE is set: unset it, or write the folder with "
+            "--dry-run DIR and upload it later (hf upload REPO_ID DIR)"
+        )
+    token = token or get_token()
+    if not token:
+        raise PublishError(
+            "no Hugging Face token: log in with `hf auth login`, set HF_TOKEN, or pass --token "
+            "(a token with write access to the repository)"
+        )
+    api = HfApi(token=token)
+    try:
+        exists, held, files = _existing_class(api, repo_id, revision)
+        if exists and held is not None and held != artefact.class_name:
+            raise PublishError(
+                f"{repo_id} already holds a {held}; this is a {artefact.class_name}. Publish it to another "
+                "--repo-id (or delete that repository first)"
+            )
+        foreign = sorted(set(files) - ALWAYS_PRESENT)
+        if exists and held is None and foreign:
+            raise PublishError(
+                f"{repo_id} already holds files that are not a ginr model ({', '.join(foreign[:5])}); "
+                "publish to another --repo-id"
+            )
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        if revision and revision != "main":
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="ginr-publish-") as staged:
+            stage(artefact, repo_id, staged)
+            commit = api.upload_folder(
+                folder_path=staged,
+                repo_id=repo_id,
+                revision=revision,
+                commit_message=commit_message or f"Upload {artefact.class_name} trained with ginr",
+            )
+    except HfHubHTTPError as error:
+        status = error.response.status_code if error.response is not None else "?"
+        hint = {401: " (the token was rejected: log in again)", 403: " (the token cannot write there)"}.get(status, "")
+        raise PublishError(f"the Hub refused the upload to {repo_id}: HTTP {status}{hint}: {error}") from None
+    except (PublishError, KeyboardInterrupt):
+        raise
+    except Exception as error:  # connection failures and the like
+        raise PublishError(f"cannot reach the Hub at {constants.ENDPOINT} ({type(error).__name__}: {error})") from None
+    return str(commit)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", type=Path, help="a run folder, or its model/ or pipeline/ folder")
+    parser.add_argument("--repo-id", required=True, help="<user or organisation>/<name> on the Hub")
+    parser.add_argument("--private", action="store_true", help="create the repository as private")
+    parser.add_argument("--revision", help="branch to upload to (created from main if new)")
+    parser.add_argument("--commit-message")
+    parser.add_argument("--token", help="Hub token (default: the logged-in one, or HF_TOKEN)")
+    parser.add_argument("--dry-run", type=Path, metavar="DIR", help="write the folder to DIR and list it; no upload")
+    args = parser.parse_args(argv)
+    if args.repo_id.count("/") != 1 or not all(args.repo_id.split("/")):
+        parser.error(f"--repo-id must look like <user>/<name>, got {args.repo_id!r}")
+    try:
+        artefact = find_artefact(args.source)
+        if args.dry_run is not None:
+            if args.dry_run.exists() and (not args.dry_run.is_dir() or any(args.dry_run.iterdir())):
+                raise PublishError(f"--dry-run {args.dry_run} exists and is not an empty folder; nothing was written")
+            files = stage(artefact, args.repo_id, args.dry_run)
+            print(f"{args.repo_id} would receive {len(files)} files ({artefact.class_name} from {artefact.folder}):")
+            for path in files:
+                print(f"  {path.relative_to(args.dry_run)}  {_size(path.stat().st_size)}")
+            return str(args.dry_run)
+        url = publish(
+            artefact,
+            args.repo_id,
+            private=args.private,
+            revision=args.revision,
+            token=args.token,
+            commit_message=args.commit_message,
+        )
+    except PublishError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(f"published {artefact.class_name} from {artefact.folder} to https://huggingface.co/{args.repo_id}: {url}")
+    return url
+
+
+def run() -> None:
+    """The console entry point (``apps/publish.py``, ``ginr-publish``)."""
+    main()

@@ -1,0 +1,167 @@
+"""What a run is for: each task owns its data settings, its batches, its scores, its card and its evaluation.
+
+``apps/train.py`` runs any task with the same loop (Accelerate, checkpoints, resume, budgets);
+``apps/evaluate.py`` and ``apps/publish.py`` ask ``task_for_model`` which task a saved model
+belongs to. A new task is one module here that subclasses ``Task`` and registers itself with
+``@register_task``; nothing outside ``ginr_apps/tasks`` branches on the task or on ``d_in``.
+
+A task's scores are ``{setting: {item index: PSNR}}`` with an integer ``setting`` (the decoding
+resolution in pixels for images, the number of support views for light fields).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from PIL import Image
+
+__all__ = [
+    "CardParts",
+    "DataSettings",
+    "Task",
+    "get_task_class",
+    "list_tasks",
+    "register_task",
+    "task_for_model",
+]
+
+
+@dataclass
+class DataSettings:
+    """The data settings every task has (a task's own schema subclasses this)."""
+
+    task: str = "images"  # what the run learns: see `list_tasks()` (images, nvs)
+    source: str | None = None  # where the data comes from (default: the task's embedded data)
+    resolution: int | None = None  # side of the encoder's input in pixels (default: the data's own)
+    train_split: str = "train"  # split the model trains on
+    test_split: str = "test"  # split the model is scored on
+    test_size: int | None = None  # evaluate the first N test items (default: the whole split)
+    on_error: str = "skip"  # unreadable items: "skip" (warn and count) or "raise"
+    num_workers: int = 0  # DataLoader worker processes
+
+
+@dataclass
+class CardParts:
+    """What a task contributes to a model card."""
+
+    intro: str
+    results: str
+    usage: str
+    eval_results: list  # huggingface_hub.EvalResult entries for the card's model-index
+
+
+class Task:
+    """One kind of run. Subclasses set the class attributes and implement the methods."""
+
+    name: ClassVar[str] = ""
+    settings: ClassVar[type[DataSettings]] = DataSettings  # the data section's schema
+    default_source: ClassVar[str] = ""  # the embedded data (no download)
+    figure_name: ClassVar[str] = ""  # the picture a run leaves behind
+    card_tag: ClassVar[str] = ""  # the Hub tag of its models
+
+    def __init__(self, config) -> None:
+        self.config, self.data = config, config.data
+
+    # ---------------------------------------------------------------- what the task is
+    @classmethod
+    def accepts(cls, model) -> bool:
+        """Whether a model has this task's inputs and coordinates."""
+        raise NotImplementedError
+
+    @classmethod
+    def check_settings(cls, data: DataSettings) -> None:
+        """Raise ``ValueError`` naming a data setting whose value cannot be right."""
+
+    # ---------------------------------------------------------------- training
+    def datasets(self):
+        """``(train_set, test_set)``."""
+        raise NotImplementedError
+
+    def resolution(self, train_set) -> int:
+        raise NotImplementedError
+
+    def check_model(self, model, train_set) -> str | None:
+        """What stops ``model`` from training on ``train_set``, or None."""
+        raise NotImplementedError
+
+    def training_batch(self, items: dict, device, generators, batch_generator):
+        """``(inputs, coords, targets)`` of one step from a loader batch."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- scoring
+    def score(self, model, dataset, indices: Sequence[int], device) -> dict[int, dict[int, float]]:
+        """``{setting: {index: PSNR}}`` on the test items ``indices``."""
+        raise NotImplementedError
+
+    def headline(self, scores: dict[int, dict[int, float]]) -> int:
+        """The setting of ``scores`` whose mean PSNR is the run's test PSNR."""
+        raise NotImplementedError
+
+    @classmethod
+    def setting_label(cls, setting: int) -> str:
+        """How a setting reads in logs and metrics, e.g. ``"32 px"`` or ``"3 views"``."""
+        raise NotImplementedError
+
+    def shown(self, indices: list[int]) -> list[int]:
+        """The test items in the run's picture."""
+        return indices[:8]
+
+    def figure(self, model, test_set, shown: Sequence[int], device) -> Image.Image:
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- publishing
+    @classmethod
+    def card(cls, model, metrics: dict, repo: str) -> CardParts:
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- apps/evaluate.py
+    @classmethod
+    def add_evaluate_arguments(cls, parser) -> None:
+        """This task's flags of ``apps/evaluate.py`` (an argparse argument group)."""
+
+    @classmethod
+    def evaluate(cls, model, args, parser) -> dict[str, Any]:
+        """``apps/evaluate.py`` for a model of this task: scores, ``eval.json``, ``eval.png``."""
+        raise NotImplementedError
+
+
+_TASKS: dict[str, type[Task]] = {}
+
+
+def register_task(cls: type[Task]) -> type[Task]:
+    """Class decorator: make ``cls`` a task of the apps, under ``cls.name``."""
+    if not cls.name or (cls.name in _TASKS and _TASKS[cls.name] is not cls):
+        raise ValueError(f"a task needs a unique name, got {cls.name!r}")
+    if not dataclasses.is_dataclass(cls.settings) or not issubclass(cls.settings, DataSettings):
+        raise TypeError(f"{cls.__name__}.settings must be a dataclass subclassing DataSettings")
+    _TASKS[cls.name] = cls
+    return cls
+
+
+def list_tasks() -> dict[str, type[Task]]:
+    return dict(_TASKS)
+
+
+def get_task_class(name: str) -> type[Task]:
+    try:
+        return _TASKS[name]
+    except KeyError:
+        raise ValueError(f"unknown task {name!r}; choose one of {', '.join(_TASKS)}") from None
+
+
+def task_for_model(model) -> type[Task]:
+    """The task whose data a saved model takes (its inputs and coordinates decide)."""
+    for cls in _TASKS.values():
+        if cls.accepts(model):
+            return cls
+    raise ValueError(
+        f"no task takes a {type(model).__name__} with in_channels={model.in_channels}, d_in={model.d_in} "
+        f"(tasks: {', '.join(_TASKS)})"
+    )
+
+
+# the built-in tasks register themselves on import
+from . import images, nvs  # noqa: E402, F401

@@ -1,0 +1,209 @@
+"""Image reconstruction (Sec. 4.1): encode an image, decode it on (a subsample of) its pixel grid."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ginr_data import image_dataset, sample_pixels
+
+from ..evaluation import psnr_per_image, reconstruct, source_index
+from ..figures import image_grid, save_png
+from ..files import write_json
+from . import CardParts, DataSettings, Task, register_task
+
+__all__ = ["ImageSettings", "ImageTask"]
+
+
+@dataclass
+class ImageSettings(DataSettings):
+    """Data settings of image reconstruction."""
+
+    # "photos" (embedded, offline), a folder, a save_to_disk dir or a Hub dataset id
+    source: str | None = None
+    protocol: str | None = None  # a ginr_data.IMAGE_PROTOCOLS name (resolution, transforms, splits)
+    subsample: float | None = None  # fraction of pixels decoded per image per step (paper: 0.1 above 178 px)
+    jitter: bool = False  # move coordinates within their pixel (ginr-ipc ImageNette)
+    channel_permutation: bool = False  # augmentation: random RGB order per training image
+    image_column: str | None = None  # the image column of a `datasets` source
+
+
+@register_task
+class ImageTask(Task):
+    """Encode an image, decode it on (a subsample of) its pixel grid; scored by PSNR at its resolution."""
+
+    name = "images"
+    settings = ImageSettings
+    default_source = "photos"
+    figure_name = "reconstructions.png"
+    card_tag = "image-reconstruction"
+
+    @classmethod
+    def accepts(cls, model) -> bool:
+        return model.d_in == 2
+
+    @classmethod
+    def check_settings(cls, data: ImageSettings) -> None:
+        if data.subsample is not None and not 0 < data.subsample <= 1:
+            raise ValueError(f"data.subsample must be in (0, 1], got {data.subsample}")
+
+    def datasets(self):
+        data = self.data
+        common = {"protocol": data.protocol, "resolution": data.resolution, "image_column": data.image_column}
+        common["on_error"] = data.on_error
+        train_set = image_dataset(data.source, data.train_split, train=True, seed=self.config.seed, **common)
+        # the test set never depends on the run's seed: every run is scored on the same images
+        test_set = image_dataset(data.source, data.test_split, train=False, size=data.test_size, **common)
+        return train_set, test_set
+
+    def resolution(self, train_set) -> int:
+        return train_set[0]["image"].shape[-1]
+
+    def check_model(self, model, train_set) -> str | None:
+        resolution = self.resolution(train_set)
+        if model.image_size != (resolution, resolution):
+            return (
+                f"the data is {resolution} x {resolution} but the model expects {model.image_size}: "
+                f"set data.resolution or model.image_size"
+            )
+        if not self.accepts(model):
+            return f"image reconstruction needs pixel coordinates (d_in=2); the model has d_in={model.d_in}"
+        return None
+
+    def training_batch(self, items: dict, device, generators, batch_generator):
+        images = items["image"].to(device, non_blocking=True)
+        if self.data.channel_permutation:
+            order_rgb = torch.stack([torch.randperm(3, generator=g) for g in generators]).to(images.device)
+            images = torch.gather(images, 1, order_rgb[:, :, None, None].expand_as(images))
+        # one jitter for the whole global batch keeps a full grid shared (and the decoder fast)
+        coords, targets = sample_pixels(images, self.data.subsample, generators, self.data.jitter, batch_generator)
+        return images, coords, targets
+
+    def score(self, model, dataset, indices: Sequence[int], device) -> dict[int, dict[int, float]]:
+        """``{resolution: {index: PSNR}}`` at the data's own resolution."""
+        train = self.config.train
+        scores = psnr_per_image(
+            model,
+            dataset,
+            indices,
+            batch_size=train.eval_batch_size,
+            chunk_size=train.decode_chunk_size or 65536,
+            device=device,
+        )
+        return {model.image_size[0]: scores}
+
+    def headline(self, scores: dict[int, dict[int, float]]) -> int:
+        return min(scores)  # the only one: the data's own resolution
+
+    @classmethod
+    def setting_label(cls, setting: int) -> str:
+        return f"{setting} px"
+
+    def figure(self, model, test_set, shown: Sequence[int], device) -> Image.Image:
+        resolution = test_set[0]["image"].shape[-1]
+        images = torch.stack([test_set[i]["image"] for i in shown]).to(device)
+        recon, double = reconstruct(model, images), reconstruct(model, images, 2 * resolution)
+        rows = [[images[k], recon[k], double[k]] for k in range(len(shown))]
+        titles = ["ground truth", "reconstruction", f"x2 decode ({2 * resolution} px)"]
+        return image_grid(rows, cell=max(128, 2 * resolution), titles=titles)
+
+    @classmethod
+    def card(cls, model, metrics: dict, repo: str) -> CardParts:
+        from huggingface_hub import EvalResult
+
+        from ..cards import dataset_label
+
+        label, split = dataset_label(metrics["data"]["source"]), metrics["data"]["test_split"]
+        r = model.image_size[0]
+        psnr = metrics["test"]["psnr"]
+        intro = (
+            f"A generalizable implicit neural representation ([ginr](https://arxiv.org/abs/2310.05624) family\n"
+            f"`{model.family}`): its encoder turns a {r} x {r} image into {model.num_latents} latent tokens,\n"
+            "and its decoder renders them at any resolution."
+        )
+        results = (
+            "| data | split | images | resolution | PSNR (dB) |\n| --- | --- | --- | --- | --- |\n"
+            f"| {label} | {split} | {metrics['test']['images']} | {r} | {psnr:.2f} |\n\n"
+            "PSNR is the mean over images of each image's PSNR, with outputs clamped to [0, 1]."
+        )
+        usage = (
+            "import torch\n"
+            f"from ginr_core import {type(model).__name__}\n\n"
+            f'model = {type(model).__name__}.from_pretrained("{repo}")\n'
+            f"images = torch.rand(1, 3, {r}, {r})   # your images, pixels in [0, 1]\n"
+            "latents = model.encode(images)\n"
+            f"x2 = model.render_image(latents, {2 * r})            # (1, 3, {2 * r}, {2 * r})"
+        )
+        common = {"dataset_type": label, "dataset_name": label, "dataset_split": split, "metric_type": "psnr"}
+        result = EvalResult(
+            task_type="image-to-image",
+            task_name="Image reconstruction",
+            metric_name=f"PSNR (dB) at {r} px",
+            metric_value=round(psnr, 2),
+            **common,
+        )
+        return CardParts(intro, results, usage, [result])
+
+    # ---------------------------------------------------------------- apps/evaluate.py
+    @classmethod
+    def add_evaluate_arguments(cls, parser) -> None:
+        group = parser.add_argument_group("images")
+        group.add_argument("--protocol", help="image protocol (ginr_data.IMAGE_PROTOCOLS), e.g. ffhq-256")
+        group.add_argument("--resolutions", type=int, nargs="+", help="decoding resolutions (default: native)")
+        group.add_argument("--image-column", help="image column of a datasets source")
+
+    @classmethod
+    def evaluate(cls, model, args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
+        source = args.data or cls.default_source
+        native = model.image_size[0]
+        if model.image_size[0] != model.image_size[1]:
+            parser.error(f"the model expects {model.image_size} inputs; only square images are supported here")
+        dataset = image_dataset(
+            source,
+            args.split,
+            protocol=args.protocol,
+            resolution=native if args.protocol is None else None,
+            train=False,
+            size=args.size,
+            image_column=args.image_column,
+        )
+        resolutions = args.resolutions or [native]
+        out: Path = args.output_dir
+        out.mkdir(parents=True, exist_ok=True)
+        indices = list(range(len(dataset)))
+        results = {"model": args.model, "class": type(model).__name__, "data": source, "split": args.split}
+        results.update(images=len(indices), native_resolution=native, resolutions={})
+        for resolution in resolutions:
+            start = time.perf_counter()
+            scores = psnr_per_image(
+                model, dataset, indices, resolution, args.batch_size, args.chunk_size, device=args.device
+            )
+            mean = float(np.mean(list(scores.values())))
+            results["resolutions"][str(resolution)] = {
+                "psnr": mean,
+                "seconds": time.perf_counter() - start,
+                "per_image": scores,
+            }
+            print(f"{resolution} x {resolution}: PSNR {mean:.2f} dB over {len(scores)} images", flush=True)
+
+        items = [dataset[i] for i in indices[:6]]
+        images = torch.stack([item["image"] for item in items]).to(args.device)
+        rows = []
+        for k, item in enumerate(items):
+            row = []
+            for resolution in resolutions:
+                target = images[k] if resolution == native else dataset.render(source_index(dataset, item), resolution)
+                row += [target, reconstruct(model, images[k : k + 1], resolution, args.chunk_size)[0]]
+            rows.append(row)
+        titles = [t for r in resolutions for t in (f"truth {r}px", f"decoded {r}px")]
+        save_png(image_grid(rows, cell=max(128, max(resolutions)), titles=titles), out / "eval.png")
+        write_json(out / "eval.json", results)
+        print(f"wrote {out / 'eval.json'} and {out / 'eval.png'}", flush=True)
+        return results

@@ -1,0 +1,376 @@
+"""Train a generalizable INR on images or light fields, from one CPU to many GPUs (Hugging Face Accelerate).
+
+    accelerate launch apps/train.py                                   # LocINR on the embedded photographs, CPU
+    accelerate launch apps/train.py --config apps/configs/nvs_default.yaml   # novel views of the embedded scenes
+    accelerate launch apps/train.py --model ipc --max-steps 500 train.lr=3e-4
+    accelerate launch apps/train.py --config apps/configs/ffhq256_locinr.yaml data.source=/data/ffhq
+    accelerate launch apps/train.py --output-dir runs/default --resume   # continue from the last checkpoint
+    ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 apps/train.py ...
+    accelerate launch --mixed_precision bf16 apps/train.py --config ...  # GPUs (or train.mixed_precision=bf16)
+
+Without ``--config`` the run uses ``apps/configs/default.yaml``: the CPU recipe on 32 x 32 crops of
+the embedded photographs, which finishes in under 10 minutes on 2 CPU cores. Settings are
+``section.key=value`` arguments (``train.lr=3e-4``, ``model.patch_size=8``, ``data.subsample=0.1``).
+
+The output directory receives ``model/`` (``save_pretrained`` weights, config and a model card
+with the measured test PSNR and this command), ``checkpoints/`` (Accelerate state, the last few),
+``metrics.json`` (test PSNR, learning curve, settings) and ``reconstructions.png`` (ground truth |
+reconstruction | x2 decode of held-out images) or, for novel view synthesis (``data.task=nvs``),
+``novel_views.png`` (support views | the unseen view | predictions from 1..V views) and the test PSNR
+per number of support views. Every file is written atomically; an existing run is never
+overwritten unless ``--resume`` continues it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.utils import broadcast, set_seed
+from torch.utils.data import DataLoader, Subset
+from tqdm.auto import tqdm
+
+from ginr_core import list_families
+from ginr_data import DatasetUnavailableError, ImageLoadError, LightFieldError
+
+from .cards import command_line, write_model_card
+from .checkpoints import RunState, checkpoint_path, open_run, save_checkpoint
+from .config import ConfigError, RunConfig, config_help, load_config, model_kwargs
+from .figures import save_png
+from .files import replace_dir, write_json
+from .seeding import keyed_generator, step_generator
+from .tasks import get_task_class
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+DEFAULT_CONFIG = CONFIGS / "default.yaml"
+
+
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, RunConfig]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("overrides", nargs="*", metavar="section.key=value", help="settings, e.g. train.lr=3e-4")
+    parser.add_argument("--config", type=Path, help=f"YAML run configuration (default: {DEFAULT_CONFIG.name})")
+    parser.add_argument("--model", choices=list(list_families()), help="model family (model.family)")
+    parser.add_argument("--max-steps", type=int, help="training steps (train.max_steps)")
+    parser.add_argument("--output-dir", help="where the run writes its files (output_dir)")
+    parser.add_argument("--seed", type=int, help="random seed (seed)")
+    parser.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), help="train.mixed_precision (GPUs)")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run in --output-dir from its last checkpoint"
+    )
+    parser.add_argument(
+        "--help-config", action="store_true", help="list every setting with its type, default and meaning, and exit"
+    )
+    args, extra = parser.parse_known_args(argv)
+    unknown = [a for a in extra if a.startswith("-")]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.help_config:
+        print(config_help(args.model), end="")
+        raise SystemExit(0)
+    overrides = list(args.overrides) + extra
+    if args.model:
+        overrides.append(f"model.family={args.model}")
+    if args.max_steps is not None:
+        overrides += [f"train.max_steps={args.max_steps}", "train.epochs=null"]
+    if args.output_dir:
+        overrides.append(f"output_dir={args.output_dir}")
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    if args.mixed_precision:
+        overrides.append(f"train.mixed_precision={args.mixed_precision}")
+    try:
+        config = load_config(args.config or DEFAULT_CONFIG, overrides)
+    except ConfigError as err:
+        parser.error(str(err))
+    return args, config
+
+
+def _sample_generators(seed: int, step: int, positions: list[int]) -> list[torch.Generator]:
+    """One generator per training sample, keyed by (seed, step, position in the global batch)."""
+    return [keyed_generator(seed, step, p) for p in positions]
+
+
+def _total(accelerator: Accelerator, count: int) -> int:
+    """Sum of a per-process count over all processes."""
+    return int(accelerator.gather(torch.tensor([count], device=accelerator.device)).sum())
+
+
+def _epoch_order(size: int, seed: int, epoch: int) -> torch.Tensor:
+    return torch.randperm(size, generator=step_generator(seed, epoch))
+
+
+def _hardware(accelerator: Accelerator) -> str:
+    if accelerator.device.type == "cuda":
+        return f"{accelerator.num_processes} x {torch.cuda.get_device_name(accelerator.device)}"
+    return f"CPU, {accelerator.num_processes} process(es) x {torch.get_num_threads()} threads"
+
+
+def evaluate(accelerator: Accelerator, model, dataset, config: RunConfig, task) -> dict[int, dict[int, float]]:
+    """Per-item test PSNR (per setting: resolution or number of views), each process taking every
+    n-th item, gathered without duplicates."""
+    size = len(dataset) if config.data.test_size is None else min(config.data.test_size, len(dataset))
+    mine = list(range(accelerator.process_index, size, accelerator.num_processes))
+    results = task.score(accelerator.unwrap_model(model), dataset, mine, accelerator.device)
+    per_process = math.ceil(size / accelerator.num_processes)
+    gathered = {}
+    for key, scores in results.items():
+        index = torch.full((per_process,), -1, dtype=torch.long, device=accelerator.device)
+        value = torch.zeros(per_process, dtype=torch.float64, device=accelerator.device)
+        for k, (i, v) in enumerate(scores.items()):
+            index[k], value[k] = i, v
+        index, value = accelerator.gather(index), accelerator.gather(value)
+        keep = index >= 0
+        gathered[key] = dict(sorted(zip(index[keep].tolist(), value[keep].tolist())))
+    return gathered
+
+
+def _means(scores: dict[int, dict[int, float]]) -> dict[int, float]:
+    return {key: float(np.mean(list(values.values()))) for key, values in scores.items()}
+
+
+def _labelled(task, values: dict[int, Any]) -> dict[str, Any]:
+    """Setting keys as the task names them (``"3 views"``), for logs and JSON."""
+    return {task.setting_label(key): value for key, value in values.items()}
+
+
+def learning_rate_factor(config: RunConfig, total_steps: int):
+    """Step -> multiplier of train.lr: linear warm-up, then constant or a cosine decay to 0 at the last step."""
+    warmup, cosine = config.train.warmup_steps, config.train.lr_schedule == "cosine"
+
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if not cosine:
+            return 1.0
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args, config = parse_args(argv)
+    out = Path(config.output_dir)
+    checkpoints = out / "checkpoints"
+    resume_from = open_run(out, args.resume, final="model")
+
+    # an explicit train.mixed_precision wins; "no" defers to `accelerate launch --mixed_precision` / `accelerate config`
+    precision = config.train.mixed_precision
+    accelerator = Accelerator(mixed_precision=None if precision == "no" else precision)
+    if accelerator.device.type == "cpu":
+        # `accelerate launch` sets OMP_NUM_THREADS=1, which halves a 2-core machine: share the cores instead
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", accelerator.num_processes))
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        torch.set_num_threads(config.train.cpu_threads or max(1, cores // local))
+        if accelerator.mixed_precision != "no":
+            warnings.warn(
+                "mixed precision on CPU: bf16 is ~100x slower than fp32 on CPUs without bf16 units", stacklevel=1
+            )
+    set_seed(config.seed)
+    main_process = accelerator.is_main_process
+    world, rank = accelerator.num_processes, accelerator.process_index
+
+    # ---------------------------------------------------------------- data and model
+    data = config.data
+    task = get_task_class(data.task)(config)
+    train_set, test_set = task.datasets()
+    cls, kwargs = model_kwargs(config.model)
+    model = cls(**kwargs)
+    resolution = task.resolution(train_set)
+    problem = task.check_model(model, train_set)
+    if problem:
+        raise SystemExit(f"error: {problem}")
+    batch = config.train.batch_size
+    if batch % world:
+        raise SystemExit(f"error: train.batch_size={batch} must be divisible by the {world} processes")
+    per_process = batch // world
+    steps_per_epoch = len(train_set) // batch
+    if steps_per_epoch == 0:
+        raise SystemExit(f"error: {len(train_set)} training items are fewer than train.batch_size={batch}")
+    total_steps = config.train.max_steps or math.ceil(config.train.epochs * steps_per_epoch)
+
+    fused = accelerator.device.type in ("cpu", "cuda")
+    optimizer = torch.optim.Adam(
+        model.parameters(),
+        lr=config.train.lr,
+        betas=config.train.betas,
+        weight_decay=config.train.weight_decay,
+        fused=fused,
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, learning_rate_factor(config, total_steps))
+    model, optimizer = accelerator.prepare(model, optimizer)
+    state = RunState(skipped=0, history=[])
+    accelerator.register_for_checkpointing(scheduler, state)
+    if args.resume:
+        accelerator.load_state(str(resume_from))
+        if main_process:
+            print(f"resumed from {resume_from} at step {state.step}", flush=True)
+    if main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        raw = accelerator.unwrap_model(model)
+        print(
+            f"{type(raw).__name__}: {sum(p.numel() for p in raw.parameters()):,} parameters | "
+            f"train {train_set!r} | test {len(test_set)} items | {total_steps} steps of {batch} items "
+            f"on {_hardware(accelerator)}",
+            flush=True,
+        )
+
+    # ---------------------------------------------------------------- training
+    bar = tqdm(total=total_steps, initial=state.step, disable=not main_process, desc="training", dynamic_ncols=True)
+    started = time.perf_counter() - state.train_seconds
+    budget = config.train.time_budget_minutes
+    last_psnr, skipped = float("nan"), 0  # skipped: unreadable images since the last sync of the counter
+    model.train()
+    try:
+        while state.step < total_steps:
+            epoch, position = divmod(state.step, steps_per_epoch)
+            order = _epoch_order(len(train_set), config.seed, epoch)
+            steps_left = min(steps_per_epoch - position, total_steps - state.step)
+            mine = [
+                int(i)
+                for s in range(position, position + steps_left)
+                for i in order[s * batch + rank * per_process : s * batch + (rank + 1) * per_process]
+            ]
+            if hasattr(train_set, "set_epoch"):
+                train_set.set_epoch(epoch)
+            loader = DataLoader(
+                Subset(train_set, mine),
+                batch_size=per_process,
+                num_workers=data.num_workers,
+                pin_memory=accelerator.device.type == "cuda",
+            )
+            for items in loader:
+                positions = list(range(rank * per_process, (rank + 1) * per_process))
+                generators = _sample_generators(config.seed, state.step, positions)
+                batch_generator = keyed_generator(config.seed, state.step)  # the same on every process
+                inputs, coords, targets = task.training_batch(items, accelerator.device, generators, batch_generator)
+                with accelerator.autocast():
+                    prediction = model(inputs, coords, chunk_size=config.train.decode_chunk_size)
+                loss = F.mse_loss(prediction.float(), targets)
+                accelerator.backward(loss)
+                if config.train.grad_clip:
+                    accelerator.clip_grad_norm_(model.parameters(), config.train.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                state.step += 1
+                skipped += int(items["skipped"].sum())
+                state.train_seconds = time.perf_counter() - started
+                bar.update(1)
+                if state.step % config.train.log_every == 0:
+                    bar.set_postfix(loss=f"{loss.item():.4f}", test_psnr=f"{last_psnr:.2f}", refresh=False)
+                evaluating = state.step % config.train.eval_every == 0 and state.step < total_steps
+                saving = state.step % config.train.checkpoint_every == 0 and state.step < total_steps
+                if evaluating or saving:  # not training time: excluded from train_seconds and the budget
+                    pause = time.perf_counter()
+                    state.skipped, skipped = state.skipped + _total(accelerator, skipped), 0
+                    if evaluating:
+                        scores = evaluate(accelerator, model, test_set, config, task)
+                        means = _means(scores)
+                        last_psnr = means[task.headline(scores)]
+                        entry = {"step": state.step, "minutes": state.train_seconds / 60, "test_psnr": last_psnr}
+                        by = _labelled(task, means)
+                        state.history.append({**entry, **({"by_setting": by} if len(means) > 1 else {})})
+                        if main_process:
+                            shown = ", ".join(f"{k}: {v:.2f}" for k, v in by.items()) if len(means) > 1 else ""
+                            count = len(next(iter(scores.values())))
+                            bar.write(
+                                f"step {state.step}: test PSNR {last_psnr:.2f} dB ({count} items)"
+                                + (f" [{shown}]" if shown else "")
+                            )
+                        model.train()
+                    if saving:
+                        save_checkpoint(accelerator, checkpoints, state.step, config.train.keep_checkpoints)
+                    started += time.perf_counter() - pause
+                stop = budget is not None and state.train_seconds > budget * 60
+                if budget is not None:
+                    stop = bool(broadcast(torch.tensor([stop], device=accelerator.device)).item())
+                if stop:
+                    total_steps = state.step
+                if state.step >= total_steps:
+                    break
+    except (KeyboardInterrupt, ImageLoadError) as err:  # keep what was trained, then stop
+        if world == 1 and state.step > 0:
+            state.skipped, skipped = state.skipped + skipped, 0
+            save_checkpoint(accelerator, checkpoints, state.step, config.train.keep_checkpoints)
+            saved = checkpoint_path(checkpoints, state.step)
+            reason = "interrupted" if isinstance(err, KeyboardInterrupt) else "stopped on an unreadable image"
+            print(f"\n{reason}: saved {saved}; continue with --resume", flush=True)
+        raise
+    bar.close()
+    state.skipped, skipped = state.skipped + _total(accelerator, skipped), 0
+
+    # ---------------------------------------------------------------- final evaluation and outputs
+    scores = evaluate(accelerator, model, test_set, config, task)
+    means = _means(scores)
+    headline = task.headline(scores)
+    test_psnr, per_item = means[headline], scores[headline]
+    entry = {"step": state.step, "minutes": state.train_seconds / 60, "test_psnr": test_psnr}
+    state.history.append({**entry, **({"by_setting": _labelled(task, means)} if len(means) > 1 else {})})
+    save_checkpoint(accelerator, checkpoints, state.step, config.train.keep_checkpoints)  # --resume can extend
+    metrics = {
+        "test": {
+            "psnr": test_psnr,
+            "images": len(per_item),
+            "setting": task.setting_label(headline),
+            "by_setting": _labelled(task, means),
+            "results": [{"setting": key, "psnr": value} for key, value in means.items()],
+        },
+        "steps": state.step,
+        "train_minutes": state.train_seconds / 60,
+        "skipped_images": state.skipped,
+        "world_size": world,
+        "hardware": _hardware(accelerator),
+        "mixed_precision": accelerator.mixed_precision,
+        "command": command_line(),
+        "model": {
+            "class": cls.__name__,
+            "parameters": sum(p.numel() for p in accelerator.unwrap_model(model).parameters()),
+        },
+        "data": {"task": data.task, "source": data.source, "test_split": data.test_split, "resolution": resolution},
+        "history": state.history,
+        "per_image_test_psnr": per_item,
+        "per_setting_test_psnr": _labelled(task, scores),
+        "config": config.to_dict(),
+    }
+    if main_process:
+        raw = accelerator.unwrap_model(model).eval()
+
+        def fill(folder: Path) -> None:
+            raw.save_pretrained(folder)
+            write_model_card(folder, model=raw, metrics=metrics)
+
+        replace_dir(out / "model", fill)
+        shown = task.shown(list(per_item))
+        save_png(task.figure(raw, test_set, shown, accelerator.device), out / task.figure_name)
+        write_json(out / "metrics.json", metrics)
+        by = "; ".join(f"{k}: {v:.2f} dB" for k, v in _labelled(task, means).items()) if len(means) > 1 else ""
+        setting = task.setting_label(headline)
+        print(
+            f"test PSNR {test_psnr:.2f} dB ({setting}) on {len(per_item)} held-out items after {state.step} steps "
+            f"({state.train_seconds / 60:.1f} min){' [' + by + ']' if by else ''}; wrote {out}/model, metrics.json, "
+            f"{task.figure_name}",
+            flush=True,
+        )
+        if state.skipped:
+            print(f"warning: {state.skipped} unreadable training images were skipped (see the warnings)", flush=True)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return metrics
+
+
+def run() -> None:
+    """The console entry point (``apps/train.py``, ``ginr-train``)."""
+    try:
+        main()
+    except (ImageLoadError, DatasetUnavailableError, LightFieldError, FileNotFoundError) as error:
+        raise SystemExit(f"error: {error}") from None

@@ -1,0 +1,81 @@
+"""The experiment files are base files plus differences: each resolves to exactly the settings it had
+when every file spelled out every setting (tests/apps/data/experiments_before_issue_11.json, written by
+the loader of that time: model class and every constructor argument with its default, data, train,
+seed, output_dir)."""
+
+import inspect
+import json
+from pathlib import Path
+
+import pytest
+
+from ginr_apps.config import ConfigError, load_config, model_kwargs
+from ginr_apps.tasks import DataSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = ROOT / "apps" / "configs"
+BEFORE = json.loads((Path(__file__).parent / "data" / "experiments_before_issue_11.json").read_text())
+# Settings of the old flat data section that belong to the other task now (each held its default then).
+OTHER_TASK_DEFAULTS = {
+    "images": {"category": None, "views": None, "query_rays": None, "test_repeats": 100},
+    "nvs": {"protocol": None, "subsample": None, "jitter": False, "channel_permutation": False, "image_column": None},
+}
+
+
+def resolved(path: Path) -> dict:
+    config = load_config(path)
+    cls, kwargs = model_kwargs(config.model)
+    defaults = {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items() if k != "self"}
+    settings = json.loads(json.dumps(config.to_dict()))
+    settings["model"] = {"class": cls.__name__, **json.loads(json.dumps({**defaults, **kwargs}))}
+    return settings
+
+
+def test_every_experiment_of_before_is_still_here():
+    assert sorted(BEFORE) == sorted(p.stem for p in CONFIGS.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", sorted(BEFORE))
+def test_experiment_resolves_to_the_same_settings(name):
+    before, now = BEFORE[name], resolved(CONFIGS / f"{name}.yaml")
+    task = before["data"]["task"]
+    for key, default in OTHER_TASK_DEFAULTS[task].items():
+        assert before["data"].pop(key) == default
+    assert now == before
+
+
+def test_experiment_files_hold_only_differences():
+    experiments = sorted(CONFIGS.glob("*.yaml"))
+    lines = sum(len(p.read_text().splitlines()) for p in [*experiments, *(CONFIGS / "base").glob("*.yaml")])
+    settings = sum(1 for p in experiments for line in p.read_text().splitlines() if line.startswith("  "))
+    assert lines < 1500 and settings / len(experiments) < 6  # was 2,825 lines, ~20 settings per file
+    for path in experiments:
+        text = path.read_text()
+        assert f"output_dir: runs/{path.stem}" not in text  # derived from the file's name
+
+
+def test_base_files_merge_section_by_section(tmp_path):
+    (tmp_path / "common.yaml").write_text("train:\n  lr: 3.0e-4\n  batch_size: 8\ndata:\n  jitter: true\n")
+    (tmp_path / "exp.yaml").write_text("base: common.yaml\ntrain:\n  batch_size: 4\n")
+    config = load_config(tmp_path / "exp.yaml", ["train.warmup_steps=2"])
+    assert config.train.lr == pytest.approx(3e-4) and config.train.batch_size == 4 and config.data.jitter
+    assert config.train.warmup_steps == 2 and config.output_dir == "runs/exp"
+    (tmp_path / "loop.yaml").write_text("base: loop2.yaml\n")
+    (tmp_path / "loop2.yaml").write_text("base: loop.yaml\n")
+    with pytest.raises(ConfigError, match="base files include each other"):
+        load_config(tmp_path / "loop.yaml")
+    (tmp_path / "dup.yaml").write_text("train:\n  lr: 1.0e-3\n  lr: 1.0e-4\n")
+    with pytest.raises(ConfigError, match="duplicate key 'lr'"):
+        load_config(tmp_path / "dup.yaml")
+
+
+def test_help_config_lists_every_setting_with_type_default_and_meaning(app):
+    text = app("apps/train.py", "--help-config").stdout
+    for field in DataSettings.__dataclass_fields__:
+        assert f"data.{field}:" in text
+    assert "train.lr: float = 0.0001\n      Adam learning rate after the warm-up" in text
+    assert "data.views: tuple[int, int] | None = None" in text and "data.task=nvs only" in text
+    assert "model.family: str = 'locinr'" in text and "ipc" in text and "photos-32" in text
+    assert "output_dir: str = 'runs/<config name>'" in text
+    prior = app("apps/train_prior.py", "--help-config").stdout
+    assert "prior.inr: str | None = None" in prior and "train.max_steps: int = 4000" in prior
