@@ -27,7 +27,7 @@ from quality_bar import references  # noqa: E402
 from ginr_core import list_families  # noqa: E402
 
 FAMILIES = tuple(list_families())  # every registered family, plug-ins included
-NAMES = {"locinr": "LocalityAwareINR", "ipc": "IPC", "transinr": "TransINR"}
+NAMES = {family: cls.__name__ for family, cls in list_families().items()}
 
 
 def train(family: str, args, out: Path) -> dict:

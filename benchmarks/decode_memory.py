@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from ginr_core import get_model_class, image_coords
+from ginr_core import get_model_class, image_coords, list_families
 
 STATUS = Path("/proc/self/status")
 
@@ -83,7 +83,7 @@ def measure(family: str, args, device: torch.device) -> dict:
 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["locinr"], choices=("locinr", "ipc", "transinr"))
+    parser.add_argument("--models", nargs="+", default=["locinr"], choices=list(list_families()))
     parser.add_argument("--preset", default="ffhq-1024")
     parser.add_argument("--resolution", type=int, default=1024)
     parser.add_argument("--chunk-size", type=int, default=65536)

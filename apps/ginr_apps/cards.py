@@ -52,7 +52,7 @@ _TRAINING_CONFIGURATION = """## Training configuration
 
 INR_CARD = (
     """
-# {class_name} trained with ginr
+# {class_name} trained with ginr{title}
 
 {intro}
 
@@ -94,6 +94,7 @@ def inr_model_card(model, metrics: dict, repo_id: str | None = None):
     )
     text = INR_CARD.format(
         class_name=type(model).__name__,
+        title=parts.title,
         intro=parts.intro,
         results=parts.results,
         usage=parts.usage,

@@ -96,6 +96,7 @@ def test_two_processes_shard_the_data_and_gather_metrics_without_duplicates(tmp_
     app(TRAIN, "--config", tiny_config(single), "train.max_steps=6", "data.test_size=7")
     launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
     launcher += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    env = {"ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
     app(
         TRAIN,
         "--config",
@@ -103,7 +104,7 @@ def test_two_processes_shard_the_data_and_gather_metrics_without_duplicates(tmp_
         "train.max_steps=6",
         "data.test_size=7",
         launcher=launcher,
-        env={"ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"},
+        env=env,
     )
     one = json.loads((single / "metrics.json").read_text())
     two = json.loads((double / "metrics.json").read_text())
@@ -111,8 +112,16 @@ def test_two_processes_shard_the_data_and_gather_metrics_without_duplicates(tmp_
     assert sorted(int(k) for k in two["per_image_test_psnr"]) == list(range(7))  # each image once, none twice
     # the same global batches split over two ranks: the same training, up to float summation order
     assert two["test"]["psnr"] == pytest.approx(one["test"]["psnr"], abs=0.02)
-    a, b = load_file(single / "model" / "model.safetensors"), load_file(double / "model" / "model.safetensors")
-    assert all(torch.allclose(a[k], b[k], atol=1e-4) for k in a)
+    # After one step the weights agree to float rounding (DDP sums gradients in another order). Over
+    # several Adam steps that rounding grows chaotically (measured with torch 2.13 / accelerate 1.15:
+    # 1.3e-7 after 1 step, 2.7e-4 after 6; one process with 1 vs 2 threads: 4e-6 after 6), so the
+    # weights are compared after the first step, where they must agree to 1e-6.
+    for out, extra in ((single, {}), (double, {"launcher": launcher, "env": env})):
+        config = tiny_config(out.parent / f"{out.name}-1")
+        app(TRAIN, "--config", config, "train.max_steps=1", "train.eval_every=1", "data.test_size=2", **extra)
+    a = load_file(tmp_path / "single-1" / "model" / "model.safetensors")
+    b = load_file(tmp_path / "double-1" / "model" / "model.safetensors")
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
 
 
 def test_evaluate_reports_native_and_other_resolutions(tmp_path, tiny_config, app):

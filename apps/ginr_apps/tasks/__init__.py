@@ -51,6 +51,7 @@ class CardParts:
     results: str
     usage: str
     eval_results: list  # huggingface_hub.EvalResult entries for the card's model-index
+    title: str = ""  # what follows "<class> trained with ginr" in the card's title
 
 
 class Task:

@@ -195,7 +195,7 @@ class NovelViewTask(Task):
             )
             for entry in scored
         ]
-        return CardParts(intro, results, usage, eval_results)
+        return CardParts(intro, results, usage, eval_results, title=" for novel view synthesis")
 
     # ---------------------------------------------------------------- apps/evaluate.py
     @classmethod

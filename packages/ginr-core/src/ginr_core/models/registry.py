@@ -72,7 +72,7 @@ def list_families() -> dict[str, type[GeneralizableINR]]:
 
 
 def get_model_class(family: str) -> type[GeneralizableINR]:
-    """``"locinr"`` / ``"ipc"`` / ``"transinr"`` / a plug-in's name -> the model class."""
+    """A registered family's name (built-in or plug-in) -> its model class."""
     families = list_families()
     try:
         return families[family]

@@ -1,5 +1,7 @@
 """A ginr model family from another package: an MLP on Fourier features, FiLM-modulated by the mean latent."""
 
+from typing import Any, ClassVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -11,8 +13,10 @@ class MeanFiLMINR(GeneralizableINR):
     """``y = W_out ReLU((1 + a) * (W gamma(v)) + b) + 0.5`` with ``(a, b)`` from the mean of the latents."""
 
     family = "mean-film"  # registers the family: apps/train.py --model mean-film
-    presets = {"photos-32": {"hidden_dim": 64, "sigma": 16.0}}  # over the shared part of each preset
-    shared_defaults = {  # this family's defaults for the shared encoder settings
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "photos-32": {"hidden_dim": 64, "sigma": 16.0}
+    }  # over the shared part of each preset
+    shared_defaults: ClassVar[dict[str, Any]] = {  # this family's defaults for the shared encoder settings
         "image_size": 32,
         "patch_size": 4,
         "num_latents": 16,
