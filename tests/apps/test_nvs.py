@@ -73,7 +73,7 @@ def test_a_tiny_nvs_run_scores_each_number_of_views_and_draws_novel_views(tmp_pa
     assert picture.size[0] > 7 * 96  # 3 support views | the novel view | predictions from 1, 2, 3 views
 
     # published, its card holds one model-index result per number of support views
-    import publish
+    from ginr_apps import publish
     from huggingface_hub import ModelCard
 
     publish.main([str(out), "--repo-id", "ginr-tester/locinr-scenes", "--dry-run", str(tmp_path / "staged")])

@@ -27,7 +27,8 @@ def plugin_path(tmp_path_factory) -> str:
     info = site / "ginr_mean_film-0.1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ginr-mean-film\nVersion: 0.1.0\n")
-    (info / "entry_points.txt").write_text(f"[ginr.families]\n{entry}\n")
+    name, value = (part.strip().strip('"') for part in entry.split("=", 1))
+    (info / "entry_points.txt").write_text(f"[ginr.families]\n{name} = {value}\n")
     return str(site)
 
 
