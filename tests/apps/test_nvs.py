@@ -73,8 +73,9 @@ def test_a_tiny_nvs_run_scores_each_number_of_views_and_draws_novel_views(tmp_pa
     assert picture.size[0] > 7 * 96  # 3 support views | the novel view | predictions from 1, 2, 3 views
 
     # published, its card holds one model-index result per number of support views
-    from ginr_apps import publish
     from huggingface_hub import ModelCard
+
+    from ginr_apps import publish
 
     publish.main([str(out), "--repo-id", "ginr-tester/locinr-scenes", "--dry-run", str(tmp_path / "staged")])
     assert (tmp_path / "staged" / "novel_views.png").is_file()
