@@ -285,6 +285,27 @@ def check_top_level(tree: dict[str, Any], sections: list[str]) -> None:
         raise ConfigError(f"unknown top-level setting(s) {unknown}; expected {', '.join(sections)}")
 
 
+def run_settings(tree: dict[str, Any], path: str | Path | None, default_output_dir: str) -> tuple[int, str]:
+    """``(seed, output_dir)`` of a run: ``output_dir`` defaults to ``runs/<config file name>``."""
+    seed = tree.get("seed", 0)
+    if not _accepts(int, seed):
+        raise ConfigError(f"seed = {seed!r} is not an integer")
+    output_dir = tree.get("output_dir", f"runs/{Path(path).stem}" if path is not None else default_output_dir)
+    if not isinstance(output_dir, str) or not output_dir:
+        raise ConfigError(f"output_dir must be a folder path, got {output_dir!r}")
+    return seed, output_dir
+
+
+def parse_with_overrides(parser, argv: list[str] | None):
+    """``(args, overrides)``: the parser's flags, and every ``section.key=value`` wherever it stands
+    (also after an option, which ``nargs="*"`` alone would refuse)."""
+    args, extra = parser.parse_known_args(argv)
+    unknown = [a for a in extra if a.startswith("-")]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args, list(args.overrides) + extra
+
+
 def load_config(
     path: str | Path | None = None,
     overrides: list[str] | None = None,
@@ -306,19 +327,14 @@ def load_config(
     except ValueError as err:
         raise ConfigError(f"data.task: {err}") from None
     others = {f"data.task={name}": cls.settings for name, cls in list_tasks().items() if cls is not task}
-    name = Path(path).stem if path is not None else "default"
-    output_dir = tree.get("output_dir", f"runs/{name}")
-    if not isinstance(output_dir, str) or not output_dir:
-        raise ConfigError(f"output_dir must be a folder path, got {output_dir!r}")
+    seed, output_dir = run_settings(tree, path, RunConfig.output_dir)
     config = RunConfig(
         model=model,
         data=build_section(task.settings, {"task": task_name, **data}, "data", others),
         train=build_section(TrainConfig, tree.get("train"), "train"),
-        seed=tree.get("seed", 0),
+        seed=seed,
         output_dir=output_dir,
     )
-    if not _accepts(int, config.seed):
-        raise ConfigError(f"seed = {config.seed!r} is not an integer")
     if config.data.source is None:
         config.data.source = task.default_source
     _check_values(config)

@@ -44,7 +44,7 @@ from ginr_data import DatasetUnavailableError, ImageLoadError, LightFieldError
 
 from .cards import command_line, write_model_card
 from .checkpoints import RunState, checkpoint_path, open_run, save_checkpoint
-from .config import ConfigError, RunConfig, config_help, load_config, model_kwargs
+from .config import ConfigError, RunConfig, config_help, load_config, model_kwargs, parse_with_overrides
 from .figures import save_png
 from .files import replace_dir, write_json
 from .seeding import keyed_generator, step_generator
@@ -69,14 +69,10 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, RunConfig]:
     parser.add_argument(
         "--help-config", action="store_true", help="list every setting with its type, default and meaning, and exit"
     )
-    args, extra = parser.parse_known_args(argv)
-    unknown = [a for a in extra if a.startswith("-")]
-    if unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args, overrides = parse_with_overrides(parser, argv)
     if args.help_config:
         print(config_help(args.model), end="")
         raise SystemExit(0)
-    overrides = list(args.overrides) + extra
     if args.model:
         overrides.append(f"model.family={args.model}")
     if args.max_steps is not None:

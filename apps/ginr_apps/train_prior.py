@@ -50,7 +50,15 @@ from ginr_diffusion import (
 
 from .cards import command_line, prior_model_card
 from .checkpoints import RunState, open_run, save_checkpoint
-from .config import ConfigError, build_section, check_top_level, load_tree, sections_help
+from .config import (
+    ConfigError,
+    build_section,
+    check_top_level,
+    load_tree,
+    parse_with_overrides,
+    run_settings,
+    sections_help,
+)
 from .figures import image_grid, save_png
 from .files import replace_dir, write_atomically, write_json
 from .seeding import step_generator
@@ -126,13 +134,9 @@ def load_prior_config(path, overrides: list[str]) -> PriorRunConfig:
     tree = load_tree(path, overrides)
     check_top_level(tree, [*SECTIONS, "seed", "output_dir"])
     sections = {name: build_section(cls, tree.get(name), name) for name, cls in SECTIONS.items()}
-    default_dir = f"runs/{Path(path).stem}" if path is not None else PriorRunConfig.output_dir
-    config = PriorRunConfig(**sections, seed=tree.get("seed", 0), output_dir=tree.get("output_dir", default_dir))
+    seed, output_dir = run_settings(tree, path, PriorRunConfig.output_dir)
+    config = PriorRunConfig(**sections, seed=seed, output_dir=output_dir)
     train, prior = config.train, config.prior
-    if not isinstance(config.seed, int) or isinstance(config.seed, bool):
-        raise ConfigError(f"seed = {config.seed!r} is not an integer")
-    if not isinstance(config.output_dir, str) or not config.output_dir:
-        raise ConfigError(f"output_dir must be a folder path, got {config.output_dir!r}")
     if prior.inr is None:
         raise ConfigError("prior.inr: which INR? pass --inr <model folder or repo id>")
     if prior.preset not in DENOISER_PRESETS:
@@ -154,10 +158,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, PriorRunConf
     parser.add_argument("--unconditional", action="store_true", help="prior.unconditional=true")
     parser.add_argument("--resume", action="store_true", help="continue the run in --output-dir")
     parser.add_argument("--help-config", action="store_true", help="list every setting and exit")
-    args, extra = parser.parse_known_args(argv)
-    unknown = [a for a in extra if a.startswith("-")]
-    if unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args, overrides = parse_with_overrides(parser, argv)
     if args.help_config:
         top = {
             "seed": ("int", 0, "seed of every random draw (with the step)"),
@@ -165,7 +166,6 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, PriorRunConf
         }
         print("\n".join(sections_help(SECTIONS, top)))
         raise SystemExit(0)
-    overrides = list(args.overrides) + extra
     for flag, (setting, _) in FLAGS.items():
         value = getattr(args, flag[2:].replace("-", "_"))
         if value is not None:

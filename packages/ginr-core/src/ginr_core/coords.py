@@ -81,6 +81,7 @@ class FourierFeatures(nn.Module):
         slots, extra = divmod(self.d_f // 2, self.d_in)
         self.num_frequencies = slots  # per input dimension (the first `extra` dimensions have one more)
         self.counts = [slots + (i < extra) for i in range(self.d_in)]
+        self.uniform = extra == 0  # every dimension has n frequencies: one broadcast product
 
     @property
     def out_features(self) -> int:
@@ -98,7 +99,7 @@ class FourierFeatures(nn.Module):
                 f"FourierFeatures: expected coordinates with last dim {self.d_in}, got shape {tuple(coords.shape)}"
             )
         coords = coords.float()
-        if len(set(self.counts)) == 1:
+        if self.uniform:
             angles = coords.unsqueeze(-1) * (math.pi * self.frequencies(coords.device))  # (..., d_in, n)
             angles = angles.flatten(-2)  # (..., d_in * n), input dimension major
         else:

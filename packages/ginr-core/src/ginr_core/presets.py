@@ -20,8 +20,14 @@ from .models.registry import get_model_class, list_families
 
 __all__ = ["PRESETS", "get_preset", "list_presets"]
 
-_PHOTOS_32 = {"image_size": 32, "patch_size": 4, "encoder_width": 128, "encoder_depth": 2, "encoder_heads": 2}
-_PHOTOS_32["dropout"] = 0.0
+_PHOTOS_32 = {
+    "image_size": 32,
+    "patch_size": 4,
+    "encoder_width": 128,
+    "encoder_depth": 2,
+    "encoder_heads": 2,
+    "dropout": 0.0,
+}
 
 # name -> {"description", "shared"}: the settings every family takes for this configuration
 PRESETS: dict[str, dict[str, Any]] = {

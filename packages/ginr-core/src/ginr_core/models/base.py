@@ -64,6 +64,10 @@ def _optional_padding(name: str, value: Any) -> int | None:
     return None if value is None else integer_at_least(name, value, minimum=0)
 
 
+def _optional_count(name: str, value: Any) -> int | None:
+    return None if value is None else integer_at_least(name, value)
+
+
 @dataclass(frozen=True)
 class SharedSetting:
     """One setting every family takes: its default, its check (``check(name, value)``), its meaning."""
@@ -90,7 +94,7 @@ SHARED_SETTINGS: dict[str, SharedSetting] = {
     "num_views": SharedSetting(1, integer_at_least, "view slots of the encoder (1 for images; up to V support views)"),
     "d_in": SharedSetting(2, integer_at_least, "coordinate dimensionality (2 for pixels, 6 for rays)"),
     "d_out": SharedSetting(3, integer_at_least, "output dimensionality (3 for RGB)"),
-    "num_latents": SharedSetting(256, integer_at_least, "R, latent tokens per instance", int | None),
+    "num_latents": SharedSetting(256, _optional_count, "R, latent tokens per instance", int | None),
     "encoder_width": SharedSetting(768, integer_at_least, "width E of the Transformer encoder"),
     "encoder_depth": SharedSetting(6, lambda n, v: integer_at_least(n, v, minimum=0), "its number of blocks"),
     "encoder_heads": SharedSetting(12, integer_at_least, "its attention heads"),
@@ -99,8 +103,13 @@ SHARED_SETTINGS: dict[str, SharedSetting] = {
     "output_bias": SharedSetting(0.5, _finite, "constant added to the output (0.5 for pixels in [0, 1])", float),
 }
 # shared setting -> LatentEncoder argument, where the names differ
-ENCODER_ARGUMENTS = {"encoder_width": "width", "encoder_depth": "depth", "encoder_heads": "heads"}
-ENCODER_ARGUMENTS["encoder_mlp_ratio"] = "mlp_ratio"
+ENCODER_ARGUMENTS = {
+    "encoder_width": "width",
+    "encoder_depth": "depth",
+    "encoder_heads": "heads",
+    "encoder_mlp_ratio": "mlp_ratio",
+}
+_ENCODER_PARAMETERS = set(inspect.signature(LatentEncoder).parameters)
 
 
 def _with_shared_settings(cls: type, init: Callable) -> inspect.Signature:
@@ -158,7 +167,7 @@ class GeneralizableINR(
         if unknown:
             raise TypeError(f"{cls.__name__} got unexpected settings {unknown}")
         values = {**{k: s.default for k, s in SHARED_SETTINGS.items()}, **cls.shared_defaults, **shared}
-        return {k: v if v is None and k == "num_latents" else SHARED_SETTINGS[k].check(k, v) for k, v in values.items()}
+        return {k: SHARED_SETTINGS[k].check(k, v) for k, v in values.items()}
 
     def __init__(self, **shared) -> None:
         """Check the shared settings and build the shared ``LatentEncoder``."""
@@ -176,14 +185,8 @@ class GeneralizableINR(
         for name, value in settings.items():
             if not isinstance(getattr(type(self), name, None), property):
                 setattr(self, name, value)
-        encoder_args = inspect.signature(LatentEncoder).parameters
-        self.encoder = LatentEncoder(
-            **{
-                ENCODER_ARGUMENTS.get(k, k): v
-                for k, v in settings.items()
-                if ENCODER_ARGUMENTS.get(k, k) in encoder_args
-            }
-        )
+        encoder = {ENCODER_ARGUMENTS.get(k, k): v for k, v in settings.items()}
+        self.encoder = LatentEncoder(**{k: v for k, v in encoder.items() if k in _ENCODER_PARAMETERS})
 
     @classmethod
     def from_preset(cls, name: str, **overrides):
@@ -354,7 +357,8 @@ class GeneralizableINR(
         except LocalEntryNotFoundError:
             # offline, no config.json cached: say so plainly if what is cached is a pipeline
             model_id = str(pretrained_model_name_or_path)
-            held = inspect_artifact(model_id, revision=kwargs.get("revision"), local_files_only=True)
+            revision, cache_dir = kwargs.get("revision"), kwargs.get("cache_dir")
+            held = inspect_artifact(model_id, revision=revision, cache_dir=cache_dir, local_files_only=True)
             if held is not None and held.kind == "pipeline":
                 raise CheckpointMismatchError(_pipeline_message(model_id, cls)) from None
             raise
