@@ -1,29 +1,70 @@
 """Run folders and their checkpoints, shared by both training apps.
 
-Checkpoint folders are ``checkpoints/step-00001000``; an unfinished one is
-``checkpoints/.tmp-step-00001000``, which nothing ever loads. ``RunState`` is the progress a
-checkpoint restores besides what Accelerate saves (model, optimiser, RNG states); ``open_run``
-refuses to start over a finished or checkpointed run unless asked to resume it.
+A run folder is locked for the whole run (``lock_run``): a second run, or a ``--resume`` of a run
+still going, is refused with the process that holds it; the lock dies with its process.
+
+A checkpoint is ``checkpoints/step-00001000/`` holding
+
+* ``state.safetensors``: every tensor (model weights, optimiser moments, EMA weights, ...);
+* ``state.json``: everything else (step, learning-rate schedule, optimiser settings, the run's
+  history and settings), plain JSON;
+* ``checkpoint.json``: the completion marker, written last: the step, and the size and SHA-256
+  of the two files above.
+
+Nothing in a checkpoint is unpickled, so a checkpoint folder someone hands you cannot run code:
+``--resume`` reads only those three files, as safetensors and JSON, and ignores anything else in
+the folder. A checkpoint is *complete* only when its marker is there and both files match it; one
+that is not (a crash while writing, a truncated copy) is named and skipped, and the run resumes
+from the newest complete one. A checkpoint is written in ``.tmp-step-N`` and renamed into place;
+saving a step that exists already first moves the old one to ``.old-step-N``, so a kill at any
+moment leaves a complete checkpoint of every step that had one. Random draws need no state: every
+draw of a run comes from generators keyed by (seed, step, process) (``seeding``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import math
+import os
 import re
 import shutil
 from pathlib import Path
 from typing import Any
 
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .files import fsync_dir, write_json
+
 __all__ = [
+    "CheckpointError",
+    "RunLockedError",
     "RunState",
     "checkpoint_path",
     "latest_checkpoint",
     "list_checkpoints",
+    "load_checkpoint",
+    "lock_run",
     "open_run",
     "prune_checkpoints",
+    "resume_checkpoint",
     "save_checkpoint",
 ]
 
-_CHECKPOINT = re.compile(r"^step-(\d{8})$")
+FORMAT = 1
+MARKER, TENSORS, STATE = "checkpoint.json", "state.safetensors", "state.json"
+_NAME = re.compile(r"^(\.tmp-|\.old-)?step-(\d{8})$")
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used; the message names the folder or file."""
+
+
+class RunLockedError(Exception):
+    """Another live process holds the run folder."""
 
 
 class RunState:
@@ -45,58 +86,257 @@ class RunState:
             setattr(self, name, type(getattr(self, name))(state[name]))
 
 
+# ------------------------------------------------------------------------------------------------ the lock
+@contextlib.contextmanager
+def lock_run(output_dir: str | Path, enabled: bool = True):
+    """Hold an exclusive lock on ``output_dir`` (``<output_dir>/.lock``) while the block runs.
+
+    The lock is an ``flock`` on that file: the kernel drops it when the holding process exits,
+    however it exits, so a lock left by a killed run never blocks the next one. Raises
+    ``RunLockedError`` naming the process that holds it. ``enabled=False`` (the non-main
+    processes of a multi-process run, which the main one covers) does nothing.
+    """
+    if not enabled:
+        yield
+        return
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / ".lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            _lock(fd)
+        except OSError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            raise RunLockedError(
+                f"{out} is in use by {holder}: two runs on one folder would corrupt each other. Wait for it to end, "
+                f"or choose another --output-dir (nothing was changed)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"process {os.getpid()} on {os.uname().nodename}".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _lock(fd: int) -> None:
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+# ------------------------------------------------------------------------------------------------ the format
+def _encode(value: Any, tensors: dict[str, torch.Tensor], key: str) -> Any:
+    """JSON for ``value``; its tensors go to ``tensors`` under keys derived from ``key``."""
+    if isinstance(value, torch.Tensor):
+        tensors[key] = value.detach().to("cpu", copy=True).contiguous()
+        return {"__tensor__": key}
+    if isinstance(value, dict):
+        return {"__dict__": [[k, _encode(v, tensors, f"{key}.{k}")] for k, v in value.items()]}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_encode(v, tensors, f"{key}.{i}") for i, v in enumerate(value)]}
+    if isinstance(value, list):
+        return [_encode(v, tensors, f"{key}.{i}") for i, v in enumerate(value)]
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"__float__": repr(value)}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"cannot store a {type(value).__name__} in a checkpoint ({key})")
+
+
+def _decode(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(value, list):
+        return [_decode(v, tensors) for v in value]
+    if isinstance(value, dict):
+        if "__tensor__" in value:
+            return tensors[value["__tensor__"]]
+        if "__dict__" in value:
+            return {k: _decode(v, tensors) for k, v in value["__dict__"]}
+        if "__tuple__" in value:
+            return tuple(_decode(v, tensors) for v in value["__tuple__"])
+        if "__float__" in value:
+            return float(value["__float__"])
+    return value
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsynced(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
 def checkpoint_path(directory: str | Path, step: int, tmp: bool = False) -> Path:
     return Path(directory) / (f".tmp-step-{step:08d}" if tmp else f"step-{step:08d}")
 
 
-def list_checkpoints(directory: str | Path) -> list[tuple[int, Path]]:
-    """Complete checkpoints as ``(step, path)``, oldest first."""
-    directory = Path(directory)
+def _marker(path: Path) -> dict:
+    """The completion marker of checkpoint folder ``path``, checked against the files (sizes only:
+    hashes are checked when it is loaded). Raises ``CheckpointError`` saying what is wrong."""
+    marker = path / MARKER
+    if not marker.is_file():
+        raise CheckpointError(f"{path} is incomplete (no {MARKER}: its writing was interrupted)")
+    try:
+        info = json.loads(marker.read_text(encoding="utf-8"))
+        files, step = info["files"], int(info["step"])
+        if info.get("format") != FORMAT or not isinstance(files, dict):
+            raise ValueError(f"format {info.get('format')!r}")
+    except (ValueError, KeyError, TypeError) as error:
+        raise CheckpointError(f"{marker} is not a ginr checkpoint marker ({error})") from None
+    for name in (TENSORS, STATE):
+        entry = files.get(name)
+        if not isinstance(entry, dict) or not (path / name).is_file():
+            raise CheckpointError(f"{path / name} is missing")
+        if (path / name).stat().st_size != entry.get("bytes"):
+            raise CheckpointError(
+                f"{path / name} has {(path / name).stat().st_size} bytes, not the {entry.get('bytes')} written "
+                "(truncated or replaced)"
+            )
+    return {"step": step, "files": files}
+
+
+def _candidates(directory: Path) -> list[tuple[int, int, Path]]:
+    """Every checkpoint-like folder as ``(step, preference, path)``: ``step-N`` before ``.old-`` / ``.tmp-``."""
     if not directory.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in directory.iterdir() if p.is_dir() and (m := _CHECKPOINT.match(p.name))]
+    found = []
+    for p in directory.iterdir():
+        m = _NAME.match(p.name)
+        if m and p.is_dir():
+            found.append((int(m.group(2)), {None: 2, ".old-": 1, ".tmp-": 0}[m.group(1)], p))
     return sorted(found)
 
 
+def list_checkpoints(directory: str | Path) -> list[tuple[int, Path]]:
+    """Complete ``step-N`` checkpoints as ``(step, path)``, oldest first."""
+    found = []
+    for step, preference, path in _candidates(Path(directory)):
+        if preference == 2:
+            with contextlib.suppress(CheckpointError):
+                _marker(path)
+                found.append((step, path))
+    return found
+
+
 def latest_checkpoint(directory: str | Path) -> Path | None:
-    found = list_checkpoints(directory)
-    return found[-1][1] if found else None
+    """The newest complete checkpoint (also one that a kill left as ``.old-``/``.tmp-step-N``), or None."""
+    for _, _, path in reversed(_candidates(Path(directory))):
+        with contextlib.suppress(CheckpointError):
+            _marker(path)
+            return path
+    return None
 
 
-def open_run(output_dir: str | Path, resume: bool, final: str) -> Path | None:
-    """The checkpoint to resume from (None for a fresh run), after checking that the request fits
-    the folder: ``--resume`` needs a checkpoint; a fresh run needs a folder with neither
-    checkpoints nor the run's ``final`` output (``model``, ``pipeline``). Raises ``SystemExit``."""
+def save_checkpoint(accelerator, directory: Path, step: int, keep: int, parts: dict[str, Any]) -> Path:
+    """Write ``parts`` (name -> object with ``state_dict``; or a plain dict) as the checkpoint of ``step``.
+
+    The main process writes (all processes hold the same state under data parallelism); the others
+    wait. The folder is complete, and renamed into place, only after both files are fsynced and the
+    marker is written; then all but the ``keep`` newest complete checkpoints are removed.
+    """
+    directory = Path(directory)
+    tmp, final = checkpoint_path(directory, step, tmp=True), checkpoint_path(directory, step)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        tensors: dict[str, torch.Tensor] = {}
+        state = {name: _encode(_state_of(part), tensors, name) for name, part in parts.items()}
+        save_file(tensors, str(tmp / TENSORS))
+        write_json(tmp / STATE, state)
+        _fsynced(tmp / TENSORS)
+        files = {n: {"bytes": (tmp / n).stat().st_size, "sha256": _digest(tmp / n)} for n in (TENSORS, STATE)}
+        write_json(tmp / MARKER, {"format": FORMAT, "step": step, "files": files})
+        if final.exists():  # the same step saved again (e.g. the end of a resumed run): keep the old one until replaced
+            old = directory / f".old-{final.name}"
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(final, old)
+        os.replace(tmp, final)
+        fsync_dir(directory)
+        prune_checkpoints(directory, keep)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def _state_of(part: Any) -> Any:
+    return part.state_dict() if hasattr(part, "state_dict") else part
+
+
+def load_checkpoint(path: str | Path, parts: dict[str, Any]) -> dict[str, Any]:
+    """Restore ``parts`` (name -> object with ``load_state_dict``) from checkpoint folder ``path``,
+    after checking every file against the marker; returns the plain-dict parts. Raises ``CheckpointError``."""
+    path = Path(path)
+    info = _marker(path)
+    for name in (TENSORS, STATE):
+        if _digest(path / name) != info["files"][name].get("sha256"):
+            raise CheckpointError(f"{path / name} does not match the SHA-256 in {path / MARKER} (corrupt or replaced)")
+    try:
+        tensors = load_file(str(path / TENSORS))
+        state = json.loads((path / STATE).read_text(encoding="utf-8"))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({type(error).__name__}: {error})") from None
+    missing = sorted(set(parts) - set(state))
+    if missing:
+        raise CheckpointError(f"{path / STATE} has no {', '.join(missing)} (a checkpoint of another kind of run?)")
+    plain = {}
+    for name, part in parts.items():
+        value = _decode(state[name], tensors)
+        if hasattr(part, "load_state_dict"):
+            part.load_state_dict(value)
+        else:
+            plain[name] = value
+    return plain
+
+
+def resume_checkpoint(directory: str | Path, parts: dict[str, Any], say=print) -> tuple[Path, dict[str, Any]]:
+    """Load the newest complete checkpoint of ``directory`` that passes its checks, naming each
+    one skipped (and why). Raises ``CheckpointError`` when none is usable."""
+    directory = Path(directory)
+    skipped = []
+    for _, _, path in reversed(_candidates(directory)):
+        try:
+            plain = load_checkpoint(path, parts)
+        except CheckpointError as error:
+            skipped.append(str(error))
+            continue
+        for reason in skipped:
+            say(f"skipped a checkpoint: {reason}")
+        return path, plain
+    reasons = "".join(f"\n  {r}" for r in skipped)
+    raise CheckpointError(f"--resume: no complete checkpoint in {directory}{reasons}")
+
+
+def open_run(output_dir: str | Path, resume: bool, final: str) -> None:
+    """Check that the request fits the folder: ``--resume`` needs a checkpoint; a fresh run needs a
+    folder with neither checkpoints nor the run's ``final`` output (``model``, ``pipeline``). Raises ``SystemExit``."""
     out = Path(output_dir)
     checkpoints = out / "checkpoints"
-    resume_from = latest_checkpoint(checkpoints)
-    if resume and resume_from is None:
+    held = bool(_candidates(checkpoints))
+    if resume and not held:
         raise SystemExit(f"error: --resume: no checkpoint in {checkpoints}")
-    if not resume and (resume_from is not None or (out / final).exists()):
+    if not resume and (held or (out / final).exists()):
         raise SystemExit(
             f"error: {out} already holds a run; pass --resume to continue it, or choose another --output-dir "
             f"(nothing was changed)"
         )
-    return resume_from
 
 
 def prune_checkpoints(directory: str | Path, keep: int) -> None:
-    """Delete all but the ``keep`` newest complete checkpoints, and any unfinished ones."""
+    """Delete all but the ``keep`` newest complete checkpoints, and every unfinished or replaced one."""
+    directory = Path(directory)
     for _, path in list_checkpoints(directory)[:-keep]:
         shutil.rmtree(path, ignore_errors=True)
-    for path in Path(directory).glob(".tmp-step-*"):
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def save_checkpoint(accelerator, directory: Path, step: int, keep: int) -> None:
-    """Accelerate state into ``.tmp-step-N``, then renamed to ``step-N``: a crash leaves the previous one."""
-    tmp, final = checkpoint_path(directory, step, tmp=True), checkpoint_path(directory, step)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        if final.exists():  # the same step saved again (e.g. the end of a resumed run)
-            shutil.rmtree(final)
-        tmp.rename(final)
-        prune_checkpoints(directory, keep)
-    accelerator.wait_for_everyone()
+    for _, preference, path in _candidates(directory):
+        if preference < 2:
+            shutil.rmtree(path, ignore_errors=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import re
 import types
 import typing
@@ -36,14 +37,17 @@ from ginr_core import get_model_class, get_preset, list_families, list_presets
 from .tasks import DataSettings, get_task_class, list_tasks
 
 __all__ = [
+    "RESUME_MAY_CHANGE",
     "ConfigError",
     "RunConfig",
+    "SavedSettings",
     "TrainConfig",
     "build_section",
     "config_help",
     "load_config",
     "load_tree",
     "model_kwargs",
+    "resume_changes",
 ]
 
 
@@ -94,6 +98,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.999)  # Adam betas
     weight_decay: float = 0.0  # Adam weight decay
     grad_clip: float | None = None  # clip the gradient norm to this (None: no clipping)
+    max_bad_steps: int = 0  # steps with a NaN/Inf loss or gradient to skip before stopping (0: stop at the first)
     mixed_precision: str = "no"  # "no", "bf16" or "fp16" (GPU); fp32 on CPU
     eval_every: int = 250  # steps between evaluations on the test split
     eval_batch_size: int = 32  # items per evaluation batch
@@ -288,8 +293,8 @@ def check_top_level(tree: dict[str, Any], sections: list[str]) -> None:
 def run_settings(tree: dict[str, Any], path: str | Path | None, default_output_dir: str) -> tuple[int, str]:
     """``(seed, output_dir)`` of a run: ``output_dir`` defaults to ``runs/<config file name>``."""
     seed = tree.get("seed", 0)
-    if not _accepts(int, seed):
-        raise ConfigError(f"seed = {seed!r} is not an integer")
+    if not _accepts(int, seed) or seed < 0:
+        raise ConfigError(f"seed = {seed!r} is not an integer >= 0")
     output_dir = tree.get("output_dir", f"runs/{Path(path).stem}" if path is not None else default_output_dir)
     if not isinstance(output_dir, str) or not output_dir:
         raise ConfigError(f"output_dir must be a folder path, got {output_dir!r}")
@@ -345,6 +350,17 @@ def load_config(
     return config
 
 
+def _finite(name: str, value: float | None, low: float, low_ok: bool, what: str) -> None:
+    """Raise unless ``value`` is None or a finite number above ``low`` (or equal to it if ``low_ok``)."""
+    if value is None:
+        return
+    if not math.isfinite(value) or value < low or (value == low and not low_ok):
+        raise ConfigError(f"{name} must be {what}, got {value}")
+
+
+MAX_RESOLUTION = 8192  # pixels per side: more is a typo, not an experiment
+
+
 def _check_values(config: RunConfig) -> None:
     train, data = config.train, config.data
     if (train.max_steps is None) == (train.epochs is None):
@@ -354,14 +370,91 @@ def _check_values(config: RunConfig) -> None:
             raise ConfigError(f"train.{name} must be >= 1, got {getattr(train, name)}")
     if train.max_steps is not None and train.max_steps < 1:
         raise ConfigError(f"train.max_steps must be >= 1, got {train.max_steps}")
-    if train.lr <= 0:
-        raise ConfigError(f"train.lr must be positive, got {train.lr}")
+    _finite("train.epochs", train.epochs, 0, False, "a positive number of passes over the training split")
+    _finite("train.lr", train.lr, 0, False, "a positive, finite learning rate")
+    _finite("train.grad_clip", train.grad_clip, 0, False, "a positive gradient norm (or null: no clipping)")
+    _finite("train.weight_decay", train.weight_decay, 0, True, "a finite number >= 0")
+    _finite("train.time_budget_minutes", train.time_budget_minutes, 0, False, "a positive number of minutes")
+    if not all(math.isfinite(b) and 0 <= b < 1 for b in train.betas):
+        raise ConfigError(f"train.betas must be two numbers in [0, 1), got {list(train.betas)}")
+    if train.warmup_steps < 0:
+        raise ConfigError(f"train.warmup_steps must be >= 0, got {train.warmup_steps}")
+    if train.max_bad_steps < 0:
+        raise ConfigError(f"train.max_bad_steps must be >= 0, got {train.max_bad_steps}")
+    for name in ("cpu_threads", "decode_chunk_size"):
+        if getattr(train, name) is not None and getattr(train, name) < 1:
+            raise ConfigError(f"train.{name} must be >= 1 (or null: the default), got {getattr(train, name)}")
     if train.lr_schedule not in ("constant", "cosine"):
         raise ConfigError(f"train.lr_schedule must be constant or cosine, got {train.lr_schedule!r}")
     if train.mixed_precision not in ("no", "bf16", "fp16"):
         raise ConfigError(f"train.mixed_precision must be no, bf16 or fp16, got {train.mixed_precision!r}")
     if data.on_error not in ("skip", "raise"):
         raise ConfigError(f"data.on_error must be skip or raise, got {data.on_error!r}")
+    if data.resolution is not None and not 1 <= data.resolution <= MAX_RESOLUTION:
+        raise ConfigError(f"data.resolution must be between 1 and {MAX_RESOLUTION} pixels, got {data.resolution}")
+    if data.test_size is not None and data.test_size < 1:
+        raise ConfigError(f"data.test_size must be >= 1 (or null: the whole test split), got {data.test_size}")
+    if data.num_workers < 0:
+        raise ConfigError(f"data.num_workers must be >= 0, got {data.num_workers}")
+
+
+# settings a --resume may change: how long the run goes on, and how it is watched and saved
+RESUME_MAY_CHANGE = (
+    "output_dir",
+    "train.max_steps",
+    "train.epochs",
+    "train.time_budget_minutes",
+    "train.eval_every",
+    "train.eval_batch_size",
+    "train.checkpoint_every",
+    "train.keep_checkpoints",
+    "train.log_every",
+    "train.cpu_threads",
+    "train.decode_chunk_size",
+    "data.test_size",
+    "data.num_workers",
+    "data.on_error",
+)
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
+    return flat
+
+
+def resume_changes(saved: dict[str, Any], now: dict[str, Any], may_change: tuple[str, ...]) -> list[str]:
+    """The settings a ``--resume`` changes (``"train.max_steps: 4 -> 8"``), after checking that it
+    changes only ``may_change``: any other difference from the run's own settings (``saved``, read
+    from its checkpoint) is a ``ConfigError`` listing them all."""
+    before, after = _flatten(saved), _flatten(now)
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    refused = [k for k in changed if k not in may_change]
+    if refused:
+        shown = "; ".join(f"{k}: {before.get(k)!r} in the run, {after.get(k)!r} now" for k in refused)
+        raise ConfigError(
+            f"--resume continues a run with its own settings, and these differ: {shown}. A resume may change only "
+            f"{', '.join(may_change)}; for other settings start a new run (another --output-dir)"
+        )
+    return [f"{k}: {before.get(k)!r} -> {after.get(k)!r}" for k in changed]
+
+
+class SavedSettings:
+    """A run's settings as a checkpoint part: saved with every checkpoint; on ``--resume``, loading it
+    checks the settings of now against the run's (``resume_changes``) before anything else is loaded."""
+
+    def __init__(self, now: dict[str, Any], may_change: tuple[str, ...]) -> None:
+        self.now, self.may_change, self.changes = now, may_change, []
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.now
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        self.changes = resume_changes(saved, self.now, self.may_change)
 
 
 # ------------------------------------------------------------------------------------------------ --help-config

@@ -9,6 +9,7 @@ are built beside their destination and swapped in (``replace_dir``).
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["replace_dir", "write_atomically", "write_json", "write_text"]
+__all__ = ["fsync_dir", "replace_dir", "write_atomically", "write_json", "write_text"]
 
 
 def _umask() -> int:
@@ -40,6 +41,7 @@ def write_atomically(path: str | Path, content: bytes | Callable[[IO[bytes]], No
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600 files
         os.replace(tmp, path)
+        fsync_dir(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -51,9 +53,34 @@ def write_text(path: str | Path, text: str) -> Path:
     return write_atomically(path, text.encode("utf-8"))
 
 
+def _standard(value: Any) -> Any:
+    """``value`` with NaN and infinities as None: JSON has no such numbers (``NaN`` is not JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _standard(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_standard(v) for v in value]
+    return value
+
+
 def write_json(path: str | Path, data: Any) -> Path:
-    """Write ``data`` as JSON to ``path`` atomically."""
-    return write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    """Write ``data`` as standard JSON to ``path`` atomically (a non-finite number is written as null)."""
+    return write_text(path, json.dumps(_standard(data), indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def fsync_dir(path: str | Path) -> None:
+    """Make the entries of folder ``path`` (renames, new files) durable; a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def replace_dir(path: str | Path, fill: Callable[[Path], None]) -> None:

@@ -43,11 +43,30 @@ from ginr_core import list_families
 from ginr_data import DatasetUnavailableError, ImageLoadError, LightFieldError
 
 from .cards import command_line, write_model_card
-from .checkpoints import RunState, checkpoint_path, open_run, save_checkpoint
-from .config import ConfigError, RunConfig, config_help, load_config, model_kwargs, parse_with_overrides
+from .checkpoints import (
+    CheckpointError,
+    RunLockedError,
+    RunState,
+    latest_checkpoint,
+    lock_run,
+    open_run,
+    resume_checkpoint,
+    save_checkpoint,
+)
+from .config import (
+    RESUME_MAY_CHANGE,
+    ConfigError,
+    RunConfig,
+    SavedSettings,
+    config_help,
+    load_config,
+    model_kwargs,
+    parse_with_overrides,
+)
 from .figures import save_png
 from .files import replace_dir, write_json
-from .seeding import keyed_generator, step_generator
+from .guards import NonFiniteError, check_finite, on_termination, step_is_finite, stop_if_asked
+from .seeding import keyed_generator, seed_step, step_generator
 from .tasks import get_task_class
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -153,12 +172,29 @@ def learning_rate_factor(config: RunConfig, total_steps: int):
     return factor
 
 
+def _non_finite(step: int, loss: torch.Tensor, checkpoints: Path, allowed: int) -> NonFiniteError:
+    last = latest_checkpoint(checkpoints)
+    kept = f"the last complete checkpoint is {last}" if last is not None else "no checkpoint was written yet"
+    return NonFiniteError(
+        f"step {step}: the loss ({loss.item():.4g}) or the gradient is not finite (NaN or Inf), "
+        f"{'for more than ' + str(allowed) + ' steps' if allowed else 'so the run stopped'} before applying it; "
+        f"nothing was overwritten and {kept}. Lower train.lr, set train.grad_clip, or skip a few such steps with "
+        "train.max_bad_steps=k"
+    )
+
+
 def main(argv: list[str] | None = None) -> dict:
     args, config = parse_args(argv)
+    on_termination()
     out = Path(config.output_dir)
-    checkpoints = out / "checkpoints"
-    resume_from = open_run(out, args.resume, final="model")
+    # the main process (RANK 0 of the launcher) holds the folder for the whole run; the others follow it
+    with lock_run(out, enabled=int(os.environ.get("RANK", "0")) == 0):
+        open_run(out, args.resume, final="model")
+        return _train(args, config, out)
 
+
+def _train(args: argparse.Namespace, config: RunConfig, out: Path) -> dict:
+    checkpoints = out / "checkpoints"
     # an explicit train.mixed_precision wins; "no" defers to `accelerate launch --mixed_precision` / `accelerate config`
     precision = config.train.mixed_precision
     accelerator = Accelerator(mixed_precision=None if precision == "no" else precision)
@@ -204,12 +240,23 @@ def main(argv: list[str] | None = None) -> dict:
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, learning_rate_factor(config, total_steps))
     model, optimizer = accelerator.prepare(model, optimizer)
-    state = RunState(skipped=0, history=[])
-    accelerator.register_for_checkpointing(scheduler, state)
+    state = RunState(skipped=0, history=[], bad_steps=[])
+    settings = SavedSettings(config.to_dict(), RESUME_MAY_CHANGE)
+    parts = {"settings": settings, "model": accelerator.unwrap_model(model), "optimizer": optimizer}
+    parts.update(scheduler=scheduler, state=state)
+    if accelerator.scaler is not None:
+        parts["scaler"] = accelerator.scaler
     if args.resume:
-        accelerator.load_state(str(resume_from))
-        if main_process:
-            print(f"resumed from {resume_from} at step {state.step}", flush=True)
+        say = print if main_process else (lambda *a, **k: None)
+        resumed, _ = resume_checkpoint(checkpoints, parts, say=say)
+        say(f"resumed from {resumed} at step {state.step}", flush=True)
+        for change in settings.changes:
+            say(f"  resume changes {change}", flush=True)
+
+    def checkpoint() -> None:
+        check_finite(accelerator.unwrap_model(model), f"step {state.step}: the weights to checkpoint")
+        save_checkpoint(accelerator, checkpoints, state.step, config.train.keep_checkpoints, parts)
+
     if main_process:
         out.mkdir(parents=True, exist_ok=True)
         raw = accelerator.unwrap_model(model)
@@ -243,8 +290,10 @@ def main(argv: list[str] | None = None) -> dict:
                 batch_size=per_process,
                 num_workers=data.num_workers,
                 pin_memory=accelerator.device.type == "cuda",
+                generator=keyed_generator(config.seed, epoch, rank, 0x10AD),  # not the global generator
             )
             for items in loader:
+                seed_step(config.seed, state.step, rank)  # dropout: the same masks after a resume
                 positions = list(range(rank * per_process, (rank + 1) * per_process))
                 generators = _sample_generators(config.seed, state.step, positions)
                 batch_generator = keyed_generator(config.seed, state.step)  # the same on every process
@@ -254,8 +303,16 @@ def main(argv: list[str] | None = None) -> dict:
                 loss = F.mse_loss(prediction.float(), targets)
                 accelerator.backward(loss)
                 if config.train.grad_clip:
-                    accelerator.clip_grad_norm_(model.parameters(), config.train.grad_clip)
-                optimizer.step()
+                    norm = accelerator.clip_grad_norm_(model.parameters(), config.train.grad_clip)
+                else:
+                    norm = torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
+                if step_is_finite(accelerator, loss, norm):
+                    optimizer.step()
+                else:  # never applied: skipped (if the config allows a few) or the run stops
+                    state.bad_steps.append(state.step + 1)
+                    if len(state.bad_steps) > config.train.max_bad_steps:
+                        raise _non_finite(state.step + 1, loss, checkpoints, config.train.max_bad_steps)
+                    bar.write(f"step {state.step + 1}: non-finite loss or gradient, update skipped")
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 state.step += 1
@@ -285,7 +342,7 @@ def main(argv: list[str] | None = None) -> dict:
                             )
                         model.train()
                     if saving:
-                        save_checkpoint(accelerator, checkpoints, state.step, config.train.keep_checkpoints)
+                        checkpoint()
                     started += time.perf_counter() - pause
                 stop = budget is not None and state.train_seconds > budget * 60
                 if budget is not None:
@@ -294,13 +351,13 @@ def main(argv: list[str] | None = None) -> dict:
                     total_steps = state.step
                 if state.step >= total_steps:
                     break
+                stop_if_asked()
     except (KeyboardInterrupt, ImageLoadError) as err:  # keep what was trained, then stop
         if world == 1 and state.step > 0:
             state.skipped, skipped = state.skipped + skipped, 0
-            save_checkpoint(accelerator, checkpoints, state.step, config.train.keep_checkpoints)
-            saved = checkpoint_path(checkpoints, state.step)
+            checkpoint()
             reason = "interrupted" if isinstance(err, KeyboardInterrupt) else "stopped on an unreadable image"
-            print(f"\n{reason}: saved {saved}; continue with --resume", flush=True)
+            print(f"\n{reason}: saved {latest_checkpoint(checkpoints)}; continue with --resume", flush=True)
         raise
     bar.close()
     state.skipped, skipped = state.skipped + _total(accelerator, skipped), 0
@@ -312,7 +369,7 @@ def main(argv: list[str] | None = None) -> dict:
     test_psnr, per_item = means[headline], scores[headline]
     entry = {"step": state.step, "minutes": state.train_seconds / 60, "test_psnr": test_psnr}
     state.history.append({**entry, **({"by_setting": _labelled(task, means)} if len(means) > 1 else {})})
-    save_checkpoint(accelerator, checkpoints, state.step, config.train.keep_checkpoints)  # --resume can extend
+    checkpoint()  # --resume can extend the run
     metrics = {
         "test": {
             "psnr": test_psnr,
@@ -340,6 +397,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     if main_process:
         raw = accelerator.unwrap_model(model).eval()
+        check_finite(raw, "the trained model")  # never written: a non-finite model replaces nothing
 
         def fill(folder: Path) -> None:
             raw.save_pretrained(folder)
@@ -370,3 +428,7 @@ def run() -> None:
         main()
     except (ImageLoadError, DatasetUnavailableError, LightFieldError, FileNotFoundError) as error:
         raise SystemExit(f"error: {error}") from None
+    except (NonFiniteError, CheckpointError, RunLockedError, ConfigError) as error:
+        raise SystemExit(f"error: {error}") from None
+    except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM: the checkpoint is saved (see above)
+        raise SystemExit(f"stopped by {stop or 'Ctrl-C'}") from None

@@ -25,6 +25,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,9 +50,19 @@ from ginr_diffusion import (
 )
 
 from .cards import command_line, prior_model_card
-from .checkpoints import RunState, open_run, save_checkpoint
+from .checkpoints import (
+    CheckpointError,
+    RunLockedError,
+    RunState,
+    latest_checkpoint,
+    lock_run,
+    open_run,
+    resume_checkpoint,
+    save_checkpoint,
+)
 from .config import (
     ConfigError,
+    SavedSettings,
     build_section,
     check_top_level,
     load_tree,
@@ -61,7 +72,8 @@ from .config import (
 )
 from .figures import image_grid, save_png
 from .files import replace_dir, write_atomically, write_json
-from .seeding import step_generator
+from .guards import NonFiniteError, check_finite, on_termination, step_is_finite, stop_if_asked
+from .seeding import seed_step, step_generator
 from .tasks.images import ImageTask
 
 
@@ -127,6 +139,9 @@ FLAGS = {
     "--output-dir": ("output_dir", str),
 }
 SECTIONS = {"prior": PriorSettings, "data": PriorData, "train": PriorTrain}
+# what a --resume may change (anything else must be the run's own settings)
+RESUME_MAY_CHANGE = ("output_dir", "train.max_steps", "train.checkpoint_every", "train.keep_checkpoints")
+RESUME_MAY_CHANGE += ("train.sample_steps", "data.cache_dir")
 
 
 def load_prior_config(path, overrides: list[str]) -> PriorRunConfig:
@@ -144,8 +159,11 @@ def load_prior_config(path, overrides: list[str]) -> PriorRunConfig:
     for name in ("max_steps", "batch_size", "checkpoint_every", "keep_checkpoints", "sample_steps"):
         if getattr(train, name) < 1:
             raise ConfigError(f"train.{name} must be >= 1, got {getattr(train, name)}")
-    if not 0 < prior.ema_decay < 1 or not 0 <= prior.class_dropout < 1 or train.lr <= 0:
-        raise ConfigError("prior.ema_decay must be in (0, 1), prior.class_dropout in [0, 1) and train.lr positive")
+    if not 0 < prior.ema_decay < 1 or not 0 <= prior.class_dropout < 1 or not 0 < train.lr < math.inf:
+        raise ConfigError(
+            "prior.ema_decay must be in (0, 1), prior.class_dropout in [0, 1) and train.lr positive and finite, got "
+            f"{prior.ema_decay}, {prior.class_dropout} and {train.lr}"
+        )
     return config
 
 
@@ -230,10 +248,16 @@ def latent_cache(config: PriorRunConfig, inr, accelerator) -> tuple[torch.Tensor
 
 def main(argv: list[str] | None = None) -> dict:
     args, config = parse_args(argv)
-    prior, train = config.prior, config.train
+    on_termination()
     out = Path(config.output_dir)
+    with lock_run(out, enabled=int(os.environ.get("RANK", "0")) == 0):
+        open_run(out, args.resume, final="pipeline")
+        return _train(args, config, out)
+
+
+def _train(args: argparse.Namespace, config: PriorRunConfig, out: Path) -> dict:
+    prior, train = config.prior, config.train
     checkpoints = out / "checkpoints"
-    resume_from = open_run(out, args.resume, final="pipeline")
     accelerator = Accelerator()
     set_seed(config.seed)
     main_process = accelerator.is_main_process
@@ -264,16 +288,24 @@ def main(argv: list[str] | None = None) -> dict:
     denoiser, optimizer = accelerator.prepare(denoiser, optimizer)
     ema.to(accelerator.device)
     state = RunState(losses=[])
-    accelerator.register_for_checkpointing(ema, state)
+    settings = SavedSettings(dataclasses.asdict(config), RESUME_MAY_CHANGE)
+    parts = {"settings": settings, "model": accelerator.unwrap_model(denoiser), "optimizer": optimizer}
+    parts.update(ema=ema, state=state)
     if args.resume:
-        accelerator.load_state(str(resume_from))
-        if main_process:
-            print(f"resumed from {resume_from} at step {state.step}", flush=True)
-    world, rank = accelerator.num_processes, accelerator.process_index
+        say = print if main_process else (lambda *a, **k: None)
+        resumed, _ = resume_checkpoint(checkpoints, parts, say=say)
+        ema.to(accelerator.device)
+        say(f"resumed from {resumed} at step {state.step}", flush=True)
+        for change in settings.changes:
+            say(f"  resume changes {change}", flush=True)
+
+    def checkpoint() -> None:
+        check_finite(accelerator.unwrap_model(denoiser), f"step {state.step}: the weights to checkpoint")
+        save_checkpoint(accelerator, checkpoints, state.step, train.keep_checkpoints, parts)
+
+    world = accelerator.num_processes
     if train.batch_size % world:
         raise SystemExit(f"error: train.batch_size={train.batch_size} must be divisible by the {world} processes")
-    per_process = train.batch_size // world
-    mine = slice(rank * per_process, (rank + 1) * per_process)
     if main_process:
         out.mkdir(parents=True, exist_ok=True)
         params = sum(p.numel() for p in accelerator.unwrap_model(denoiser).parameters())
@@ -284,39 +316,16 @@ def main(argv: list[str] | None = None) -> dict:
         )
 
     bar = tqdm(total=train.max_steps, initial=state.step, disable=not main_process, desc="training prior")
-    started = time.perf_counter() - state.train_seconds
-    T = scheduler.config.num_train_timesteps
     denoiser.train()
-    while state.step < train.max_steps:
-        # Every draw is made for the whole global batch and depends on (seed, step) only, so it is the same on
-        # every process and after a resume; each process then takes its slice. N processes thus train on the
-        # same batches as one (DDP averages the slices' gradients into the full batch's gradient).
-        g = step_generator(config.seed, state.step)
-        pick = torch.randint(0, len(data), (train.batch_size,), generator=g)
-        t = torch.randint(0, T, (train.batch_size,), generator=g)
-        noise = torch.randn((train.batch_size, *data.shape[1:]), generator=g)
-        y = None
-        if labels is not None:
-            y = accelerator.unwrap_model(denoiser).drop_labels(labels[pick.to(labels.device)], g)[mine]
-        pick, t, noise = pick[mine].to(data.device), t[mine].to(data.device), noise[mine].to(data.device)
-        x0 = data[pick]
-        x_t = scheduler.add_noise(x0, noise, t)
-        loss = F.mse_loss(denoiser(x_t, t, y), x0)
-        accelerator.backward(loss)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        ema.step(accelerator.unwrap_model(denoiser).parameters())
-        state.step += 1
-        state.train_seconds = time.perf_counter() - started
-        bar.update(1)
-        if state.step % 50 == 0:
-            mean_loss = accelerator.reduce(loss.detach(), reduction="mean").item()  # over all processes
-            state.losses.append([state.step, mean_loss])
-            bar.set_postfix(loss=f"{mean_loss:.4f}", refresh=False)
-        if state.step % train.checkpoint_every == 0 and state.step < train.max_steps:
-            save_checkpoint(accelerator, checkpoints, state.step, train.keep_checkpoints)
+    try:
+        _loop(accelerator, config, state, denoiser, optimizer, ema, scheduler, data, labels, bar, checkpoint)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep what was trained, then stop
+        if world == 1 and state.step > 0:
+            checkpoint()
+            print(f"\ninterrupted: saved {latest_checkpoint(checkpoints)}; continue with --resume", flush=True)
+        raise
     bar.close()
-    save_checkpoint(accelerator, checkpoints, state.step, train.keep_checkpoints)
+    checkpoint()
 
     result = {"steps": state.step, "train_minutes": state.train_seconds / 60, "classes": num_classes}
     if main_process:
@@ -363,6 +372,60 @@ def main(argv: list[str] | None = None) -> dict:
     return result
 
 
+def _loop(accelerator, config, state, denoiser, optimizer, ema, scheduler, data, labels, bar, checkpoint) -> None:
+    """Train until ``train.max_steps``, checkpointing every ``train.checkpoint_every`` steps."""
+    train = config.train
+    world, rank = accelerator.num_processes, accelerator.process_index
+    per_process = train.batch_size // world
+    mine = slice(rank * per_process, (rank + 1) * per_process)
+    started = time.perf_counter() - state.train_seconds
+    T = scheduler.config.num_train_timesteps
+    while state.step < train.max_steps:
+        # Every draw is made for the whole global batch and depends on (seed, step) only, so it is the same on
+        # every process and after a resume; each process then takes its slice. N processes thus train on the
+        # same batches as one (DDP averages the slices' gradients into the full batch's gradient).
+        seed_step(config.seed, state.step, rank)
+        g = step_generator(config.seed, state.step)
+        pick = torch.randint(0, len(data), (train.batch_size,), generator=g)
+        t = torch.randint(0, T, (train.batch_size,), generator=g)
+        noise = torch.randn((train.batch_size, *data.shape[1:]), generator=g)
+        y = None
+        if labels is not None:
+            y = accelerator.unwrap_model(denoiser).drop_labels(labels[pick.to(labels.device)], g)[mine]
+        pick, t, noise = pick[mine].to(data.device), t[mine].to(data.device), noise[mine].to(data.device)
+        x0 = data[pick]
+        x_t = scheduler.add_noise(x0, noise, t)
+        loss = F.mse_loss(denoiser(x_t, t, y), x0)
+        accelerator.backward(loss)
+        norm = torch.nn.utils.get_total_norm([p.grad for p in denoiser.parameters() if p.grad is not None])
+        if not step_is_finite(accelerator, loss, norm):
+            last = latest_checkpoint(Path(config.output_dir) / "checkpoints")
+            raise NonFiniteError(
+                f"step {state.step + 1}: the loss ({loss.item():.4g}) or the gradient is not finite (NaN or Inf), so "
+                f"the run stopped before applying it; nothing was overwritten "
+                f"({'the last complete checkpoint is ' + str(last) if last else 'no checkpoint was written yet'}). "
+                "Lower train.lr"
+            )
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        ema.step(accelerator.unwrap_model(denoiser).parameters())
+        state.step += 1
+        state.train_seconds = time.perf_counter() - started
+        bar.update(1)
+        if state.step % 50 == 0:
+            mean_loss = accelerator.reduce(loss.detach(), reduction="mean").item()  # over all processes
+            state.losses.append([state.step, mean_loss])
+            bar.set_postfix(loss=f"{mean_loss:.4f}", refresh=False)
+        if state.step % train.checkpoint_every == 0 and state.step < train.max_steps:
+            checkpoint()
+        stop_if_asked()
+
+
 def run() -> None:
     """The console entry point (``apps/train_prior.py``, ``ginr-train-prior``)."""
-    main()
+    try:
+        main()
+    except (NonFiniteError, CheckpointError, RunLockedError, ConfigError) as error:
+        raise SystemExit(f"error: {error}") from None
+    except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM: the checkpoint is saved (see above)
+        raise SystemExit(f"stopped by {stop or 'Ctrl-C'}") from None

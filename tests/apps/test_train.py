@@ -69,7 +69,7 @@ def test_a_crash_during_a_checkpoint_leaves_the_previous_one_loadable(tmp_path, 
     # what a crash in the middle of writing step 6 leaves behind: an unfinished temporary folder
     partial = out / "checkpoints" / ".tmp-step-00000006"
     shutil.copytree(latest_checkpoint(out / "checkpoints"), partial)
-    (partial / "model.safetensors").write_bytes(b"truncated")
+    (partial / "state.safetensors").write_bytes(b"truncated")
     assert latest_checkpoint(out / "checkpoints").name == "step-00000004"
     result = app(TRAIN, "--config", tiny_config(out), "train.max_steps=6", "--resume")
     assert "step 4" in result.stdout

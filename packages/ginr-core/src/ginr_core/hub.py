@@ -21,8 +21,20 @@ from pathlib import Path
 from typing import Any
 
 from huggingface_hub import constants, hf_hub_download
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
 
-__all__ = ["CONFIG_FILE", "PIPELINE_INDEX", "WEIGHTS_FILE", "Artifact", "inspect_artifact", "read_json", "resolve_file"]
+__all__ = [
+    "CONFIG_FILE",
+    "PIPELINE_INDEX",
+    "WEIGHTS_FILE",
+    "Artifact",
+    "check_source",
+    "inspect_artifact",
+    "not_cached_message",
+    "read_json",
+    "resolve_file",
+]
 
 CONFIG_FILE = constants.CONFIG_NAME  # "config.json"
 WEIGHTS_FILE = constants.SAFETENSORS_SINGLE_FILE  # "model.safetensors"
@@ -47,6 +59,37 @@ def read_json(path: str | Path, what: str = "JSON file") -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: the {what} must be a JSON object, got {type(data).__name__}")
     return data
+
+
+def check_source(model_id: str | os.PathLike) -> None:
+    """Raise ``FileNotFoundError`` if ``model_id`` is neither a folder nor a possible Hub repo id
+    (a mistyped local path is named as such, not as a malformed repo id)."""
+    source = os.fspath(model_id)
+    if os.path.isdir(source):
+        return
+    if os.path.exists(source):
+        raise NotADirectoryError(f"{source} is a file; expected a model folder (config.json + weights) or a repo id")
+    try:
+        validate_repo_id(source)
+    except HFValidationError:
+        raise FileNotFoundError(
+            f"{source}: no such folder (and not a Hub repo id, which reads <user or organisation>/<name>)"
+        ) from None
+
+
+def not_cached_message(model_id: str) -> str:
+    """Why a repo id could not be loaded without the network, and what to do."""
+    if constants.HF_HUB_OFFLINE:
+        return (
+            f"{model_id} is neither a local folder nor in the local Hub cache ({constants.HF_HUB_CACHE}), and "
+            "HF_HUB_OFFLINE is set: "
+            "download it once with the network (unset HF_HUB_OFFLINE), or pass a local folder"
+        )
+    return (
+        f"{model_id} is not a local folder, could not be downloaded from {constants.ENDPOINT} and is not in the "
+        "local Hub cache "
+        f"({constants.HF_HUB_CACHE}): check the repo id and the network (or pass a local folder)"
+    )
 
 
 def resolve_file(

@@ -35,7 +35,16 @@ from torch import nn
 
 from ..checks import image_size_pair, integer_at_least, positive_number
 from ..coords import image_coords
-from ..hub import CONFIG_FILE, PIPELINE_INDEX, WEIGHTS_FILE, inspect_artifact, resolve_file
+from ..hub import (
+    CONFIG_FILE,
+    PIPELINE_INDEX,
+    WEIGHTS_FILE,
+    check_source,
+    inspect_artifact,
+    not_cached_message,
+    read_json,
+    resolve_file,
+)
 from .encoder import LatentEncoder, symmetric_padding
 from .registry import class_by_name, register_family
 
@@ -352,15 +361,22 @@ class GeneralizableINR(
     def from_pretrained(cls, pretrained_model_name_or_path: str | Path, **kwargs):
         """Load a model saved by ``save_pretrained``: a local folder or a Hub repo id (online, or with
         ``HF_HUB_OFFLINE=1`` from the Hub cache). See ``_from_pretrained`` for the checks."""
+        model_id = str(pretrained_model_name_or_path)
+        check_source(model_id)
         try:
             return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
         except LocalEntryNotFoundError:
             # offline, no config.json cached: say so plainly if what is cached is a pipeline
-            model_id = str(pretrained_model_name_or_path)
             revision, cache_dir = kwargs.get("revision"), kwargs.get("cache_dir")
             held = inspect_artifact(model_id, revision=revision, cache_dir=cache_dir, local_files_only=True)
             if held is not None and held.kind == "pipeline":
                 raise CheckpointMismatchError(_pipeline_message(model_id, cls)) from None
+            raise LocalEntryNotFoundError(not_cached_message(model_id)) from None
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError):
+            config = resolve_file(model_id, CONFIG_FILE, quiet=True, local_files_only=True)
+            if config is None:
+                raise
+            read_json(config, CONFIG_FILE)  # names the file and what is wrong with it
             raise
 
     def _save_pretrained(self, save_directory: Path) -> None:
@@ -436,9 +452,16 @@ class GeneralizableINR(
         weights = resolve_file(model_id, WEIGHTS_FILE, force_download=force_download, **download)
         if weights is None:
             raise CheckpointMismatchError(f"{model_id}: no {WEIGHTS_FILE} next to {CONFIG_FILE}")
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        state = load_file(weights, device=str(map_location))
+        try:
+            state = load_file(weights, device=str(map_location))
+        except (SafetensorError, OSError) as err:
+            raise CheckpointMismatchError(
+                f"{weights}: not a readable safetensors file ({err}); it is truncated or corrupt: save or download "
+                "it again"
+            ) from None
         try:
             model.load_state_dict(state, strict=strict)
         except RuntimeError as err:

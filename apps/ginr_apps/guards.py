@@ -1,0 +1,82 @@
+"""What keeps a run's work: termination signals turned into a clean stop, and NaN/Inf guards.
+
+* ``on_termination()``: Ctrl-C (SIGINT) and SIGTERM (a scheduler's pre-emption, ``kill``) ask the
+  run to stop; ``stop_if_asked()``, called between two steps, then raises ``Terminated`` (a
+  ``KeyboardInterrupt``), and the run stops with a checkpoint of a whole step, never of half of
+  one. A second signal stops at once (no checkpoint). Under
+  ``accelerate launch`` the training process also asks the kernel for SIGTERM when the launcher
+  dies (Linux ``PR_SET_PDEATHSIG``): the launcher does not forward signals, and without this a
+  ``kill`` of the launcher would leave training running to its end.
+* ``step_is_finite``: whether a step's loss and gradient norm are finite on every process, checked
+  before the optimiser applies them (a non-finite update is never applied).
+* ``check_finite``: refuses a model with a NaN or Inf weight before it is saved or published.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+
+import torch
+
+__all__ = ["NonFiniteError", "Terminated", "check_finite", "on_termination", "step_is_finite", "stop_if_asked"]
+
+
+class Terminated(KeyboardInterrupt):
+    """The run received SIGTERM."""
+
+
+class NonFiniteError(Exception):
+    """A NaN or Inf loss, gradient or weight; the message names the step and what to do."""
+
+
+_asked: list[str] = []
+
+
+def _ask(signum, frame) -> None:
+    if _asked:  # the second signal: stop now
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        raise Terminated(f"{signal.Signals(signum).name} (again)")
+    _asked.append(signal.Signals(signum).name)
+
+
+def stop_if_asked() -> None:
+    """Raise ``Terminated`` if a SIGINT or SIGTERM arrived (call it between two training steps)."""
+    if _asked:
+        raise Terminated(_asked[0])
+
+
+def on_termination() -> None:
+    """Let SIGINT and SIGTERM stop the run between two steps; die with the ``accelerate launch``
+    process that started us."""
+    signal.signal(signal.SIGTERM, _ask)
+    signal.signal(signal.SIGINT, _ask)
+    launched = "ACCELERATE_MIXED_PRECISION" in os.environ or "TORCHELASTIC_RUN_ID" in os.environ
+    if launched and sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):  # not glibc: the launcher's death goes unnoticed
+            pass
+
+
+def step_is_finite(accelerator, loss: torch.Tensor, grad_norm: torch.Tensor | None) -> bool:
+    """Whether ``loss`` and ``grad_norm`` are finite on every process (one small all-reduce when
+    there are several). With an fp16 gradient scaler, inf gradients are its business, not an error."""
+    bad = ~torch.isfinite(loss.detach().float())
+    if grad_norm is not None and accelerator.scaler is None:
+        bad = bad | ~torch.isfinite(torch.as_tensor(grad_norm, device=loss.device).float())
+    bad = bad.to(torch.float32).reshape(1)
+    if accelerator.num_processes > 1:
+        bad = accelerator.reduce(bad, reduction="sum")
+    return not bool(bad.item())
+
+
+def check_finite(module: torch.nn.Module, what: str) -> None:
+    """Raise ``NonFiniteError`` if a parameter or buffer of ``module`` holds NaN or Inf."""
+    for name, tensor in [*module.named_parameters(), *module.named_buffers()]:
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise NonFiniteError(f"{what}: {name} holds NaN or Inf")
