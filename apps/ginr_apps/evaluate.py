@@ -32,6 +32,7 @@ import torch
 from ginr_core import GeneralizableINR
 from ginr_data import ImageLoadError, LightFieldError
 
+from .cli import at_least
 from .tasks import list_tasks, task_for_model
 
 
@@ -40,9 +41,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("model", help="a save_pretrained folder or a Hub repo id")
     parser.add_argument("--data", help="the data to score on (default: the task's embedded data: photos, scenes)")
     parser.add_argument("--split", default="test")
-    parser.add_argument("--size", type=int, help="evaluate the first N items of the split")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--chunk-size", type=int, default=65536, help="coordinates decoded at a time")
+    parser.add_argument("--size", type=at_least(1), help="evaluate the first N items of the split")
+    parser.add_argument("--batch-size", type=at_least(1), default=32)
+    parser.add_argument("--chunk-size", type=at_least(1), default=65536, help="coordinates decoded at a time")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--output-dir", type=Path, help="where eval.json and eval.png go (default: next to MODEL)")
     for task in list_tasks().values():

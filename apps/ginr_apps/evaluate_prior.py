@@ -30,6 +30,7 @@ from ginr_data import image_dataset
 from ginr_diffusion import InceptionWeightsError, LatentINRPipeline, inception_features, load_fid_inception
 
 from .cards import command_line
+from .cli import at_least
 from .files import write_json
 
 
@@ -39,13 +40,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reference", help="reference images (default: the data the prior was trained on)")
     parser.add_argument("--protocol", help="image protocol of --reference")
     parser.add_argument("--split", default="test", help="reference split (default: test)")
-    parser.add_argument("--reference-size", type=int, help="use only the first N reference images")
-    parser.add_argument("--num-samples", type=int, default=1000)
+    parser.add_argument("--reference-size", type=at_least(1), help="use only the first N reference images")
+    parser.add_argument("--num-samples", type=at_least(1), default=1000)
     parser.add_argument("--guidance", type=float, default=2.5, help="classifier-free guidance scale (1: off)")
-    parser.add_argument("--steps", type=int, default=250, help="denoising steps")
-    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--steps", type=at_least(1), default=250, help="denoising steps")
+    parser.add_argument("--batch-size", type=at_least(1), default=100)
     parser.add_argument("--inception-weights", type=Path, help="local pt_inception-2015-12-05-6726825d.pth")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=at_least(0), default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--output", type=Path, help="result JSON (default: <run>/eval/fid.json or ./fid.json)")
     args = parser.parse_args(argv)

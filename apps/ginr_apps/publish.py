@@ -22,19 +22,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import shutil
+import stat
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ginr_core.hub import read_json
+from ginr_core.hub import CONFIG_FILE, WEIGHTS_FILE, read_json
 
 from .cards import PLACEHOLDER_REPO, inr_model_card, prior_model_card
 
 PREVIEWS = ("reconstructions.png", "novel_views.png", "samples.png")
 RUN_FILES = ("metrics.json", "eval/fid.json", "eval/sample_metrics.json")  # what a run measured, all published
 ALWAYS_PRESENT = {".gitattributes", "README.md"}  # what a new, empty Hub repository holds
+# what a published file may be: the kinds of file a run writes, each with a size limit
+LIMITS = {".safetensors": 50 << 30, ".json": 16 << 20, ".png": 32 << 20}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 class PublishError(Exception):
@@ -125,8 +131,21 @@ def model_card(artefact: Artefact, repo_id: str) -> str:
             from ginr_core import GeneralizableINR
 
             model = GeneralizableINR.from_pretrained(artefact.folder)
+            _check_finite(model, artefact.folder / WEIGHTS_FILE)
             if metrics is not None and "test" in metrics:
-                card = str(inr_model_card(model, metrics, repo_id=repo_id))
+                psnr = metrics["test"].get("psnr") if isinstance(metrics["test"], dict) else None
+                if isinstance(psnr, bool) or not isinstance(psnr, (int, float)) or not math.isfinite(psnr):
+                    raise PublishError(
+                        f"{artefact.run_file('metrics.json')}: test.psnr is {psnr!r}, not a finite number; a run "
+                        "that did not train to a usable model is not published"
+                    )
+                try:
+                    card = str(inr_model_card(model, metrics, repo_id=repo_id))
+                except (KeyError, TypeError, ValueError) as error:
+                    raise PublishError(
+                        f"{artefact.run_file('metrics.json')} lacks what a model card needs "
+                        f"({type(error).__name__}: {error}); was it edited by hand?"
+                    ) from None
             elif (artefact.folder / "README.md").is_file():  # no run beside it: its own card, for this repo
                 card = (artefact.folder / "README.md").read_text().replace(PLACEHOLDER_REPO, repo_id)
             else:
@@ -135,6 +154,8 @@ def model_card(artefact: Artefact, repo_id: str) -> str:
             from ginr_diffusion import LatentINRPipeline
 
             pipe = LatentINRPipeline.from_pretrained(artefact.folder)
+            _check_finite(pipe.denoiser, artefact.folder / "denoiser")
+            _check_finite(pipe.inr, artefact.folder / "inr")
             fid, samples = artefact.run_json("eval/fid.json"), artefact.run_json("eval/sample_metrics.json")
             card = str(prior_model_card(pipe, metrics or {}, fid, repo_id, samples))
     except PublishError:
@@ -146,20 +167,75 @@ def model_card(artefact: Artefact, repo_id: str) -> str:
     return card
 
 
+def checked_file(path: Path, root: Path) -> Path:
+    """``path`` if it may be published: a regular file (not a link) inside ``root`` (no link on the
+    way either), of a kind a run writes and within its size limit. Raises ``PublishError`` naming it."""
+    try:
+        relative = path.relative_to(root)
+    except ValueError:
+        raise PublishError(f"{path} is outside {root}; only files of the run are published") from None
+    walked = root
+    for part in relative.parts:
+        walked = walked / part
+        if walked.is_symlink():
+            raise PublishError(
+                f"{walked} is a symbolic link (to {os.readlink(walked)}); links are never followed when publishing: "
+                "replace it by the file itself, or remove it"
+            )
+    info = path.lstat()
+    if not stat.S_ISREG(info.st_mode):
+        raise PublishError(f"{path} is not a regular file; nothing else is published")
+    limit = LIMITS.get(path.suffix)
+    if limit is None:
+        raise PublishError(
+            f"{path}: a {path.suffix or 'suffix-less'} file is not something a ginr run writes (published kinds: "
+            f"{', '.join(LIMITS)}); remove it from the folder"
+        )
+    if info.st_size > limit:
+        raise PublishError(f"{path} has {_size(info.st_size)}, more than the {_size(limit)} a {path.suffix} may have")
+    if path.suffix == ".png" and path.read_bytes()[:8] != PNG_MAGIC:
+        raise PublishError(f"{path} is not a PNG image")
+    return path
+
+
+def _files(artefact: Artefact) -> dict[str, Path]:
+    """Repository path -> local file, every one checked (``checked_file``); the card is added apart."""
+    root = (artefact.run or artefact.folder).absolute()
+    folder = artefact.folder.absolute()
+    if artefact.kind == "inr":
+        chosen = {name: folder / name for name in (WEIGHTS_FILE, CONFIG_FILE)}
+    else:
+        chosen = {}
+        for path in sorted(folder.rglob("*")):
+            name = path.relative_to(folder).as_posix()
+            if any(part.startswith(".") for part in path.relative_to(folder).parts) or name.endswith("README.md"):
+                continue  # hidden files and the component cards (the repository gets its own card)
+            if path.is_symlink() or path.is_file():
+                chosen[name] = path
+    extras = [artefact.run_file(name) for name in RUN_FILES] + [artefact.preview]
+    chosen.update({extra.name: extra.absolute() for extra in extras if extra is not None})
+    return {name: checked_file(path, root if path.is_relative_to(root) else folder) for name, path in chosen.items()}
+
+
+def _check_finite(module, where: Path) -> None:
+    from .guards import NonFiniteError, check_finite
+
+    try:
+        check_finite(module, str(where))
+    except NonFiniteError as error:
+        raise PublishError(f"{error}: a model with NaN or Inf weights is never published") from None
+
+
 def stage(artefact: Artefact, repo_id: str, folder: str | Path) -> list[Path]:
     """Write into ``folder`` exactly what the repository receives; returns the files, sorted."""
     folder = Path(folder)
+    files = _files(artefact)  # checked before anything is loaded or written
     card = model_card(artefact, repo_id)
     folder.mkdir(parents=True, exist_ok=True)
-    if artefact.kind == "inr":
-        for name in ("model.safetensors", "config.json"):
-            shutil.copy2(artefact.folder / name, folder / name)
-    else:
-        shutil.copytree(artefact.folder, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns("README.md", ".*"))
+    for name, source in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, folder / name, follow_symlinks=False)
     (folder / "README.md").write_text(card)
-    for extra in [artefact.run_file(name) for name in RUN_FILES] + [artefact.preview]:
-        if extra is not None:
-            shutil.copy2(extra, folder / extra.name)
     return sorted(p for p in folder.rglob("*") if p.is_file())
 
 
@@ -259,8 +335,15 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--token", help="Hub token (default: the logged-in one, or HF_TOKEN)")
     parser.add_argument("--dry-run", type=Path, metavar="DIR", help="write the folder to DIR and list it; no upload")
     args = parser.parse_args(argv)
-    if args.repo_id.count("/") != 1 or not all(args.repo_id.split("/")):
-        parser.error(f"--repo-id must look like <user>/<name>, got {args.repo_id!r}")
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(args.repo_id)
+        if args.repo_id.count("/") != 1:
+            raise HFValidationError("it has no namespace")
+    except HFValidationError as error:
+        parser.error(f"--repo-id must look like <user>/<name> (user or organisation), got {args.repo_id!r}: {error}")
     try:
         artefact = find_artefact(args.source)
         if args.dry_run is not None:

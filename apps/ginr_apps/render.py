@@ -24,6 +24,7 @@ import torch
 from ginr_core import GeneralizableINR, orbit_around, plucker_rays
 from ginr_data import ImageLoadError, LightFieldError, light_field_dataset, posed_views
 
+from .cli import at_least
 from .figures import image_grid, save_gif, save_png
 from .tasks.nvs import NovelViewTask
 
@@ -34,15 +35,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data", default="scenes", help="scenes (embedded) or a learnit-layout folder")
     parser.add_argument("--category", help="the dataset category (cars, chairs, lamps; scenes: shapes)")
     parser.add_argument("--split", default="test")
-    parser.add_argument("--item", type=int, default=0, help="test item whose support views are used")
+    parser.add_argument("--item", type=at_least(0), default=0, help="test item whose support views are used")
     parser.add_argument("--transforms", type=Path, help="your own views: a transforms.json and its PNGs")
-    parser.add_argument("--support", type=int, nargs="+", help="frames of --transforms to use as support views")
-    parser.add_argument("--views", type=int, help="number of support views (default: all the model has slots for)")
-    parser.add_argument("--frames", type=int, default=24, help="orbit frames")
-    parser.add_argument("--size", type=int, help="rendered view size in pixels (default: 4x the model's)")
+    parser.add_argument("--support", type=at_least(0), nargs="+", help="frames of --transforms to use as support views")
+    parser.add_argument("--views", type=at_least(1), help="number of support views (default: all the model has)")
+    parser.add_argument("--frames", type=at_least(1), default=24, help="orbit frames")
+    parser.add_argument("--size", type=at_least(1), help="rendered view size in pixels (default: 4x the model's)")
     parser.add_argument("--elevation", type=float, help="orbit elevation in degrees (default: the support cameras')")
-    parser.add_argument("--strip", type=int, default=8, help="orbit frames shown in orbit.png")
-    parser.add_argument("--chunk-size", type=int, default=65536)
+    parser.add_argument("--strip", type=at_least(1), default=8, help="orbit frames shown in orbit.png")
+    parser.add_argument("--chunk-size", type=at_least(1), default=65536)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--output-dir", type=Path, help="default: render/ next to a local MODEL folder")
     args = parser.parse_args(argv)

@@ -17,18 +17,21 @@ import torch
 
 from ginr_diffusion import LatentINRPipeline
 
+from .cli import at_least
 from .figures import image_grid, save_png
 
 
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("pipeline", help="a saved LatentINRPipeline (folder or Hub repo id)")
-    parser.add_argument("--classes", type=int, nargs="+", help="class labels (default: all; ignored if unconditional)")
-    parser.add_argument("--per-class", type=int, default=8)
+    parser.add_argument(
+        "--classes", type=at_least(0), nargs="+", help="class labels (default: all; unconditional: ignored)"
+    )
+    parser.add_argument("--per-class", type=at_least(1), default=8)
     parser.add_argument("--guidance", type=float, default=2.5, help="classifier-free guidance scale (1: off)")
-    parser.add_argument("--steps", type=int, default=250, help="denoising steps")
-    parser.add_argument("--resolution", type=int, help="output size in pixels")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=at_least(1), default=250, help="denoising steps")
+    parser.add_argument("--resolution", type=at_least(1), help="output size in pixels")
+    parser.add_argument("--seed", type=at_least(0), default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--output", type=Path, default=Path("samples.png"))
     args = parser.parse_args(argv)

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-from accelerate.utils import broadcast, set_seed
+from accelerate.utils import broadcast, gather_object, set_seed
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
@@ -114,9 +114,10 @@ def _sample_generators(seed: int, step: int, positions: list[int]) -> list[torch
     return [keyed_generator(seed, step, p) for p in positions]
 
 
-def _total(accelerator: Accelerator, count: int) -> int:
-    """Sum of a per-process count over all processes."""
-    return int(accelerator.gather(torch.tensor([count], device=accelerator.device)).sum())
+def _union(accelerator: Accelerator, known: list, new: set) -> list:
+    """``known`` plus what every process met in ``new`` (unreadable files, counted once each)."""
+    met = gather_object([sorted(new, key=str)]) if accelerator.num_processes > 1 else [sorted(new, key=str)]
+    return sorted(set(known).union(*map(set, met)), key=str)
 
 
 def _epoch_order(size: int, seed: int, epoch: int) -> torch.Tensor:
@@ -240,7 +241,7 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path) -> dict:
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, learning_rate_factor(config, total_steps))
     model, optimizer = accelerator.prepare(model, optimizer)
-    state = RunState(skipped=0, history=[], bad_steps=[])
+    state = RunState(unreadable=[], history=[], bad_steps=[])
     settings = SavedSettings(config.to_dict(), RESUME_MAY_CHANGE)
     parts = {"settings": settings, "model": accelerator.unwrap_model(model), "optimizer": optimizer}
     parts.update(scheduler=scheduler, state=state)
@@ -271,7 +272,7 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path) -> dict:
     bar = tqdm(total=total_steps, initial=state.step, disable=not main_process, desc="training", dynamic_ncols=True)
     started = time.perf_counter() - state.train_seconds
     budget = config.train.time_budget_minutes
-    last_psnr, skipped = float("nan"), 0  # skipped: unreadable images since the last sync of the counter
+    last_psnr, skipped = float("nan"), set()  # skipped: unreadable sources met since the last sync
     model.train()
     try:
         while state.step < total_steps:
@@ -316,7 +317,8 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path) -> dict:
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 state.step += 1
-                skipped += int(items["skipped"].sum())
+                for index, count in zip(items["index"].tolist(), items["skipped"].tolist()):
+                    skipped.update(train_set.skipped_sources(index, count) if count else ())
                 state.train_seconds = time.perf_counter() - started
                 bar.update(1)
                 if state.step % config.train.log_every == 0:
@@ -325,7 +327,7 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path) -> dict:
                 saving = state.step % config.train.checkpoint_every == 0 and state.step < total_steps
                 if evaluating or saving:  # not training time: excluded from train_seconds and the budget
                     pause = time.perf_counter()
-                    state.skipped, skipped = state.skipped + _total(accelerator, skipped), 0
+                    state.unreadable, skipped = _union(accelerator, state.unreadable, skipped), set()
                     if evaluating:
                         scores = evaluate(accelerator, model, test_set, config, task)
                         means = _means(scores)
@@ -354,13 +356,13 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path) -> dict:
                 stop_if_asked()
     except (KeyboardInterrupt, ImageLoadError) as err:  # keep what was trained, then stop
         if world == 1 and state.step > 0:
-            state.skipped, skipped = state.skipped + skipped, 0
+            state.unreadable, skipped = sorted(set(state.unreadable) | skipped, key=str), set()
             checkpoint()
             reason = "interrupted" if isinstance(err, KeyboardInterrupt) else "stopped on an unreadable image"
             print(f"\n{reason}: saved {latest_checkpoint(checkpoints)}; continue with --resume", flush=True)
         raise
     bar.close()
-    state.skipped, skipped = state.skipped + _total(accelerator, skipped), 0
+    state.unreadable, skipped = _union(accelerator, state.unreadable, skipped), set()
 
     # ---------------------------------------------------------------- final evaluation and outputs
     scores = evaluate(accelerator, model, test_set, config, task)
@@ -380,7 +382,7 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path) -> dict:
         },
         "steps": state.step,
         "train_minutes": state.train_seconds / 60,
-        "skipped_images": state.skipped,
+        "skipped_images": len(state.unreadable),
         "world_size": world,
         "hardware": _hardware(accelerator),
         "mixed_precision": accelerator.mixed_precision,
@@ -415,8 +417,11 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path) -> dict:
             f"{task.figure_name}",
             flush=True,
         )
-        if state.skipped:
-            print(f"warning: {state.skipped} unreadable training images were skipped (see the warnings)", flush=True)
+        if state.unreadable:
+            print(
+                f"warning: {len(state.unreadable)} unreadable training images were skipped (see the warnings)",
+                flush=True,
+            )
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return metrics

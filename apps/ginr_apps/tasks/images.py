@@ -14,6 +14,7 @@ from PIL import Image
 
 from ginr_data import image_dataset, sample_pixels
 
+from ..cli import at_least
 from ..evaluation import psnr_per_image, reconstruct, source_index
 from ..figures import image_grid, save_png
 from ..files import write_json
@@ -156,7 +157,7 @@ class ImageTask(Task):
     def add_evaluate_arguments(cls, parser) -> None:
         group = parser.add_argument_group("images")
         group.add_argument("--protocol", help="image protocol (ginr_data.IMAGE_PROTOCOLS), e.g. ffhq-256")
-        group.add_argument("--resolutions", type=int, nargs="+", help="decoding resolutions (default: native)")
+        group.add_argument("--resolutions", type=at_least(1), nargs="+", help="decoding resolutions (default: native)")
         group.add_argument("--image-column", help="image column of a datasets source")
 
     @classmethod

@@ -14,6 +14,7 @@ from PIL import Image
 from ginr_core import LIGHT_FIELD_CHANNELS, RAY_DIM
 from ginr_data import light_field_dataset
 
+from ..cli import at_least
 from ..evaluation import nearest_support_view, novel_views, nvs_psnr, support_mean_colour
 from ..figures import image_grid, save_png
 from ..files import write_json
@@ -202,8 +203,8 @@ class NovelViewTask(Task):
     def add_evaluate_arguments(cls, parser) -> None:
         group = parser.add_argument_group("light fields (novel view synthesis)")
         group.add_argument("--category", help="cars, chairs, lamps (learnit); the scenes: shapes")
-        group.add_argument("--views", type=int, nargs="+", help="numbers of support views (default 1..V)")
-        group.add_argument("--repeats", type=int, default=100, help="seeded draws per test object")
+        group.add_argument("--views", type=at_least(1), nargs="+", help="numbers of support views (default 1..V)")
+        group.add_argument("--repeats", type=at_least(1), default=100, help="seeded draws per test object")
 
     @classmethod
     def evaluate(cls, model, args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:

@@ -172,10 +172,17 @@ class _ImageDataset(Dataset):
                 warnings.warn(f"skipping unreadable image {err}", stacklevel=2)
                 continue
             return {"image": self._transform(image, current, self.resolution), "index": index, "skipped": skipped}
+        tried = min(size, MAX_CONSECUTIVE_SKIPS)
         raise ImageLoadError(
-            f"{MAX_CONSECUTIVE_SKIPS} consecutive unreadable images from {self.describe(index)} on: "
-            f"the dataset looks broken, not just one file"
+            f"all {size} images are unreadable (e.g. {self.describe(index)})"
+            if tried == size
+            else f"{tried} consecutive unreadable images from {self.describe(index)} on: the dataset looks broken, "
+            "not just one file"
         )
+
+    def skipped_sources(self, index: int, skipped: int) -> list[int]:
+        """The unreadable images that item ``index`` skipped (its ``"skipped"`` count), as image indices."""
+        return [(index + j) % len(self) for j in range(skipped)]
 
     def render(self, index: int, resolution: int | None = None) -> torch.Tensor:
         """Item ``index`` through the evaluation transform (resize + centre crop) at ``resolution``."""

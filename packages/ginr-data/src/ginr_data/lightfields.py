@@ -72,29 +72,64 @@ def read_transforms(path: str | os.PathLike) -> dict:
         meta = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise LightFieldError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(meta, dict):
+        raise LightFieldError(f"{path}: expected a JSON object (camera_angle_x, frames), got {type(meta).__name__}")
     for key in ("camera_angle_x", "frames"):
         if key not in meta:
             raise LightFieldError(f"{path}: missing field {key!r} (expected camera_angle_x and frames)")
+    angle = meta["camera_angle_x"]
+    if isinstance(angle, bool) or not isinstance(angle, (int, float)) or not 0 < angle < np.pi:
+        raise LightFieldError(
+            f"{path}: camera_angle_x must be the horizontal field of view in radians, in (0, pi), got {angle!r}"
+        )
+    if not isinstance(meta["frames"], list):
+        raise LightFieldError(f"{path}: frames must be a list of frames, got {type(meta['frames']).__name__}")
     frames, poses = [], []
     for k, frame in enumerate(meta["frames"]):
-        if "file_path" not in frame or "transform_matrix" not in frame:
-            raise LightFieldError(f"{path}: frame {k} needs file_path and transform_matrix, has {sorted(frame)}")
-        matrix = np.asarray(frame["transform_matrix"], dtype=np.float64)
+        if not isinstance(frame, dict) or "file_path" not in frame or "transform_matrix" not in frame:
+            has = sorted(frame) if isinstance(frame, dict) else type(frame).__name__
+            raise LightFieldError(f"{path}: frame {k} needs file_path and transform_matrix, has {has}")
+        try:
+            matrix = np.asarray(frame["transform_matrix"], dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise LightFieldError(
+                f"{path}: frame {k} transform_matrix is not a 4x4 matrix of numbers ({err})"
+            ) from None
         problem = _rigid(matrix)
         if problem:
             raise LightFieldError(
                 f"{path}: frame {k} transform_matrix {problem}; expected a rigid camera-to-world matrix"
             )
-        name = str(frame["file_path"])
-        frames.append(path.parent / (name if name.endswith(".png") else name + ".png"))
+        name = frame["file_path"]
+        if not isinstance(name, str) or not name:
+            raise LightFieldError(f"{path}: frame {k} file_path must be a file name, got {name!r}")
+        file = path.parent / (name if name.endswith(".png") else name + ".png")
+        if ".." in Path(name).parts or Path(name).is_absolute():
+            raise LightFieldError(f"{path}: frame {k} file_path {name!r} leaves the object's folder")
+        frames.append(file)
         poses.append(matrix)
     return {
         "meta": path,
         "id": path.parent.name,
-        "camera_angle_x": float(meta["camera_angle_x"]),
+        "camera_angle_x": float(angle),
         "frames": frames,
         "poses": torch.tensor(np.stack(poses), dtype=torch.float32) if poses else torch.empty(0, 4, 4),
     }
+
+
+def _object_ids(splits_path: Path, splits: dict, split: str) -> list[str]:
+    """The object ids of ``split``, checked: a list of distinct folder names."""
+    ids = splits[split]
+    if not isinstance(ids, list) or not all(isinstance(i, (str, int)) and not isinstance(i, bool) for i in ids):
+        raise LightFieldError(f"{splits_path}: split {split!r} must be a list of object ids (folder names)")
+    ids = [str(i) for i in ids]
+    bad = [i for i in ids if not i or i in (".", "..") or "/" in i or "\\" in i]
+    if bad:
+        raise LightFieldError(f"{splits_path}: split {split!r} has ids that are not folder names: {bad[:5]}")
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise LightFieldError(f"{splits_path}: split {split!r} lists objects more than once: {repeated[:5]}")
+    return ids
 
 
 def _splits_file(root: Path, category: str) -> Path:
@@ -160,7 +195,7 @@ class LightFieldDataset(Dataset):
         if not isinstance(splits, dict) or split not in splits:
             keys = list(splits) if isinstance(splits, dict) else []
             raise LightFieldError(f"{splits_path}: no split {split!r}; it has {keys}")
-        ids = [str(i) for i in splits[split]][:max_objects]
+        ids = _object_ids(splits_path, splits, split)[:max_objects]
 
         self.objects: list[dict] = []
         empty = []
@@ -192,8 +227,11 @@ class LightFieldDataset(Dataset):
                 )
         self.stored = self._frame_size(self.objects[0], 0)
         self.resolution = self.stored[0] if resolution is None else int(resolution)
-        if self.stored[0] != self.stored[1] and resolution is not None:
-            raise LightFieldError(f"views are {self.stored[1]}x{self.stored[0]}; resolution= needs square views")
+        if self.stored[0] != self.stored[1]:
+            raise LightFieldError(
+                f"{self.objects[0]['frames'][0]}: views are {self.stored[0]}x{self.stored[1]} pixels; square views are "
+                "needed (the focal length comes from camera_angle_x and the width, and views would be stretched)"
+            )
 
     def _frame_size(self, obj: dict, k: int) -> tuple[int, int]:
         path = obj["frames"][k]
@@ -279,10 +317,17 @@ class LightFieldDataset(Dataset):
                 warnings.warn(f"skipping an object with an unreadable view: {err}", stacklevel=2)
                 continue
             return {**item, "index": index, "skipped": skipped}
+        tried = min(len(self.objects), MAX_CONSECUTIVE_SKIPS)
+        which = f"all {tried}" if tried == len(self.objects) else f"{tried} consecutive"
         raise ImageLoadError(
-            f"{MAX_CONSECUTIVE_SKIPS} consecutive objects with unreadable views from item {index} on "
-            f"({self.root / self.category}): the dataset looks broken, not just one file"
+            f"{which} objects have unreadable views, from item {index} on ({self.root / self.category}): the dataset "
+            "looks broken, not just one file"
         )
+
+    def skipped_sources(self, index: int, skipped: int) -> list[str]:
+        """The objects that item ``index`` skipped (its ``"skipped"`` count), as object ids."""
+        size = len(self)
+        return [self.objects[((index + j * self.repeats) % size) // self.repeats]["id"] for j in range(skipped)]
 
 
 def light_field_dataset(
