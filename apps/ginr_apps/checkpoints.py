@@ -137,7 +137,9 @@ def _encode(value: Any, tensors: dict[str, torch.Tensor], key: str) -> Any:
         tensors[key] = value.detach().to("cpu", copy=True).contiguous()
         return {"__tensor__": key}
     if isinstance(value, dict):
-        return {"__dict__": [[k, _encode(v, tensors, f"{key}.{k}")] for k, v in value.items()]}
+        if all(isinstance(k, str) and not k.startswith("__") for k in value):
+            return {k: _encode(v, tensors, f"{key}.{k}") for k, v in value.items()}
+        return {"__dict__": [[k, _encode(v, tensors, f"{key}.{k}")] for k, v in value.items()]}  # e.g. int keys
     if isinstance(value, tuple):
         return {"__tuple__": [_encode(v, tensors, f"{key}.{i}") for i, v in enumerate(value)]}
     if isinstance(value, list):
@@ -161,6 +163,7 @@ def _decode(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
             return tuple(_decode(v, tensors) for v in value["__tuple__"])
         if "__float__" in value:
             return float(value["__float__"])
+        return {k: _decode(v, tensors) for k, v in value.items()}
     return value
 
 
@@ -249,6 +252,7 @@ def save_checkpoint(accelerator, directory: Path, step: int, keep: int, parts: d
     tmp, final = checkpoint_path(directory, step, tmp=True), checkpoint_path(directory, step)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        _recover(directory)
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         tensors: dict[str, torch.Tensor] = {}
@@ -267,6 +271,17 @@ def save_checkpoint(accelerator, directory: Path, step: int, keep: int, parts: d
         prune_checkpoints(directory, keep)
     accelerator.wait_for_everyone()
     return final
+
+
+def _recover(directory: Path) -> None:
+    """Give back its ``step-N`` name to a complete checkpoint that a kill left as ``.tmp-``/``.old-step-N``
+    (the newer ``.tmp-`` first), so that pruning counts it."""
+    for step, preference, path in sorted(_candidates(directory), key=lambda c: (c[0], -c[1])):
+        final = checkpoint_path(directory, step)
+        if preference < 2 and not final.exists():
+            with contextlib.suppress(CheckpointError):
+                _marker(path)
+                os.replace(path, final)
 
 
 def _state_of(part: Any) -> Any:

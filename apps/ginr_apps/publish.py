@@ -86,6 +86,9 @@ def find_artefact(source: str | Path) -> Artefact:
     for folder, run in ((source, None), (source / "model", source), (source / "pipeline", source)):
         if not folder.is_dir():
             continue
+        for index in (CONFIG_FILE, "model_index.json"):  # never read through a link either
+            if (folder / index).is_symlink():
+                checked_file((folder / index).absolute(), source.absolute())
         try:
             held = inspect_artifact(folder)
         except ValueError as error:  # an index file that is not a JSON object

@@ -383,6 +383,7 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path) -> dict:
         "steps": state.step,
         "train_minutes": state.train_seconds / 60,
         "skipped_images": len(state.unreadable),
+        "skipped_steps": state.bad_steps,  # steps whose non-finite update was not applied (train.max_bad_steps)
         "world_size": world,
         "hardware": _hardware(accelerator),
         "mixed_precision": accelerator.mixed_precision,

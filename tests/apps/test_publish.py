@@ -170,3 +170,88 @@ def test_a_prior_publishes_with_its_fid_and_loads_offline_as_a_pipeline(prior_ru
         LocalityAwareINR.from_pretrained(PRIOR_REPO)
     with pytest.raises(ValueError, match="holds a LocalityAwareINR checkpoint, not a LatentINRPipeline"):
         LatentINRPipeline.from_pretrained(prior_run.parent / "inr" / "model")
+
+
+def _run_copy(run: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, symlinks=True)
+    return copy
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["reconstructions.png", "metrics.json", "model/config.json", "model/model.safetensors", "model"],
+)
+def test_a_link_in_a_run_is_never_followed_out_of_it(image_run, tmp_path, capsys, where):
+    run = _run_copy(image_run, tmp_path)
+    secret = tmp_path / "secret-token"
+    secret.write_text("hf_not_for_the_hub")
+    target = run / where
+    if target.is_dir():  # the whole model folder is a link to a copy elsewhere
+        import shutil
+
+        shutil.move(target, tmp_path / "elsewhere")
+        target.symlink_to(tmp_path / "elsewhere")
+    else:
+        target.unlink()
+        target.symlink_to(secret if where != "reconstructions.png" else "/etc/passwd")
+    staged = tmp_path / "staged"
+    message = _fails([run, "--repo-id", REPO, "--dry-run", staged], capsys)
+    assert f"{target} is a symbolic link" in message
+    assert not staged.exists() or not any(
+        "hf_not_for_the_hub" in p.read_text(errors="ignore") for p in staged.rglob("*")
+    )
+
+
+def test_only_files_a_run_writes_are_published_within_their_size(image_run, tmp_path, capsys):
+    run = _run_copy(image_run, tmp_path)
+    preview = run / "reconstructions.png"
+    with open(preview, "r+b") as f:
+        f.truncate(300 << 20)  # a 300 MB "preview" (sparse: no disk used)
+    assert "more than the 32.0 MB" in _fails([run, "--repo-id", REPO, "--dry-run", tmp_path / "a"], capsys)
+    preview.write_bytes(b"#!/bin/sh\necho not a picture\n")
+    assert f"{preview} is not a PNG image" in _fails([run, "--repo-id", REPO, "--dry-run", tmp_path / "b"], capsys)
+    for bad in ("../x", "u/..", "u/a b;rm -rf", "a/b/c"):
+        with pytest.raises(SystemExit):
+            publish.main([str(image_run), "--repo-id", bad, "--dry-run", str(tmp_path / "c")])
+        assert "--repo-id must look like" in capsys.readouterr().err
+    assert not any((tmp_path / name).exists() for name in "abc")
+
+
+def test_a_model_with_non_finite_weights_or_psnr_is_not_published(image_run, tmp_path, capsys):
+    from safetensors.torch import save_file
+
+    run = _run_copy(image_run, tmp_path)
+    metrics_path = run / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    metrics_path.write_text(json.dumps({**metrics, "test": {**metrics["test"], "psnr": None}}))
+    assert "test.psnr is None, not a finite number" in _fails(
+        [run, "--repo-id", REPO, "--dry-run", tmp_path / "a"], capsys
+    )
+    metrics_path.write_text('{"test": {"psnr": 20.0')  # cut short
+    message = _fails([run, "--repo-id", REPO, "--dry-run", tmp_path / "b"], capsys)
+    assert str(metrics_path) in message and "cannot read" in message
+    metrics_path.write_text(json.dumps({**metrics, "test": {"psnr": 20.0}}))  # keys missing
+    message = _fails([run, "--repo-id", REPO, "--dry-run", tmp_path / "c"], capsys)
+    assert "lacks what a model card needs" in message and str(metrics_path) in message
+    metrics_path.write_text(json.dumps(metrics))
+    weights = load_file(run / "model" / "model.safetensors")
+    name = sorted(weights)[0]
+    weights[name] = torch.full_like(weights[name], float("nan"))
+    save_file(weights, run / "model" / "model.safetensors", metadata={"format": "pt"})
+    message = _fails([run, "--repo-id", REPO, "--dry-run", tmp_path / "d"], capsys)
+    assert f"{name} holds NaN or Inf" in message and "never published" in message
+
+
+def test_a_prior_run_with_a_link_or_a_stray_file_in_its_pipeline_is_refused(prior_run, tmp_path, capsys):
+    run = _run_copy(prior_run, tmp_path)
+    link = run / "pipeline" / "denoiser" / "notes.json"
+    link.symlink_to("/etc/passwd")
+    assert f"{link} is a symbolic link" in _fails([run, "--repo-id", PRIOR_REPO, "--dry-run", tmp_path / "a"], capsys)
+    link.unlink()
+    stray = run / "pipeline" / "inr" / "id_rsa"
+    stray.write_text("private key")
+    message = _fails([run, "--repo-id", PRIOR_REPO, "--dry-run", tmp_path / "b"], capsys)
+    assert f"{stray}: a suffix-less file is not something a ginr run writes" in message

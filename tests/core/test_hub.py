@@ -143,3 +143,34 @@ def test_every_family_loads_by_repo_id_online_then_offline_from_the_hub_cache(tm
 
     with pytest.raises(LocalEntryNotFoundError, match="cannot find the requested files in the local cache"):
         IPC.from_pretrained("ginr-tester/never-downloaded")
+
+
+@pytest.mark.parametrize("loader", [LocalityAwareINR, get_model_class("locinr").__mro__[1]], ids=["class", "base"])
+def test_bad_model_folders_are_named_with_what_is_wrong(tmp_path, tiny, loader):
+    folder = tmp_path / "model"
+    tiny("locinr").save_pretrained(folder)
+    weights = (folder / "model.safetensors").read_bytes()
+    for broken, what in ((weights[: len(weights) // 2], "truncated"), (b"", "empty")):
+        (folder / "model.safetensors").write_bytes(broken)
+        with pytest.raises(CheckpointMismatchError, match="not a readable safetensors file") as caught:
+            loader.from_pretrained(folder)
+        assert str(folder / "model.safetensors") in str(caught.value), what
+    (folder / "model.safetensors").write_bytes(weights)
+    for text, expected in (("{not json", "cannot read the config.json"), ("[1, 2]", "must be a JSON object, got list")):
+        (folder / "config.json").write_text(text)
+        with pytest.raises(ValueError, match=expected) as caught:
+            loader.from_pretrained(folder)
+        assert str(folder / "config.json") in str(caught.value)
+
+
+def test_a_mistyped_local_path_and_an_uncached_repo_id_say_what_they_are(tmp_path):
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    from ginr_core import GeneralizableINR
+
+    with pytest.raises(FileNotFoundError, match="no such folder") as caught:
+        GeneralizableINR.from_pretrained(str(tmp_path / "runs" / "defualt" / "model"))
+    assert "Repo id must be" not in str(caught.value)
+    with pytest.raises(LocalEntryNotFoundError, match="HF_HUB_OFFLINE is set") as caught:
+        LocalityAwareINR.from_pretrained("someone/never-downloaded")
+    assert "someone/never-downloaded" in str(caught.value)

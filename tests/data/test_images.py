@@ -164,3 +164,27 @@ def test_unknown_protocol_and_resolution_required(tmp_path):
         image_dataset(tmp_path, protocol="celeba-64")
     with pytest.raises(ValueError, match="pass resolution"):
         image_dataset(tmp_path)
+
+
+def test_a_folder_of_only_unreadable_images_says_so_and_skips_are_attributed_to_files(tmp_path):
+    for k in range(3):
+        (tmp_path / f"{k}.png").write_bytes(b"\x89PNG broken")
+    with pytest.warns(UserWarning), pytest.raises(ImageLoadError, match="all 3 images are unreadable") as caught:
+        ImageFolder(tmp_path, resolution=8)[0]
+    assert "consecutive" not in str(caught.value)
+    _save(tmp_path / "3.png")
+    dataset = ImageFolder(tmp_path, resolution=8)
+    with pytest.warns(UserWarning):
+        item = dataset[1]
+    assert item["skipped"] == 2 and dataset.skipped_sources(item["index"], item["skipped"]) == [1, 2]
+
+
+def test_a_corrupt_saved_dataset_folder_is_named(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    ds = datasets.Dataset.from_dict({"image": [Image.new("RGB", (8, 8))] * 2}).cast_column("image", datasets.Image())
+    ds.save_to_disk(tmp_path / "saved")
+    for arrow in (tmp_path / "saved").glob("*.arrow"):
+        arrow.write_bytes(arrow.read_bytes()[:100])
+    with pytest.raises(DatasetUnavailableError, match="cannot read this saved `datasets` folder") as caught:
+        image_dataset(tmp_path / "saved", "train", resolution=8)
+    assert str(tmp_path / "saved") in str(caught.value)

@@ -223,3 +223,72 @@ def test_source_errors(tmp_path):
         light_field_dataset(tmp_path / "nowhere", "train", category="cars")
     with pytest.raises(LightFieldError, match="one category"):
         light_field_dataset("scenes", "train", category="cars")
+
+
+def _edit_transforms(root, object_id, edit):
+    path = root / "shapes" / object_id / "transforms.json"
+    meta = json.loads(path.read_text())
+    edit(meta)
+    path.write_text(json.dumps(meta))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda m: m.update(frames={"a": 1}), "frames must be a list"),
+        (lambda m: m["frames"].__setitem__(2, "r_002"), "frame 2 needs file_path and transform_matrix"),
+        (
+            lambda m: m["frames"][1].update(transform_matrix=[[1, 0, 0], [0, 1], [0, 0, 1, 0]]),
+            "frame 1 transform_matrix",
+        ),
+        (lambda m: m["frames"][1].update(transform_matrix=[["a"] * 4] * 4), "frame 1 transform_matrix"),
+        (lambda m: m.update(camera_angle_x="wide"), "camera_angle_x must be"),
+        (lambda m: m.update(camera_angle_x=0), "camera_angle_x must be"),
+        (lambda m: m.update(camera_angle_x=-0.5), "camera_angle_x must be"),
+        (lambda m: m["frames"][0].update(file_path="../../elsewhere/r_000"), "leaves the object's folder"),
+        (lambda m: m["frames"][0].update(file_path=7), "file_path must be a file name"),
+    ],
+)
+def test_type_errors_in_transforms_json_name_the_file_when_the_dataset_opens(copy, edit, expected):
+    root, splits = copy
+    victim = splits["test"][-1]  # the last object: opening the dataset must check it, not the first draw of it
+    path = _edit_transforms(root, victim, edit)
+    with pytest.raises(LightFieldError, match=expected) as caught:
+        LightFieldDataset(root, "shapes", "test")
+    assert str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("ids", "expected"),
+    [
+        ("abc", "must be a list of object ids"),
+        ([["nested"]], "must be a list of object ids"),
+        (["../shapes/x"], "not folder names"),
+        ([".."], "not folder names"),
+        (None, "must be a list of object ids"),
+    ],
+)
+def test_bad_ids_in_the_splits_file_are_named(copy, ids, expected):
+    root, splits = copy
+    (root / "shape_splits.json").write_text(json.dumps({**splits, "train": ids}))
+    with pytest.raises(LightFieldError, match=expected) as caught:
+        LightFieldDataset(root, "shapes", "train")
+    assert "shape_splits.json" in str(caught.value)
+
+
+def test_duplicate_object_ids_are_refused(copy):
+    root, splits = copy
+    (root / "shape_splits.json").write_text(json.dumps({**splits, "train": splits["train"] + splits["train"][:1]}))
+    with pytest.raises(LightFieldError, match=rf"more than once: \['{splits['train'][0]}'\]"):
+        LightFieldDataset(root, "shapes", "train")
+
+
+def test_non_square_views_are_refused_not_stretched(copy):
+    root, splits = copy
+    for object_id in splits["train"]:
+        for png in (root / "shapes" / object_id).glob("*.png"):
+            with Image.open(png) as image:
+                image.crop((0, 0, image.width, image.height // 2)).save(png)
+    with pytest.raises(LightFieldError, match="square views are needed"):
+        LightFieldDataset(root, "shapes", "train")

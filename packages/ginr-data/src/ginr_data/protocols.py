@@ -177,7 +177,13 @@ def image_dataset(
     if path.is_dir() and _is_saved_dataset(path):
         import datasets
 
-        loaded = datasets.load_from_disk(str(path))
+        try:
+            loaded = datasets.load_from_disk(str(path))
+        except Exception as err:  # pyarrow's ArrowInvalid, a JSON or file error: name the folder
+            raise DatasetUnavailableError(
+                f"{path}: cannot read this saved `datasets` folder ({type(err).__name__}: {err}); it looks corrupt or "
+                "incomplete: save it again with Dataset.save_to_disk"
+            ) from None
         if isinstance(loaded, datasets.DatasetDict):
             name = rule.hf_split if rule is not None and rule.hf_split else split
             if name not in loaded:

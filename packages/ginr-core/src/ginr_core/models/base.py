@@ -365,13 +365,13 @@ class GeneralizableINR(
         check_source(model_id)
         try:
             return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
-        except LocalEntryNotFoundError:
+        except LocalEntryNotFoundError as error:
             # offline, no config.json cached: say so plainly if what is cached is a pipeline
             revision, cache_dir = kwargs.get("revision"), kwargs.get("cache_dir")
             held = inspect_artifact(model_id, revision=revision, cache_dir=cache_dir, local_files_only=True)
             if held is not None and held.kind == "pipeline":
                 raise CheckpointMismatchError(_pipeline_message(model_id, cls)) from None
-            raise LocalEntryNotFoundError(not_cached_message(model_id)) from None
+            raise LocalEntryNotFoundError(f"{not_cached_message(model_id)} (huggingface_hub: {error})") from None
         except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError):
             config = resolve_file(model_id, CONFIG_FILE, quiet=True, local_files_only=True)
             if config is None:
