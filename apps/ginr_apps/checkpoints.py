@@ -5,15 +5,16 @@ still going, is refused with the process that holds it; the lock dies with its p
 
 A checkpoint is ``checkpoints/step-00001000/`` holding
 
-* ``state.safetensors``: every tensor (model weights, optimiser moments, EMA weights, ...);
+* ``model.safetensors``: the model's ``state_dict`` (safetensors' ``load_file`` reads it);
+* ``state.safetensors``: every other tensor (optimiser moments, EMA weights, ...);
 * ``state.json``: everything else (step, learning-rate schedule, optimiser settings, the run's
   history and settings), plain JSON;
 * ``checkpoint.json``: the completion marker, written last: the step, and the size and SHA-256
-  of the two files above.
+  of each file above.
 
 Nothing in a checkpoint is unpickled, so a checkpoint folder someone hands you cannot run code:
-``--resume`` reads only those three files, as safetensors and JSON, and ignores anything else in
-the folder. A checkpoint is *complete* only when its marker is there and both files match it; one
+``--resume`` reads only the files the marker lists, as safetensors and JSON, and ignores anything
+else in the folder. A checkpoint is *complete* only when its marker is there and both files match it; one
 that is not (a crash while writing, a truncated copy) is named and skipped, and the run resumes
 from the newest complete one. A checkpoint is written in ``.tmp-step-N`` and renamed into place;
 saving a step that exists already first moves the old one to ``.old-step-N``, so a kill at any
@@ -197,8 +198,11 @@ def _marker(path: Path) -> dict:
             raise ValueError(f"format {info.get('format')!r}")
     except (ValueError, KeyError, TypeError) as error:
         raise CheckpointError(f"{marker} is not a ginr checkpoint marker ({error})") from None
-    for name in (TENSORS, STATE):
-        entry = files.get(name)
+    if STATE not in files or TENSORS not in files:
+        raise CheckpointError(f"{marker} lists no {STATE} or {TENSORS}")
+    for name, entry in files.items():
+        if "/" in name or name.startswith(".") or not name.endswith((".json", ".safetensors")):
+            raise CheckpointError(f"{marker} lists {name!r}, which is not a checkpoint file")
         if not isinstance(entry, dict) or not (path / name).is_file():
             raise CheckpointError(f"{path / name} is missing")
         if (path / name).stat().st_size != entry.get("bytes"):
@@ -256,11 +260,20 @@ def save_checkpoint(accelerator, directory: Path, step: int, keep: int, parts: d
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         tensors: dict[str, torch.Tensor] = {}
-        state = {name: _encode(_state_of(part), tensors, name) for name, part in parts.items()}
+        state, written = {}, [TENSORS, STATE]
+        for name, part in parts.items():
+            if isinstance(part, torch.nn.Module):  # a model: its own file, loadable with safetensors' load_file
+                weights = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in part.state_dict().items()}
+                save_file(weights, str(tmp / f"{name}.safetensors"), metadata={"format": "pt"})
+                state[name] = {"__module__": f"{name}.safetensors"}
+                written.insert(0, f"{name}.safetensors")
+            else:
+                state[name] = _encode(_state_of(part), tensors, name)
         save_file(tensors, str(tmp / TENSORS))
         write_json(tmp / STATE, state)
-        _fsynced(tmp / TENSORS)
-        files = {n: {"bytes": (tmp / n).stat().st_size, "sha256": _digest(tmp / n)} for n in (TENSORS, STATE)}
+        for name in written:
+            _fsynced(tmp / name)
+        files = {n: {"bytes": (tmp / n).stat().st_size, "sha256": _digest(tmp / n)} for n in written}
         write_json(tmp / MARKER, {"format": FORMAT, "step": step, "files": files})
         if final.exists():  # the same step saved again (e.g. the end of a resumed run): keep the old one until replaced
             old = directory / f".old-{final.name}"
@@ -293,12 +306,17 @@ def load_checkpoint(path: str | Path, parts: dict[str, Any]) -> dict[str, Any]:
     after checking every file against the marker; returns the plain-dict parts. Raises ``CheckpointError``."""
     path = Path(path)
     info = _marker(path)
-    for name in (TENSORS, STATE):
-        if _digest(path / name) != info["files"][name].get("sha256"):
+    for name, entry in info["files"].items():
+        if _digest(path / name) != entry.get("sha256"):
             raise CheckpointError(f"{path / name} does not match the SHA-256 in {path / MARKER} (corrupt or replaced)")
     try:
         tensors = load_file(str(path / TENSORS))
         state = json.loads((path / STATE).read_text(encoding="utf-8"))
+        modules = {
+            name: load_file(str(path / value["__module__"]))
+            for name, value in state.items()
+            if isinstance(value, dict) and value.get("__module__") in info["files"]
+        }
     except (SafetensorError, OSError, ValueError) as error:
         raise CheckpointError(f"{path}: cannot read the checkpoint ({type(error).__name__}: {error})") from None
     missing = sorted(set(parts) - set(state))
@@ -306,7 +324,7 @@ def load_checkpoint(path: str | Path, parts: dict[str, Any]) -> dict[str, Any]:
         raise CheckpointError(f"{path / STATE} has no {', '.join(missing)} (a checkpoint of another kind of run?)")
     plain = {}
     for name, part in parts.items():
-        value = _decode(state[name], tensors)
+        value = modules[name] if name in modules else _decode(state[name], tensors)
         if hasattr(part, "load_state_dict"):
             part.load_state_dict(value)
         else:
@@ -333,13 +351,19 @@ def resume_checkpoint(directory: str | Path, parts: dict[str, Any], say=print) -
 
 
 def open_run(output_dir: str | Path, resume: bool, final: str) -> None:
-    """Check that the request fits the folder: ``--resume`` needs a checkpoint; a fresh run needs a
-    folder with neither checkpoints nor the run's ``final`` output (``model``, ``pipeline``). Raises ``SystemExit``."""
+    """Check that the request fits the folder: ``--resume`` needs a complete checkpoint; a fresh run
+    needs a folder with neither a complete checkpoint nor the run's ``final`` output (``model``,
+    ``pipeline``); unfinished checkpoint folders alone (a run killed during its first save) do not
+    count. Raises ``SystemExit``."""
     out = Path(output_dir)
     checkpoints = out / "checkpoints"
-    held = bool(_candidates(checkpoints))
+    held = latest_checkpoint(checkpoints) is not None
     if resume and not held:
-        raise SystemExit(f"error: --resume: no checkpoint in {checkpoints}")
+        unfinished = [path.name for _, _, path in _candidates(checkpoints)]
+        raise SystemExit(
+            f"error: --resume: no complete checkpoint in {checkpoints}"
+            + (f" (only unfinished ones: {', '.join(unfinished)}; start the run afresh)" if unfinished else "")
+        )
     if not resume and (held or (out / final).exists()):
         raise SystemExit(
             f"error: {out} already holds a run; pass --resume to continue it, or choose another --output-dir "

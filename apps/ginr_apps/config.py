@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 
 from ginr_core import get_model_class, get_preset, list_families, list_presets
@@ -324,8 +325,10 @@ def load_config(
     if not isinstance(model, dict):
         raise ConfigError(f"model must be a mapping of settings, got {type(model).__name__} {model!r}")
     model = {"family": "locinr", "preset": None, **model}
-    model_kwargs(model)  # validates the family, the preset and every model setting
+    _check_model(*model_kwargs(model))  # the family, the preset, every model setting and its value
     data = tree.get("data") or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"data must be a mapping of settings, got {type(data).__name__} {data!r}")
     task_name = data.get("task", "images") if isinstance(data, dict) else "images"
     try:
         task = get_task_class(task_name)
@@ -348,6 +351,18 @@ def load_config(
     except ValueError as err:
         raise ConfigError(str(err)) from None
     return config
+
+
+def _check_model(cls: type, kwargs: dict[str, Any]) -> None:
+    """Build the model on the meta device (no memory, no time): its own checks of every value run now,
+    before any data is read, and their message is the error."""
+    try:
+        with torch.device("meta"):
+            cls(**kwargs)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"model ({cls.__name__}): {err}") from None
+    except (NotImplementedError, RuntimeError):  # a family that cannot be built on meta: checked when it is built
+        pass
 
 
 def _finite(name: str, value: float | None, low: float, low_ok: bool, what: str) -> None:

@@ -13,7 +13,7 @@ the embedded photographs, which finishes in under 10 minutes on 2 CPU cores. Set
 ``section.key=value`` arguments (``train.lr=3e-4``, ``model.patch_size=8``, ``data.subsample=0.1``).
 
 The output directory receives ``model/`` (``save_pretrained`` weights, config and a model card
-with the measured test PSNR and this command), ``checkpoints/`` (Accelerate state, the last few),
+with the measured test PSNR and this command), ``checkpoints/`` (safetensors + JSON, marked complete; the last few),
 ``metrics.json`` (test PSNR, learning curve, settings) and ``reconstructions.png`` (ground truth |
 reconstruction | x2 decode of held-out images) or, for novel view synthesis (``data.task=nvs``),
 ``novel_views.png`` (support views | the unseen view | predictions from 1..V views) and the test PSNR

@@ -12,7 +12,7 @@
 3. Trains the ``LatentDenoiser`` (x0 targets, DDPM with linear betas and T = 1000, class labels
    dropped to the null label with p = 0.1) with Adam at a constant learning rate and an EMA of the
    weights (diffusers ``EMAModel``, decay 0.9999 with its step-dependent warm-up), checkpointing the
-   Accelerate state atomically (resume is exact).
+   state atomically in safetensors + JSON (resume is exact; docs/runs.md).
 4. Saves the ``LatentINRPipeline`` (EMA denoiser, DDIM scheduler, the INR) with a model card to
    ``<output>/pipeline`` and a grid of samples per class to ``<output>/samples.png``.
 """

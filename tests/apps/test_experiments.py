@@ -21,6 +21,9 @@ OTHER_TASK_DEFAULTS = {
     "nvs": {"protocol": None, "subsample": None, "jitter": False, "channel_permutation": False, "image_column": None},
 }
 
+# Settings added after that file was written (section -> name -> default): every experiment holds the default.
+ADDED_SINCE = {"train": {"max_bad_steps": 0}}  # issue 12: skip k non-finite steps (default: stop at the first)
+
 
 def resolved(path: Path) -> dict:
     config = load_config(path)
@@ -41,6 +44,9 @@ def test_experiment_resolves_to_the_same_settings(name):
     task = before["data"]["task"]
     for key, default in OTHER_TASK_DEFAULTS[task].items():
         assert before["data"].pop(key) == default
+    for section, added in ADDED_SINCE.items():
+        for key, default in added.items():
+            assert now[section].pop(key) == default
     assert now == before
 
 

@@ -72,7 +72,7 @@ class FourierFeatures(nn.Module):
             raise ValueError(f"FourierFeatures: d_in must be a positive integer, got {d_in!r}")
         if isinstance(d_f, bool) or int(d_f) != d_f or d_f < 2 * d_in or d_f % 2:
             raise ValueError(
-                f"FourierFeatures: d_f={d_f!r} must be an even number >= 2 * d_in = {2 * d_in} "
+                f"FourierFeatures: d_f={d_f!r} (a model's fourier_dim) must be an even number >= 2 * d_in = {2 * d_in} "
                 f"(a cosine and a sine for at least one frequency per input dimension, Eq. 2)"
             )
         if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0):

@@ -1,0 +1,251 @@
+"""Bad inputs: feed the apps and packages inputs that cannot be right and count the answers.
+
+    python benchmarks/bad_inputs.py
+
+Each case is a setting, a file or a flag that cannot be right. Its answer is *clear* when it is
+refused with a message that names the setting, file or flag (the fragment listed with the case),
+*unclear* when it is refused otherwise (a bare exception, a message without the name), and
+*silent* when it is accepted. Runs in-process, in about a minute; prints one line per case that is
+not clear, and the counts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT = ROOT / "apps" / "configs" / "default.yaml"
+
+
+def _answer(call) -> tuple[str, str]:
+    """('accepted' | 'refused', message) of ``call()``, stdout and stderr included."""
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(out), contextlib.redirect_stdout(out), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            call()
+    except SystemExit as stop:
+        if stop.code in (0, None):
+            return "accepted", out.getvalue()
+        return "refused", f"{stop.code if isinstance(stop.code, str) else ''} {out.getvalue()}"
+    except Exception as error:
+        return "refused", f"{type(error).__name__}: {error} {out.getvalue()}"
+    return "accepted", out.getvalue()
+
+
+def config_cases() -> list[tuple[str, object, str]]:
+    from ginr_apps import train, train_prior
+
+    def train_args(*argv):
+        return lambda: train.parse_args(["--config", str(DEFAULT), *argv])
+
+    cases = []
+    bad = {
+        "train.lr=.inf": "train.lr",
+        "train.lr=.nan": "train.lr",
+        "train.lr=-1": "train.lr",
+        "train.max_steps=0": "train.max_steps",
+        "train.max_steps=null": "train.max_steps",
+        "train.grad_clip=-1": "train.grad_clip",
+        "train.grad_clip=.nan": "train.grad_clip",
+        "train.warmup_steps=-3": "train.warmup_steps",
+        "train.time_budget_minutes=-1": "train.time_budget_minutes",
+        "train.cpu_threads=-2": "train.cpu_threads",
+        "train.batch_size=0": "train.batch_size",
+        "train.betas=[0.9]": "train.betas",
+        "train.betas=[0.9,1.5]": "train.betas",
+        "train.weight_decay=-1": "train.weight_decay",
+        "train.lr_schedule=linear": "train.lr_schedule",
+        "train.mixed_precision=fp8": "train.mixed_precision",
+        "train.eval_every=0": "train.eval_every",
+        "train.keep_checkpoints=0": "train.keep_checkpoints",
+        "train.decode_chunk_size=0": "train.decode_chunk_size",
+        "train.lrr=1": "train.lrr",
+        "train=5": "train",
+        "data.resolution=0": "data.resolution",
+        "data.resolution=100000": "data.resolution",
+        "data.test_size=0": "data.test_size",
+        "data.num_workers=-1": "data.num_workers",
+        "data.subsample=0": "data.subsample",
+        "data.subsample=2": "data.subsample",
+        "data.on_error=ignore": "data.on_error",
+        "data.task=video": "data.task",
+        "data.views=3": "data.views",
+        "model.family=nerf": "model.family",
+        "model.preset=huge": "model.preset",
+        "model.hidden_dim=-4": "hidden_dim",
+        "model.patch_size=5": "patch_size",
+        "model.fourier_dim=7": "fourier_dim",
+        "model.dropout=1.5": "dropout",
+        "model.num_heads=3": "model.num_heads",
+        "output_dir=null": "output_dir",
+        "seed=-1": "seed",
+        "seed=abc": "seed",
+        "colour=red": "colour",
+        "nodot": "nodot",
+    }
+    for override, named in bad.items():
+        cases.append((f"train.py {override}", train_args(override), named))
+    cases.append(("train.py train.epochs=0", train_args("train.max_steps=null", "train.epochs=0"), "train.epochs"))
+    cases.append(("train.py train.epochs=-1", train_args("train.max_steps=null", "train.epochs=-1"), "train.epochs"))
+    prior = {
+        "--lr inf": "train.lr",
+        "--lr 0": "train.lr",
+        "--max-steps 0": "train.max_steps",
+        "--batch-size 0": "train.batch_size",
+        "--ema-decay 1.5": "prior.ema_decay",
+        "--class-dropout 1": "prior.class_dropout",
+        "--preset huge": "prior.preset",
+        "prior.inr=": "prior.inr",
+    }
+    for flags, named in prior.items():
+        argv = flags.split() if flags != "prior.inr=" else [flags]
+        inr = [] if flags == "prior.inr=" else ["--inr", "x"]
+        cases.append((f"train_prior.py {flags}", lambda a=argv, i=inr: train_prior.parse_args([*i, *a]), named))
+    return cases
+
+
+def file_cases(tmp: Path) -> list[tuple[str, object, str]]:
+    from ginr_apps.config import load_config
+    from ginr_core import GeneralizableINR, LocalityAwareINR
+    from ginr_data import LightFieldDataset, image_dataset
+    from ginr_data.scenes import default_scenes
+
+    cases = []
+    # config files
+    texts = {
+        "dup.yaml": ("train:\n  lr: 1.0e-3\n  lr: 2.0e-3\n", "duplicate key"),
+        "list.yaml": ("- 1\n- 2\n", "list.yaml"),
+        "latin1.yaml": (None, "latin1.yaml"),
+        "broken.yaml": ("train: {lr: 1\n", "broken.yaml"),
+        "section.yaml": ("data: [1, 2]\n", "data"),
+        "loop.yaml": ("base: loop.yaml\n", "loop.yaml"),
+    }
+    for name, (text, named) in texts.items():
+        path = tmp / name
+        path.write_bytes("train:\n  lr: 1e-3 # caf\xe9\n".encode("latin-1") if text is None else text.encode())
+        cases.append((f"config file {name}", lambda p=path: load_config(p), named))
+    cases.append(("config file missing", lambda: load_config(tmp / "nope.yaml"), "nope.yaml"))
+    # model folders
+    model = LocalityAwareINR(image_size=16, patch_size=4, encoder_width=32, encoder_depth=1, encoder_heads=2,
+                             hidden_dim=32, fourier_dim=32, num_latents=8)  # fmt: skip
+    good = tmp / "model"
+    model.save_pretrained(good)
+    weights = (good / "model.safetensors").read_bytes()
+    folders = {
+        "truncated weights": ({"model.safetensors": weights[: len(weights) // 2]}, "model.safetensors"),
+        "empty weights": ({"model.safetensors": b""}, "model.safetensors"),
+        "malformed config.json": ({"config.json": b"{nope"}, "config.json"),
+        "list config.json": ({"config.json": b"[1]"}, "config.json"),
+        "unknown class": ({"config.json": json.dumps({"_class_name": "Nope"}).encode()}, "_class_name"),
+        "no weights": ({"model.safetensors": None}, "model.safetensors"),
+    }
+    for name, (files, named) in folders.items():
+        folder = tmp / name.replace(" ", "-")
+        shutil.copytree(good, folder)
+        for file, content in files.items():
+            (folder / file).unlink() if content is None else (folder / file).write_bytes(content)
+        cases.append((f"model folder: {name}", lambda f=folder: GeneralizableINR.from_pretrained(f), named))
+    cases.append(("model: mistyped path", lambda: GeneralizableINR.from_pretrained("runs/defualt/model"), "no such"))
+    cases.append(("model: uncached repo id offline", lambda: GeneralizableINR.from_pretrained("u/m"), "HF_HUB_OFFLINE"))
+    # images
+    broken = tmp / "broken-images"
+    broken.mkdir()
+    for k in range(3):
+        (broken / f"{k}.png").write_bytes(b"\x89PNG nope")
+    cases.append(("image folder, all unreadable", lambda: image_dataset(broken, "train", resolution=8)[0], "all 3"))
+    cases.append(("image folder missing", lambda: image_dataset(tmp / "none", "train", resolution=8), "none"))
+    # light fields
+    scenes = default_scenes()
+
+    def lightfield_case(name, edit, named):
+        root = tmp / f"lf-{len(cases)}"
+        shutil.copytree(scenes, root)
+        splits = json.loads((root / "shape_splits.json").read_text())
+        victim = root / "shapes" / splits["test"][-1] / "transforms.json"
+        edit(root, splits, victim)
+        cases.append((f"light field: {name}", lambda: LightFieldDataset(root, "shapes", "test"), named))
+
+    def meta_edit(change):
+        def edit(root, splits, path):
+            meta = json.loads(path.read_text())
+            change(meta)
+            path.write_text(json.dumps(meta))
+
+        return edit
+
+    lightfield_case("frames not a list", meta_edit(lambda m: m.update(frames={})), "transforms.json")
+    lightfield_case("ragged matrix", meta_edit(lambda m: m["frames"][0].update(transform_matrix=[[1], [2, 3]])),
+                    "transforms.json")  # fmt: skip
+    lightfield_case("non-numeric matrix", meta_edit(lambda m: m["frames"][0].update(transform_matrix=[["a"] * 4] * 4)),
+                    "transforms.json")  # fmt: skip
+    lightfield_case("camera_angle_x string", meta_edit(lambda m: m.update(camera_angle_x="wide")), "camera_angle_x")
+    lightfield_case("camera_angle_x 0", meta_edit(lambda m: m.update(camera_angle_x=0)), "camera_angle_x")
+    lightfield_case("camera_angle_x < 0", meta_edit(lambda m: m.update(camera_angle_x=-1)), "camera_angle_x")
+    lightfield_case("file_path ../", meta_edit(lambda m: m["frames"][0].update(file_path="../../x")), "file_path")
+    lightfield_case("not JSON", lambda r, s, p: p.write_text("{"), "transforms.json")
+
+    def splits_edit(ids):
+        return lambda root, splits, path: (root / "shape_splits.json").write_text(json.dumps({**splits, "test": ids}))
+
+    lightfield_case("split ids with ../", splits_edit(["../x"]), "shape_splits.json")
+    lightfield_case("duplicate split ids", splits_edit(["a", "a"]), "shape_splits.json")
+    lightfield_case("split not a list", splits_edit("abc"), "shape_splits.json")
+
+    def non_square(root, splits, path):
+        for png in root.rglob("*.png"):
+            with Image.open(png) as image:
+                image.crop((0, 0, image.width, image.height // 2)).save(png)
+
+    lightfield_case("non-square views", non_square, "square")
+    return cases
+
+
+def flag_cases() -> list[tuple[str, object, str]]:
+    from ginr_apps import evaluate_prior, publish, render, sample
+
+    return [
+        ("render.py --frames 0", lambda: render.main(["m", "--frames", "0"]), "--frames"),
+        ("render.py --size 0", lambda: render.main(["m", "--size", "0"]), "--size"),
+        ("sample.py --steps 0", lambda: sample.main(["p", "--steps", "0"]), "--steps"),
+        ("sample.py --per-class 0", lambda: sample.main(["p", "--per-class", "0"]), "--per-class"),
+        ("sample.py --resolution 0", lambda: sample.main(["p", "--resolution", "0"]), "--resolution"),
+        (
+            "evaluate_prior.py --num-samples 0",
+            lambda: evaluate_prior.main(["p", "--num-samples", "0"]),
+            "--num-samples",
+        ),
+        ("publish.py --repo-id ../x", lambda: publish.main(["runs", "--repo-id", "../x"]), "--repo-id"),
+        ("publish.py --repo-id u/..", lambda: publish.main(["runs", "--repo-id", "u/.."]), "--repo-id"),
+        ("publish.py --repo-id 'u/a b;rm'", lambda: publish.main(["runs", "--repo-id", "u/a b;rm"]), "--repo-id"),
+    ]
+
+
+def main() -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="ginr-bad-inputs-"))
+    cases = config_cases() + file_cases(tmp) + flag_cases()
+    counts = {"clear": 0, "unclear": 0, "silent": 0}
+    for name, call, named in cases:
+        kind, message = _answer(call)
+        verdict = "silent" if kind == "accepted" else ("clear" if named in message else "unclear")
+        counts[verdict] += 1
+        if verdict != "clear":
+            print(f"{verdict}: {name}: {' '.join(message.split())[:300]}")
+    print(f"{len(cases)} bad inputs: {counts['clear']} refused with a clear error naming what is wrong, "
+          f"{counts['unclear']} refused unclearly, {counts['silent']} accepted silently")  # fmt: skip
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

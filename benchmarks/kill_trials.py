@@ -1,0 +1,126 @@
+"""Kill trials: interrupt real training runs at random moments with real signals, resume them, and
+count how many end bit-exact with an uninterrupted run (and whether any work was lost).
+
+    python benchmarks/kill_trials.py --trials 20            # apps/train.py, encoder dropout 0.1, 2 loader workers
+    python benchmarks/kill_trials.py --trials 10 --prior    # apps/train_prior.py (a tiny INR is trained first)
+
+Each trial starts a run, sends SIGKILL, SIGTERM or SIGINT after a random delay (during a step, an
+evaluation, a checkpoint write or the final outputs), resumes it with ``--resume`` (killing the
+resumed run again, at random, up to twice more), and finally compares the weights with those of
+the uninterrupted run. Lost work is a kill after which the newest complete checkpoint is older
+than before the kill. Prints one line per trial and a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from ginr_apps.checkpoints import latest_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = """
+model: {family: locinr, preset: photos-32, image_size: 16, patch_size: 4, encoder_width: 32, encoder_depth: 1,
+        encoder_heads: 2, hidden_dim: 32, fourier_dim: 32, dropout: 0.1}
+data: {source: photos, resolution: 16, test_size: 6, channel_permutation: true, num_workers: 2}
+train: {batch_size: 4, max_steps: 60, lr: 3.0e-3, warmup_steps: 2, eval_every: 10, eval_batch_size: 4,
+        checkpoint_every: 3, keep_checkpoints: 2, log_every: 2}
+seed: 3
+"""
+SIGNALS = (signal.SIGKILL, signal.SIGTERM, signal.SIGINT)
+
+
+def _command(args, out: Path, config: Path, inr: Path | None) -> list[str]:
+    if args.prior:
+        return [sys.executable, "apps/train_prior.py", "--inr", str(inr), "--output-dir", str(out), "--max-steps",
+                "60", "--batch-size", "8", "--checkpoint-every", "3", "--sample-steps", "2", "--cache-dir",
+                str(out.parent / "latents")]  # fmt: skip
+    return [sys.executable, "apps/train.py", "--config", str(config), "--output-dir", str(out)]
+
+
+def _weights(out: Path, prior: bool) -> dict:
+    path = out / ("pipeline/denoiser/diffusion_pytorch_model.safetensors" if prior else "model/model.safetensors")
+    return load_file(path)
+
+
+def _step(out: Path) -> int:
+    path = latest_checkpoint(out / "checkpoints")
+    return -1 if path is None else int(path.name.rsplit("-", 1)[-1])
+
+
+def _run(command: list[str], kill_after: float | None, sig) -> int:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if kill_after is not None:
+        try:
+            process.wait(timeout=kill_after)
+        except subprocess.TimeoutExpired:
+            process.send_signal(sig)
+    _, err = process.communicate(timeout=600)
+    if process.returncode not in (0, -9, 1, 2) and b"stopped by" not in err:
+        print(err.decode()[-2000:], file=sys.stderr)
+    return process.returncode
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--prior", action="store_true", help="kill apps/train_prior.py instead of apps/train.py")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    root = Path(tempfile.mkdtemp(prefix="ginr-kill-trials-"))
+    config = root / "tiny.yaml"
+    config.write_text(TINY)
+    inr = None
+    if args.prior:
+        inr_run = root / "inr"
+        subprocess.run([sys.executable, "apps/train.py", "--config", str(config), "--output-dir", str(inr_run),
+                        "train.max_steps=4"], cwd=ROOT, check=True, capture_output=True)  # fmt: skip
+        inr = inr_run / "model"
+    straight = root / "straight"
+    started = time.perf_counter()
+    assert _run(_command(args, straight, config, inr), None, None) == 0
+    duration = time.perf_counter() - started
+    expected = _weights(straight, args.prior)
+    exact = lost = interrupted = 0
+    for trial in range(args.trials):
+        out = root / f"trial-{trial}"
+        kills, resume, finished, lost_here = [], False, False, False
+        while not finished:
+            kill = len(kills) < 3 and (not kills or rng.random() < 0.5)
+            sig = rng.choice(SIGNALS)
+            before = _step(out)
+            command = _command(args, out, config, inr) + (["--resume"] if resume else [])
+            code = _run(command, rng.uniform(0.2, duration) if kill else None, sig)
+            if code == 0:
+                finished = True
+                continue
+            kills.append(sig.name)
+            lost_here |= _step(out) < before
+            resume = _step(out) >= 0  # killed before the first complete checkpoint: start afresh
+        same = expected.keys() == (got := _weights(out, args.prior)).keys() and all(
+            torch.equal(expected[k], got[k]) for k in expected
+        )
+        interrupted += bool(kills)
+        exact += same and bool(kills)
+        lost += lost_here
+        print(f"trial {trial}: killed by {', '.join(kills) or 'nothing (finished first)'}; "
+              f"{'bit-exact' if same else 'DIFFERENT'}{'; LOST WORK' if lost_here else ''}", flush=True)  # fmt: skip
+    app = "train_prior.py" if args.prior else "train.py (dropout 0.1, 2 loader workers)"
+    print(f"{app}: {exact}/{interrupted} interrupted runs resumed bit-exact; {lost} lost work; "
+          f"{args.trials - interrupted} trials finished before their kill")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
