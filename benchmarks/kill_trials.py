@@ -67,7 +67,7 @@ def _run(command: list[str], kill_after: float | None, sig) -> int:
         except subprocess.TimeoutExpired:
             process.send_signal(sig)
     _, err = process.communicate(timeout=600)
-    if process.returncode not in (0, -9, 1, 2) and b"stopped by" not in err:
+    if process.returncode not in (0, -9) and b"stopped by" not in err and b"KeyboardInterrupt" not in err:
         print(err.decode()[-2000:], file=sys.stderr)
     return process.returncode
 

@@ -315,3 +315,12 @@ def test_counts_that_cannot_be_right_are_refused_before_anything_loads(app_modul
     with pytest.raises(SystemExit) as exit_:
         module.main(argv)
     assert exit_.value.code == 2 and f"argument {flag}: must be >= " in capsys.readouterr().err
+
+
+def test_settings_may_follow_options_in_both_training_apps(tmp_path):
+    from ginr_apps import train, train_prior
+
+    _, config = train.parse_args(["--output-dir", str(tmp_path), "train.lr=3e-4", "--seed", "2", "data.test_size=3"])
+    assert (config.train.lr, config.seed, config.data.test_size, config.output_dir) == (3e-4, 2, 3, str(tmp_path))
+    _, prior = train_prior.parse_args(["--inr", "m", "train.lr=2e-4", "--max-steps", "7", "prior.class_dropout=0.2"])
+    assert (prior.train.lr, prior.train.max_steps, prior.prior.class_dropout) == (2e-4, 7, 0.2)

@@ -134,3 +134,14 @@ def test_pipeline_round_trips_through_save_pretrained(pipeline, tmp_path):
     # another compatible scheduler swaps in
     loaded.scheduler = DPMSolverMultistepScheduler.from_config(loaded.scheduler.config)
     assert loaded(generator=torch.Generator().manual_seed(0), **kw).images.shape == (2, 3, 16, 16)
+
+
+def test_a_pipeline_path_that_is_neither_a_folder_nor_cached_says_which(tmp_path):
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    from ginr_diffusion import LatentINRPipeline
+
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        LatentINRPipeline.from_pretrained(str(tmp_path / "runs" / "prior" / "pipline"))
+    with pytest.raises(LocalEntryNotFoundError, match="HF_HUB_OFFLINE is set"):
+        LatentINRPipeline.from_pretrained("someone/never-downloaded-prior")

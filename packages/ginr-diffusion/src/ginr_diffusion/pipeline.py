@@ -20,9 +20,11 @@ from diffusers import DDIMScheduler, DDPMScheduler, DiffusionPipeline, ImagePipe
 from diffusers.pipelines import pipeline_loading_utils
 from diffusers.utils.torch_utils import randn_tensor
 from huggingface_hub import snapshot_download
+from huggingface_hub.errors import LocalEntryNotFoundError
 from PIL import Image
 
 from ginr_core import GeneralizableINR, inspect_artifact
+from ginr_core.hub import check_source, not_cached_message
 
 from .denoiser import LatentDenoiser
 
@@ -82,9 +84,13 @@ class LatentINRPipeline(DiffusionPipeline):
         (``torch_dtype``, ...) go to ``DiffusionPipeline.from_pretrained``.
         """
         name = source = os.fspath(pretrained_model_name_or_path)
+        check_source(source)  # a mistyped local path is named as such
         if not os.path.isdir(source):
             download = {k: kwargs.pop(k) for k in ("revision", "cache_dir", "token", "force_download") if k in kwargs}
-            source = snapshot_download(source, local_files_only=kwargs.pop("local_files_only", False), **download)
+            try:
+                source = snapshot_download(source, local_files_only=kwargs.pop("local_files_only", False), **download)
+            except LocalEntryNotFoundError as error:
+                raise LocalEntryNotFoundError(f"{not_cached_message(name)} (huggingface_hub: {error})") from None
         held = inspect_artifact(source)
         if held is not None and held.kind == "inr":
             raise ValueError(
