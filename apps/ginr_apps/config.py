@@ -100,7 +100,8 @@ class TrainConfig:
     weight_decay: float = 0.0  # Adam weight decay
     grad_clip: float | None = None  # clip the gradient norm to this (None: no clipping)
     max_bad_steps: int = 0  # steps with a NaN/Inf loss or gradient to skip before stopping (0: stop at the first)
-    mixed_precision: str = "no"  # "no", "bf16" or "fp16" (GPU); fp32 on CPU
+    mixed_precision: str = "no"  # "no" (fp32, the paper's), "bf16" or "fp16" (GPUs); the launcher's flag wins
+    tf32: bool = True  # fp32 runs on GPUs use TF32 matmuls where the GPU has them
     eval_every: int = 250  # steps between evaluations on the test split
     eval_batch_size: int = 32  # items per evaluation batch
     checkpoint_every: int = 500  # steps between checkpoints

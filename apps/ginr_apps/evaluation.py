@@ -26,11 +26,17 @@ def source_index(dataset, item: dict) -> int:
 
 @torch.no_grad()
 def reconstruct(
-    model: GeneralizableINR, images: torch.Tensor, resolution: int | None = None, chunk_size: int | None = 65536
+    model: GeneralizableINR,
+    images: torch.Tensor,
+    resolution: int | None = None,
+    chunk_size: int | None = 65536,
+    clamp: bool = True,
 ) -> torch.Tensor:
-    """Encode ``(B, 3, H, W)`` images and decode them at ``resolution`` (default H): ``(B, 3, r, r)`` in [0, 1]."""
+    """Encode ``(B, 3, H, W)`` images and decode them at ``resolution`` (default H): ``(B, 3, r, r)``,
+    clamped to [0, 1] unless ``clamp=False`` (the raw outputs, which the paper's PSNR uses)."""
     latents = model.encode(images)
-    return model.render_image(latents, resolution or images.shape[-2], chunk_size=chunk_size).clamp(0.0, 1.0)
+    output = model.render_image(latents, resolution or images.shape[-2], chunk_size=chunk_size)
+    return output.clamp(0.0, 1.0) if clamp else output
 
 
 @torch.no_grad()
@@ -42,8 +48,11 @@ def psnr_per_image(
     batch_size: int = 32,
     chunk_size: int | None = 65536,
     device: torch.device | str = "cpu",
+    clamped: dict[int, float] | None = None,
 ) -> dict[int, float]:
-    """``{index: PSNR}`` of the reconstructions of ``dataset[index]`` (outputs clamped to [0, 1]).
+    """``{index: PSNR}`` of the reconstructions of ``dataset[index]``, on the raw outputs (the paper's
+    protocol, as the official code computes it); ``clamped``, if given, receives the PSNR of the
+    outputs clamped to [0, 1] from the same decode.
 
     The model encodes each image at the dataset's resolution and decodes at ``resolution``; the
     target at another resolution is ``dataset.render(index, resolution)``, the same image through
@@ -61,8 +70,12 @@ def psnr_per_image(
         else:
             targets = torch.stack([dataset.render(source_index(dataset, item), resolution) for item in batch])
             targets = targets.to(device)
-        values = psnr(reconstruct(model, images, resolution or native, chunk_size), targets)
+        output = reconstruct(model, images, resolution or native, chunk_size, clamp=False)
+        values = psnr(output, targets)
         results.update({int(item["index"]): float(v) for item, v in zip(batch, values.tolist())})
+        if clamped is not None:
+            values = psnr(output.clamp(0.0, 1.0), targets)
+            clamped.update({int(item["index"]): float(v) for item, v in zip(batch, values.tolist())})
     model.train(was_training)
     return results
 
@@ -70,10 +83,16 @@ def psnr_per_image(
 # ------------------------------------------------------------------------------------ novel views
 @torch.no_grad()
 def novel_views(
-    model: GeneralizableINR, support: torch.Tensor, rays: torch.Tensor, chunk_size: int | None = 65536
+    model: GeneralizableINR,
+    support: torch.Tensor,
+    rays: torch.Tensor,
+    chunk_size: int | None = 65536,
+    clamp: bool = True,
 ) -> torch.Tensor:
-    """Colours ``(B, N, 3)`` in [0, 1] of rays ``(B, N, 6)`` given support views ``(B, V, 9, H, W)``."""
-    return model.decode(model.encode(support), rays, chunk_size=chunk_size).clamp(0.0, 1.0)
+    """Colours ``(B, N, 3)`` of rays ``(B, N, 6)`` given support views ``(B, V, 9, H, W)``, clamped
+    to [0, 1] unless ``clamp=False``."""
+    output = model.decode(model.encode(support), rays, chunk_size=chunk_size)
+    return output.clamp(0.0, 1.0) if clamp else output
 
 
 def support_mean_colour(item: dict, views: int) -> torch.Tensor:
@@ -100,8 +119,11 @@ def nvs_psnr(
     chunk_size: int | None = 65536,
     device: torch.device | str = "cpu",
     predict=None,
+    clamped: dict[int, dict[int, float]] | None = None,
 ) -> dict[int, dict[int, float]]:
-    """``{v: {index: PSNR}}``: the novel view of each item predicted from its first v support views.
+    """``{v: {index: PSNR}}``: the novel view of each item predicted from its first v support views,
+    on the raw outputs (the paper's protocol); ``clamped``, if given, receives the PSNR of the
+    outputs clamped to [0, 1].
 
     Every item holds a fixed random choice of support views and a novel view (the paper's test
     protocol: each test object repeated with seeded picks), and the first v support views are a
@@ -122,9 +144,12 @@ def nvs_psnr(
             else:
                 support = torch.stack([item["support"][:v] for item in batch]).to(device)
                 rays = torch.stack([item["query_rays"] for item in batch]).to(device)
-                prediction = novel_views(model, support, rays, chunk_size)
+                prediction = novel_views(model, support, rays, chunk_size, clamp=False)
             values = psnr(prediction, targets).tolist()
             results[v].update({int(item["index"]): float(x) for item, x in zip(batch, values)})
+            if clamped is not None:
+                values = psnr(prediction.clamp(0.0, 1.0), targets).tolist()
+                clamped.setdefault(v, {}).update({int(item["index"]): float(x) for item, x in zip(batch, values)})
     if model is not None:
         model.train(was_training)
     return results

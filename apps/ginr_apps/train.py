@@ -130,12 +130,22 @@ def _hardware(accelerator: Accelerator) -> str:
     return f"CPU, {accelerator.num_processes} process(es) x {torch.get_num_threads()} threads"
 
 
-def evaluate(accelerator: Accelerator, model, dataset, config: RunConfig, task) -> dict[int, dict[int, float]]:
-    """Per-item test PSNR (per setting: resolution or number of views), each process taking every
-    n-th item, gathered without duplicates."""
+def evaluate(
+    accelerator: Accelerator, model, dataset, config: RunConfig, task, clamped: dict | None = None
+) -> dict[int, dict[int, float]]:
+    """Per-item test PSNR on the raw outputs (per setting: resolution or number of views), each
+    process taking every n-th item, gathered without duplicates; ``clamped`` (a dict) receives the
+    same with the outputs clamped to [0, 1]."""
     size = len(dataset) if config.data.test_size is None else min(config.data.test_size, len(dataset))
     mine = list(range(accelerator.process_index, size, accelerator.num_processes))
-    results = task.score(accelerator.unwrap_model(model), dataset, mine, accelerator.device)
+    mine_clamped = {} if clamped is not None else None
+    results = task.score(accelerator.unwrap_model(model), dataset, mine, accelerator.device, clamped=mine_clamped)
+    if clamped is not None:
+        clamped.update(_gather(accelerator, mine_clamped, size))
+    return _gather(accelerator, results, size)
+
+
+def _gather(accelerator: Accelerator, results: dict[int, dict[int, float]], size: int) -> dict[int, dict[int, float]]:
     per_process = math.ceil(size / accelerator.num_processes)
     gathered = {}
     for key, scores in results.items():
@@ -156,6 +166,22 @@ def _means(scores: dict[int, dict[int, float]]) -> dict[int, float]:
 def _labelled(task, values: dict[int, Any]) -> dict[str, Any]:
     """Setting keys as the task names them (``"3 views"``), for logs and JSON."""
     return {task.setting_label(key): value for key, value in values.items()}
+
+
+def _precision(configured: str) -> str | None:
+    """The mixed precision of the run: ``accelerate launch --mixed_precision`` (or ``accelerate config``)
+    wins over ``train.mixed_precision``, and a conflict is printed. The launcher's default ("no")
+    cannot be told from an explicit ``--mixed_precision no``, so only a launcher value other than
+    "no" overrides the config. Returns the value for ``Accelerator`` (None: the launcher's)."""
+    launcher = os.environ.get("ACCELERATE_MIXED_PRECISION", "no")
+    if launcher != "no":
+        if configured not in ("no", launcher) and int(os.environ.get("RANK", "0")) == 0:
+            print(
+                f"mixed precision: the launcher's {launcher} wins over train.mixed_precision={configured}",
+                flush=True,
+            )
+        return None
+    return configured
 
 
 def learning_rate_factor(config: RunConfig, total_steps: int):
@@ -196,9 +222,9 @@ def main(argv: list[str] | None = None) -> dict:
 
 def _train(args: argparse.Namespace, config: RunConfig, out: Path) -> dict:
     checkpoints = out / "checkpoints"
-    # an explicit train.mixed_precision wins; "no" defers to `accelerate launch --mixed_precision` / `accelerate config`
-    precision = config.train.mixed_precision
-    accelerator = Accelerator(mixed_precision=None if precision == "no" else precision)
+    accelerator = Accelerator(mixed_precision=_precision(config.train.mixed_precision))
+    if accelerator.device.type == "cuda" and config.train.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True  # fp32 runs: TF32 matmuls
     if accelerator.device.type == "cpu":
         # `accelerate launch` sets OMP_NUM_THREADS=1, which halves a 2-core machine: share the cores instead
         local = int(os.environ.get("LOCAL_WORLD_SIZE", accelerator.num_processes))
@@ -365,8 +391,9 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path) -> dict:
     state.unreadable, skipped = _union(accelerator, state.unreadable, skipped), set()
 
     # ---------------------------------------------------------------- final evaluation and outputs
-    scores = evaluate(accelerator, model, test_set, config, task)
-    means = _means(scores)
+    clamped: dict[int, dict[int, float]] = {}
+    scores = evaluate(accelerator, model, test_set, config, task, clamped=clamped)
+    means, means_clamped = _means(scores), _means(clamped)
     headline = task.headline(scores)
     test_psnr, per_item = means[headline], scores[headline]
     entry = {"step": state.step, "minutes": state.train_seconds / 60, "test_psnr": test_psnr}
@@ -379,6 +406,9 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path) -> dict:
             "setting": task.setting_label(headline),
             "by_setting": _labelled(task, means),
             "results": [{"setting": key, "psnr": value} for key, value in means.items()],
+            "outputs": "raw (the paper's protocol: PSNR of the model's outputs as they are)",
+            "psnr_clamped": means_clamped[headline],  # the outputs clamped to [0, 1]
+            "by_setting_clamped": _labelled(task, means_clamped),
         },
         "steps": state.step,
         "train_minutes": state.train_seconds / 60,
@@ -413,7 +443,8 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path) -> dict:
         by = "; ".join(f"{k}: {v:.2f} dB" for k, v in _labelled(task, means).items()) if len(means) > 1 else ""
         setting = task.setting_label(headline)
         print(
-            f"test PSNR {test_psnr:.2f} dB ({setting}) on {len(per_item)} held-out items after {state.step} steps "
+            f"test PSNR {test_psnr:.2f} dB ({setting}; raw outputs, clamped to [0, 1]: "
+            f"{means_clamped[headline]:.2f} dB) on {len(per_item)} held-out items after {state.step} steps "
             f"({state.train_seconds / 60:.1f} min){' [' + by + ']' if by else ''}; wrote {out}/model, metrics.json, "
             f"{task.figure_name}",
             flush=True,

@@ -22,7 +22,22 @@ OTHER_TASK_DEFAULTS = {
 }
 
 # Settings added after that file was written (section -> name -> default): every experiment holds the default.
-ADDED_SINCE = {"train": {"max_bad_steps": 0}}  # issue 12: skip k non-finite steps (default: stop at the first)
+ADDED_SINCE = {
+    "train": {
+        "max_bad_steps": 0,  # issue 12: skip k non-finite steps (default: stop at the first)
+        "tf32": True,  # issue 13: fp32 runs use TF32 matmuls on GPUs that have them
+    },
+    "data": {"train_repeats": 1, "adaptive_epochs": 0},  # issue 13 (novel views only)
+}
+# Values changed on purpose since then: (experiments whose name starts so, section, key, before, now).
+CHANGED_SINCE = [
+    ("", "train", "mixed_precision", "bf16", "no"),  # issue 13: paper configs train in fp32, as the official code
+    # issue 13: the official novel-view training protocol (two items per object and epoch, 128 rays each,
+    # adaptive sampling in the first epoch)
+    ("shapenet", "data", "train_repeats", 1, 2),
+    ("shapenet", "data", "query_rays", None, 128),
+    ("shapenet", "data", "adaptive_epochs", 0, 1),
+]
 
 
 def resolved(path: Path) -> dict:
@@ -46,7 +61,12 @@ def test_experiment_resolves_to_the_same_settings(name):
         assert before["data"].pop(key) == default
     for section, added in ADDED_SINCE.items():
         for key, default in added.items():
-            assert now[section].pop(key) == default
+            if key in now[section]:
+                before[section].setdefault(key, default)
+    for prefix, section, key, old, new in CHANGED_SINCE:
+        if name.startswith(prefix) and before[section].get(key) == old:
+            assert now[section][key] == new
+            before[section][key] = new
     assert now == before
 
 

@@ -128,8 +128,25 @@ def test_protocol_splits_by_file_number_and_subfolder(tmp_path):
     assert nette_test.files[0].parent.parent.name == "val"
     with pytest.raises(ValueError, match="has no split 'val'"):
         image_dataset(tmp_path / "celeba", "val", protocol="ffhq-256")
-    with pytest.raises(FileNotFoundError, match="ids 60000-69999"):
+    with pytest.raises(FileNotFoundError, match="ids listed in ginr_data/assets/ffhq_validation_ids.txt"):
         image_dataset(tmp_path / "celeba", "test", protocol="ffhq-256")
+
+
+def test_ffhq_protocols_use_the_official_random_split(tmp_path):
+    from ginr_data.protocols import shipped_ids
+
+    validation = shipped_ids("ffhq_validation_ids.txt")
+    assert len(validation) == 10_000 and min(validation) >= 0 and max(validation) <= 69_999
+    assert sum(i >= 60_000 for i in validation) == 1_397  # the old file-number split held only these
+    test_ids = sorted(validation)[:2] + sorted(i for i in validation if i >= 60_000)[:1]
+    train_ids = [i for i in (1, 2, 3, 60_000, 60_001, 69_999) if i not in validation][:3]
+    for i in test_ids + train_ids:
+        _save(tmp_path / "ffhq" / f"{i:05d}.png", size=(16, 16))
+    for resolution in (178, 256, 512, 1024):
+        train = image_dataset(tmp_path / "ffhq", "train", protocol=f"ffhq-{resolution}", resolution=8)
+        test = image_dataset(tmp_path / "ffhq", "test", protocol=f"ffhq-{resolution}", resolution=8)
+        assert [int(f.stem) for f in train.files] == sorted(train_ids)
+        assert [int(f.stem) for f in test.files] == sorted(test_ids)
 
 
 def test_folder_with_split_subfolders_and_random_crops_are_seeded_per_epoch(tmp_path):

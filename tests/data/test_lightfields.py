@@ -292,3 +292,24 @@ def test_non_square_views_are_refused_not_stretched(copy):
                 image.crop((0, 0, image.width, image.height // 2)).save(png)
     with pytest.raises(LightFieldError, match="square views are needed"):
         LightFieldDataset(root, "shapes", "train")
+
+
+def test_the_official_training_protocol_two_items_per_object_and_adaptive_rays_in_the_first_epoch(tiny_scenes):
+    data = LightFieldDataset(tiny_scenes, "shapes", "train", query_rays=16, repeats=2, adaptive_epochs=1)
+    assert len(data) == 2 * len(data.objects)
+    assert data[0]["object"] == data[1]["object"] and not torch.equal(data[0]["views"], data[1]["views"])
+    full = LightFieldDataset(tiny_scenes, "shapes", "train", repeats=2)
+
+    def foreground_share(epoch: int) -> float:
+        data.set_epoch(epoch)
+        full.set_epoch(epoch)
+        shares = []
+        for i in range(len(data)):
+            picked = data[i]["query_rgb"]
+            pixels = full[i]["query_rgb"]
+            if (pixels < 1).any(-1).float().mean() < 0.4:  # objects that cover less than 40 % of the view
+                shares.append((picked < 1).any(-1).float().mean().item())
+        return sum(shares) / len(shares)
+
+    assert foreground_share(0) >= 0.5  # at least half of the rays on the object in the first epoch
+    assert foreground_share(1) < 0.45  # uniform later

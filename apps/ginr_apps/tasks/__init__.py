@@ -93,8 +93,9 @@ class Task:
         raise NotImplementedError
 
     # ---------------------------------------------------------------- scoring
-    def score(self, model, dataset, indices: Sequence[int], device) -> dict[int, dict[int, float]]:
-        """``{setting: {index: PSNR}}`` on the test items ``indices``."""
+    def score(self, model, dataset, indices: Sequence[int], device, clamped=None) -> dict[int, dict[int, float]]:
+        """``{setting: {index: PSNR}}`` on the test items ``indices``, on the raw outputs (the paper's
+        protocol); ``clamped``, if a dict, receives the same with the outputs clamped to [0, 1]."""
         raise NotImplementedError
 
     def headline(self, scores: dict[int, dict[int, float]]) -> int:

@@ -148,6 +148,10 @@ class LightFieldDataset(Dataset):
         train: the training protocol (first ``train_views`` frames, random query pixels, fresh
             draws per epoch); default: ``split == "train"``.
         query_rays: pixels of the query view per training item (None: all of them).
+        adaptive_epochs: in the first ``adaptive_epochs`` epochs, half of the ``query_rays`` are drawn
+            from the query view's foreground (pixels with a channel below 1: not the white
+            background) and the rest uniformly, as the official "adaptive_random" sampling does in
+            its first epoch; later, uniformly.
         repeats: items per object (evaluation: 100 in the paper); default 1 for training, 100 else.
         resolution: resize views to this size (focal scaled to match); default: as stored.
         seed: draws depend on (seed, epoch, item) only: reproducible and resumable.
@@ -165,6 +169,7 @@ class LightFieldDataset(Dataset):
         num_support: int = 1,
         train: bool | None = None,
         query_rays: int | None = None,
+        adaptive_epochs: int = 0,
         repeats: int | None = None,
         resolution: int | None = None,
         train_views: int = TRAIN_VIEWS,
@@ -181,6 +186,7 @@ class LightFieldDataset(Dataset):
         self.train = split == "train" if train is None else bool(train)
         self.num_support, self.query_rays, self.seed, self.on_error = int(num_support), query_rays, seed, on_error
         self.repeats = (1 if self.train else 100) if repeats is None else int(repeats)
+        self.adaptive_epochs = int(adaptive_epochs)
         self.train_views, self.epoch = train_views, 0
         splits_path = _splits_file(root, category)
         if not splits_path.is_file():
@@ -291,7 +297,7 @@ class LightFieldDataset(Dataset):
         support = torch.cat([rgb[:-1], rays[:-1].permute(0, 3, 1, 2)], dim=1)  # (V, 9, r, r)
         query_rays, query_rgb = rays[-1].reshape(-1, 6), rgb[-1].permute(1, 2, 0).reshape(-1, 3)
         if self.train and self.query_rays is not None and self.query_rays < r * r:
-            pick = torch.from_numpy(rng.choice(r * r, size=self.query_rays, replace=False))
+            pick = torch.from_numpy(self._pick_rays(query_rgb, rng))
             query_rays, query_rgb = query_rays[pick], query_rgb[pick]
         return {
             "support": support,
@@ -303,6 +309,16 @@ class LightFieldDataset(Dataset):
             "object": obj["id"],
             "views": torch.from_numpy(views),
         }
+
+    def _pick_rays(self, rgb: torch.Tensor, rng: np.random.Generator) -> np.ndarray:
+        """Indices of the ``query_rays`` pixels a training item supervises (see ``adaptive_epochs``)."""
+        count, n = self.query_rays, rgb.shape[0]
+        if self.epoch >= self.adaptive_epochs:
+            return rng.choice(n, size=count, replace=False)
+        foreground = np.flatnonzero((rgb < 1.0).any(dim=-1).numpy())
+        half = min(count // 2, len(foreground))
+        chosen = rng.choice(foreground, size=half, replace=False) if half else np.empty(0, dtype=np.int64)
+        return np.concatenate([chosen, rng.choice(n, size=count - half, replace=False)])
 
     def __getitem__(self, index: int) -> dict:
         size = len(self)

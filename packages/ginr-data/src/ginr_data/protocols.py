@@ -15,6 +15,8 @@ image experiments; each says where a user gets the data and what to point ``sour
 
 from __future__ import annotations
 
+import functools
+import importlib.resources
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +40,24 @@ class SplitRule:
     subdir: str | None = None
     id_range: tuple[int, int] | None = None  # inclusive range of integer file names (000001.jpg -> 1)
     hf_split: str | None = None
+    id_list: str | None = None  # a list of file ids shipped in ginr_data/assets/: the split is these ids
+    exclude_list: str | None = None  # ... or every id of id_range except these
+
+    def ids(self) -> set[int] | None:
+        """The ids of the split when a shipped list defines it (None: ``id_range`` alone does)."""
+        if self.id_list is not None:
+            return shipped_ids(self.id_list)
+        if self.exclude_list is not None:
+            low, high = self.id_range
+            return set(range(low, high + 1)) - shipped_ids(self.exclude_list)
+        return None
+
+
+@functools.cache
+def shipped_ids(name: str) -> frozenset[int]:
+    """The integer ids listed (one per line) in the asset file ``name`` of ginr_data."""
+    text = importlib.resources.files("ginr_data").joinpath("assets", name).read_text(encoding="utf-8")
+    return frozenset(int(line) for line in text.split())
 
 
 @dataclass(frozen=True)
@@ -55,10 +75,16 @@ _CELEBA = {
     "val": SplitRule(id_range=(162771, 182637)),
     "test": SplitRule(id_range=(182638, 202599)),
 }
-_FFHQ = {"train": SplitRule(id_range=(0, 59999)), "test": SplitRule(id_range=(60000, 69999))}
+# The official random split of ginr-ipc (src/datasets/assets/ffhq{train,validation}.txt): its 10,000
+# validation ids are shipped in assets/ffhq_validation_ids.txt; train is every other id of 0-69,999.
+_FFHQ = {
+    "train": SplitRule(id_range=(0, 69999), exclude_list="ffhq_validation_ids.txt"),
+    "test": SplitRule(id_range=(0, 69999), id_list="ffhq_validation_ids.txt"),
+}
 _FFHQ_SOURCE = (
     "FFHQ (https://github.com/NVlabs/ffhq-dataset): point source at the folder of 00000.png ... 69999.png "
-    "(images1024x1024; sub-folders are searched); 60,000 train / 10,000 test by file number"
+    "(images1024x1024; sub-folders are searched); the official random split: 60,000 train / 10,000 test "
+    "(the test ids ship in ginr_data/assets/ffhq_validation_ids.txt)"
 )
 
 IMAGE_PROTOCOLS: dict[str, ImageProtocol] = {
@@ -94,9 +120,11 @@ def _is_saved_dataset(path: Path) -> bool:
     return (path / "dataset_dict.json").is_file() or (path / "state.json").is_file()
 
 
-def _numbered(files: list[Path], id_range: tuple[int, int]) -> list[Path]:
-    low, high = id_range
-    return [f for f in files if f.stem.isdigit() and low <= int(f.stem) <= high]
+def _numbered(files: list[Path], rule: SplitRule) -> list[Path]:
+    """The files of ``rule``'s split among numbered ``files`` (``00042.png`` has id 42)."""
+    low, high = rule.id_range
+    ids = rule.ids()
+    return [f for f in files if f.stem.isdigit() and low <= int(f.stem) <= high and (ids is None or int(f.stem) in ids)]
 
 
 def _load_hub_dataset(source: str, split: str):
@@ -200,11 +228,17 @@ def image_dataset(
             root = path / split
         files = find_images(root)
         if rule is not None and rule.id_range is not None:
-            files = _numbered(files, rule.id_range)
+            files = _numbered(files, rule)
             if not files:
+                which = (
+                    f"the ids listed in ginr_data/assets/{rule.id_list}"
+                    if rule.id_list
+                    else f"ids {rule.id_range[0]}-{rule.id_range[1]}"
+                    + (f" outside ginr_data/assets/{rule.exclude_list}" if rule.exclude_list else "")
+                )
                 raise FileNotFoundError(
-                    f"no numbered images with ids {rule.id_range[0]}-{rule.id_range[1]} under {root} for split "
-                    f"{split!r} of protocol {protocol!r}; expected {IMAGE_PROTOCOLS[protocol].source}"
+                    f"no numbered images with {which} under {root} for split {split!r} of protocol {protocol!r}; "
+                    f"expected {IMAGE_PROTOCOLS[protocol].source}"
                 )
         if size is not None:
             files = files[:size]
