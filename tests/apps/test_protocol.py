@@ -26,8 +26,9 @@ class _Overshooting(torch.nn.Module):
 
 def test_psnr_is_computed_on_the_raw_outputs_and_the_clamped_figure_beside_it():
     torch.manual_seed(0)
-    model = _Overshooting(LocalityAwareINR(image_size=16, patch_size=4, encoder_width=32, encoder_depth=1,
-                                           encoder_heads=2, hidden_dim=32, fourier_dim=32, num_latents=8))  # fmt: skip
+    inr = LocalityAwareINR(image_size=16, patch_size=4, encoder_width=32, encoder_depth=1, encoder_heads=2,
+                           hidden_dim=32, fourier_dim=32, num_latents=8)  # fmt: skip
+    model = _Overshooting(inr).eval()
     data = image_dataset("photos", "test", resolution=16, size=4)
     clamped: dict[int, float] = {}
     raw = psnr_per_image(model, data, range(4), clamped=clamped)
