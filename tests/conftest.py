@@ -27,6 +27,7 @@ TINY = {
     "locinr": {**TINY_ENCODER, "num_latents": 8, "sigmas": (8.0, 4.0), "sigma_q": 2.0},
     "ipc": {**TINY_ENCODER, "num_latents": 8, "sigma": 8.0},
     "transinr": {**TINY_ENCODER, "sigma": 8.0, "tokens_per_layer": 4},
+    "learned_init": {**TINY_ENCODER, "sigma": 8.0, "inner_lr": 0.05},
 }
 
 

@@ -51,3 +51,19 @@ def test_a_run_reports_raw_psnr_as_its_headline_and_clamped_beside(image_run):
     assert test["by_setting_clamped"] == {"16 px": test["psnr_clamped"]}
     card = (image_run / "model" / "README.md").read_text()
     assert f"{test['psnr']:.2f} | {test['psnr_clamped']:.2f}" in card and "raw outputs" in card
+
+
+def test_learned_init_trains_evaluates_publishes_and_loads_like_any_family(tmp_path, tiny_config, app):
+    from ginr_apps import publish
+    from ginr_core import GeneralizableINR, LearnedInit
+
+    out = tmp_path / "run"
+    app("apps/train.py", "--config", tiny_config(out), "--model", "learned_init", "train.max_steps=4",
+        "model.inner_lr=0.05")  # fmt: skip
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["model"]["class"] == "LearnedInit" and metrics["test"]["psnr"] > 5
+    result = app("apps/evaluate.py", out / "model", "--size", "3", "--resolutions", "16", "32")
+    assert "32 x 32: PSNR" in result.stdout
+    publish.main([str(out), "--repo-id", "ginr-tester/learned-init", "--dry-run", str(tmp_path / "staged")])
+    model = GeneralizableINR.from_pretrained(tmp_path / "staged")
+    assert type(model) is LearnedInit and model.encoder is None and model.inner_steps == 2

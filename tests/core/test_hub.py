@@ -7,7 +7,7 @@ from safetensors.torch import load_file, save_file
 
 from ginr_core import IPC, CheckpointMismatchError, LocalityAwareINR, TransINR, get_model_class
 
-CLASSES = {"locinr": LocalityAwareINR, "ipc": IPC, "transinr": TransINR}
+CLASSES = {name: get_model_class(name) for name in ("locinr", "ipc", "transinr", "learned_init")}
 
 
 def test_hub_is_offline_in_tests():

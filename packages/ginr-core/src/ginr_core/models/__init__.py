@@ -7,6 +7,7 @@ packages (the ``ginr.families`` entry points).
 from .base import SHARED_SETTINGS, CheckpointMismatchError, GeneralizableINR, SharedSetting
 from .encoder import LatentEncoder
 from .ipc import IPC
+from .learned_init import LearnedInit
 from .locinr import LocalityAwareINR
 from .registry import ENTRY_POINT_GROUP, get_model_class, list_families, register_family
 from .transinr import TransINR
@@ -18,6 +19,7 @@ __all__ = [
     "CheckpointMismatchError",
     "GeneralizableINR",
     "LatentEncoder",
+    "LearnedInit",
     "LocalityAwareINR",
     "SharedSetting",
     "TransINR",

@@ -160,6 +160,10 @@ class GeneralizableINR(
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     # this family's defaults for shared settings, where they differ from SHARED_SETTINGS'
     shared_defaults: ClassVar[dict[str, Any]] = {}
+    # False for a family without the Transformer encoder (Learned Init adapts weights by gradient steps)
+    uses_encoder: ClassVar[bool] = True
+    # whether the family takes posed views and rays (d_in=6) as well as images
+    light_fields: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs) -> None:
         init = cls.__dict__.get("__init__")
@@ -195,7 +199,8 @@ class GeneralizableINR(
             if not isinstance(getattr(type(self), name, None), property):
                 setattr(self, name, value)
         encoder = {ENCODER_ARGUMENTS.get(k, k): v for k, v in settings.items()}
-        self.encoder = LatentEncoder(**{k: v for k, v in encoder.items() if k in _ENCODER_PARAMETERS})
+        encoder = {k: v for k, v in encoder.items() if k in _ENCODER_PARAMETERS}
+        self.encoder = LatentEncoder(**encoder) if type(self).uses_encoder else None
 
     @classmethod
     def from_preset(cls, name: str, **overrides):
