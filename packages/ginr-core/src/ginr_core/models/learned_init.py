@@ -55,7 +55,8 @@ class LearnedInit(GeneralizableINR):
     light_fields = False
     shared_defaults: ClassVar[dict[str, Any]] = {"num_latents": 1}
     presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "celeba-178": {"sigma": 128.0},  # no official CelebA config: ImageNette's (assumed)
+        "celeba-178": {"sigma": 128.0},  # no official CelebA or FFHQ 178 config: ImageNette's (assumed)
+        "ffhq-178": {"sigma": 128.0},
         "imagenette-178": {"sigma": 128.0},
         "ffhq-256": {"sigma": 128.0},
         "photos-32": {"hidden_dim": 128, "fourier_dim": 128, "sigma": 16.0},
