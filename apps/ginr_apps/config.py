@@ -103,6 +103,7 @@ class TrainConfig:
     mixed_precision: str = "no"  # "no" (fp32, the paper's), "bf16" or "fp16" (GPUs); the launcher's flag wins
     tf32: bool = True  # fp32 runs on GPUs use TF32 matmuls where the GPU has them
     eval_every: int = 250  # steps between evaluations on the test split
+    eval_every_epochs: int | None = None  # instead: evaluate every this many epochs (Fig. 1's points: 40)
     eval_batch_size: int = 32  # items per evaluation batch
     checkpoint_every: int = 500  # steps between checkpoints
     keep_checkpoints: int = 2  # complete checkpoints kept (the newest)
@@ -397,7 +398,7 @@ def _check_values(config: RunConfig) -> None:
         raise ConfigError(f"train.warmup_steps must be >= 0, got {train.warmup_steps}")
     if train.max_bad_steps < 0:
         raise ConfigError(f"train.max_bad_steps must be >= 0, got {train.max_bad_steps}")
-    for name in ("cpu_threads", "decode_chunk_size"):
+    for name in ("cpu_threads", "decode_chunk_size", "eval_every_epochs"):
         if getattr(train, name) is not None and getattr(train, name) < 1:
             raise ConfigError(f"train.{name} must be >= 1 (or null: the default), got {getattr(train, name)}")
     if train.lr_schedule not in ("constant", "cosine"):
@@ -421,6 +422,7 @@ RESUME_MAY_CHANGE = (
     "train.epochs",
     "train.time_budget_minutes",
     "train.eval_every",
+    "train.eval_every_epochs",
     "train.eval_batch_size",
     "train.checkpoint_every",
     "train.keep_checkpoints",

@@ -26,6 +26,7 @@ ADDED_SINCE = {
     "train": {
         "max_bad_steps": 0,  # issue 12: skip k non-finite steps (default: stop at the first)
         "tf32": True,  # issue 13: fp32 runs use TF32 matmuls on GPUs that have them
+        "eval_every_epochs": None,  # issue 13: evaluations on epoch boundaries
     },
     "data": {"train_repeats": 1, "adaptive_epochs": 0},  # issue 13 (novel views only)
 }
@@ -37,6 +38,7 @@ CHANGED_SINCE = [
     ("shapenet", "data", "train_repeats", 1, 2),
     ("shapenet", "data", "query_rays", None, 128),
     ("shapenet", "data", "adaptive_epochs", 0, 1),
+    ("imagenette178", "train", "eval_every_epochs", None, 40),  # issue 13: Fig. 1's evaluation points
 ]
 
 

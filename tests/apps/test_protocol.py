@@ -67,3 +67,18 @@ def test_learned_init_trains_evaluates_publishes_and_loads_like_any_family(tmp_p
     publish.main([str(out), "--repo-id", "ginr-tester/learned-init", "--dry-run", str(tmp_path / "staged")])
     model = GeneralizableINR.from_pretrained(tmp_path / "staged")
     assert type(model) is LearnedInit and model.encoder is None and model.inner_steps == 2
+
+
+def test_evaluations_can_fall_on_epoch_boundaries(tmp_path, tiny_config, app):
+    from PIL import Image
+
+    data = tmp_path / "images"
+    for split, count in (("train", 8), ("test", 2)):
+        (data / split).mkdir(parents=True)
+        for k in range(count):
+            Image.effect_noise((20, 20), 30 + k).convert("RGB").save(data / split / f"{k}.png")
+    out = tmp_path / "run"  # 8 images, batch 4: 2 steps per epoch
+    app("apps/train.py", "--config", tiny_config(out), f"data.source={data}", "data.test_size=null",
+        "train.max_steps=9", "train.eval_every_epochs=2")  # fmt: skip
+    history = json.loads((out / "metrics.json").read_text())["history"]
+    assert [h["step"] for h in history] == [4, 8, 9]  # epochs 2 and 4, then the final evaluation
