@@ -3,7 +3,8 @@
 * ``on_termination()``: Ctrl-C (SIGINT) and SIGTERM (a scheduler's pre-emption, ``kill``) ask the
   run to stop; ``stop_if_asked()``, called between two steps, then raises ``Terminated`` (a
   ``KeyboardInterrupt``), and the run stops with a checkpoint of a whole step, never of half of
-  one. A second signal stops at once (no checkpoint). Under
+  one. A second Ctrl-C stops at once (no checkpoint); a repeated SIGTERM changes nothing (SIGKILL
+  is the way to stop at once). Under
   ``accelerate launch`` the training process also asks the kernel for SIGTERM when the launcher
   dies (Linux ``PR_SET_PDEATHSIG``): the launcher does not forward signals, and without this a
   ``kill`` of the launcher would leave training running to its end.
@@ -36,11 +37,11 @@ _asked: list[str] = []
 
 
 def _ask(signum, frame) -> None:
-    if _asked:  # the second signal: stop now
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if _asked and signum == signal.SIGINT:  # Ctrl-C twice: stop now
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        raise Terminated(f"{signal.Signals(signum).name} (again)")
-    _asked.append(signal.Signals(signum).name)
+        raise Terminated("SIGINT (again)")
+    if not _asked:  # a repeated SIGTERM (a launcher's death can bring two) changes nothing: SIGKILL stops at once
+        _asked.append(signal.Signals(signum).name)
 
 
 def stop_if_asked() -> None:
