@@ -29,6 +29,7 @@ ADDED_SINCE = {
         "eval_every_epochs": None,  # issue 13: evaluations on epoch boundaries
     },
     "data": {"train_repeats": 1, "adaptive_epochs": 0},  # issue 13 (novel views only)
+    "model": {"highest_band": False},  # issue 13: the second reading of w/o multiFM (LocINR only)
 }
 # Values changed on purpose since then: (experiments whose name starts so, section, key, before, now).
 CHANGED_SINCE = [
@@ -59,6 +60,8 @@ def test_every_experiment_of_before_is_still_here():
 
 # issue 13: the Learned Init baseline of Table 1
 ADDED_EXPERIMENTS = {"celeba178_learned_init", "imagenette178_learned_init", "ffhq256_learned_init"}
+# issue 13: the other reading of Table 3's w/o multiFM
+ADDED_EXPERIMENTS |= {"imagenette178_locinr_wo_multifm_highest_band", "ffhq256_locinr_wo_multifm_highest_band"}
 
 
 @pytest.mark.parametrize("name", sorted(BEFORE))

@@ -244,3 +244,24 @@ def test_every_preset_builds_every_family(preset):
     with torch.device("meta"):
         heads = LocalityAwareINR.from_preset(preset).token_aggregation.heads
     assert heads == {"ffhq-512": 4, "ffhq-1024": 4, "imagenet-256": 8}.get(preset, 2)
+
+
+def test_both_readings_of_the_wo_multifm_ablation():
+    settings = {"image_size": 16, "patch_size": 4, "encoder_width": 32, "encoder_depth": 1, "encoder_heads": 2,
+                "hidden_dim": 16, "fourier_dim": 16, "num_latents": 8, "multi_band_modulation": False}  # fmt: skip
+    images, coords = torch.rand(2, 3, 16, 16), torch.rand(1, 30, 2) * 2 - 1
+
+    def output(**extra):
+        torch.manual_seed(0)
+        model = LocalityAwareINR(**settings, **extra).eval()
+        with torch.no_grad():
+            return model(images, coords)
+
+    # the default reading never sees the bands; the other one sees the highest band (sigma_1) only
+    assert torch.equal(output(sigmas=(8.0, 4.0)), output(sigmas=(2.0, 1.0)))
+    assert not torch.allclose(
+        output(sigmas=(8.0, 4.0), highest_band=True), output(sigmas=(2.0, 4.0), highest_band=True)
+    )
+    assert torch.equal(output(sigmas=(8.0, 4.0), highest_band=True), output(sigmas=(8.0, 1.0), highest_band=True))
+    with pytest.raises(ValueError, match="highest_band is a reading of the w/o multiFM ablation"):
+        LocalityAwareINR(**{**settings, "multi_band_modulation": True}, highest_band=True)

@@ -103,6 +103,10 @@ class LocalityAwareINR(GeneralizableINR):
             modulation (the "w/o STA" ablation of Table 3).
         multi_band_modulation: ``False`` replaces Eq. 6-9 by a plain ReLU MLP of L hidden layers
             on ``m_v`` (the "w/o multiFM" ablation). With both off the decoder has IPC's layout.
+        highest_band: with ``multi_band_modulation=False``, the other reading of "w/o multiFM" that
+            the paper allows: the MLP's first layer also receives the highest band's frequency
+            features, ``ReLU(h_F(v; sigma_1) + W_m m_v + b_m)`` (Eq. 6-7 for one level), then L - 1
+            plain layers; the default reading gives the MLP the query's features at sigma_q only.
     """
 
     family = "locinr"
@@ -151,6 +155,7 @@ class LocalityAwareINR(GeneralizableINR):
         attention_heads: int = 2,
         selective_token_aggregation: bool = True,
         multi_band_modulation: bool = True,
+        highest_band: bool = False,
         **shared,
     ):
         super().__init__(**shared)
@@ -164,6 +169,9 @@ class LocalityAwareINR(GeneralizableINR):
         self.sigmas, self.sigma_q, self.num_levels = sigmas, sigma_q, len(sigmas)
         self.selective_token_aggregation = bool(selective_token_aggregation)
         self.multi_band_modulation = bool(multi_band_modulation)
+        self.highest_band = bool(highest_band)
+        if self.highest_band and self.multi_band_modulation:
+            raise ValueError("highest_band is a reading of the w/o multiFM ablation: set multi_band_modulation=False")
 
         # Latent tokens z_k in R^d: LayerNorm + Linear on the encoder outputs.
         self.latent_proj = latent_projection(self.encoder_width, d)
@@ -184,6 +192,12 @@ class LocalityAwareINR(GeneralizableINR):
             self.hidden_layers = nn.ModuleList(nn.Linear(d, d) for _ in range(L - 1))
             # f_out^(l), l = 1..L  (Eq. 9).
             self.output_layers = nn.ModuleList(nn.Linear(d, d_out) for _ in range(L))
+        elif self.highest_band:
+            # one level of Eq. 6-7 at sigma_1, then L - 1 plain layers
+            self.band_features = nn.ModuleList([FrequencyFeatures(d_in, fourier_dim, sigmas[0], d)])
+            self.band_modulation = nn.ModuleList([nn.Linear(d, d)])
+            self.hidden_layers = nn.ModuleList(nn.Linear(d, d) for _ in range(L - 1))
+            self.output_layers = nn.ModuleList([nn.Linear(d, d_out)])
         else:
             self.hidden_layers = nn.ModuleList(nn.Linear(d, d) for _ in range(L))
             self.output_layers = nn.ModuleList([nn.Linear(d, d_out)])
@@ -208,6 +222,9 @@ class LocalityAwareINR(GeneralizableINR):
             m = F.relu(self.token_aggregation(q, state), inplace=True)
         if not self.multi_band_modulation:
             h = m
+            if self.highest_band:  # ReLU(h_F(v; sigma_1) + W_m m_v + b_m)
+                modulation = self.band_modulation[0]
+                h = F.relu(F.linear(m, modulation.weight).add_(self.band_features[0](coords) + modulation.bias))
             for layer in self.hidden_layers:
                 h = F.relu(layer(h), inplace=True)
             return self.output_layers[0](h) + self.output_bias
