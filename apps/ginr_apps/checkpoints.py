@@ -39,12 +39,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .files import fsync_dir, write_json
+from .guards import check_finite
 
 __all__ = [
     "CheckpointError",
     "RunLockedError",
     "RunState",
     "checkpoint_path",
+    "claim_run",
     "latest_checkpoint",
     "list_checkpoints",
     "load_checkpoint",
@@ -52,6 +54,7 @@ __all__ = [
     "open_run",
     "prune_checkpoints",
     "resume_checkpoint",
+    "resume_run",
     "save_checkpoint",
 ]
 
@@ -168,17 +171,15 @@ def _decode(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return value
 
 
-def _digest(path: Path) -> str:
+def _digest(path: Path, fsync: bool = False) -> str:
+    """SHA-256 of a file (and, with ``fsync``, its contents made durable in the same pass)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
+        if fsync:
+            os.fsync(f.fileno())
     return h.hexdigest()
-
-
-def _fsynced(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
 
 
 def checkpoint_path(directory: str | Path, step: int, tmp: bool = False) -> Path:
@@ -248,11 +249,15 @@ def latest_checkpoint(directory: str | Path) -> Path | None:
 def save_checkpoint(accelerator, directory: Path, step: int, keep: int, parts: dict[str, Any]) -> Path:
     """Write ``parts`` (name -> object with ``state_dict``; or a plain dict) as the checkpoint of ``step``.
 
-    The main process writes (all processes hold the same state under data parallelism); the others
-    wait. The folder is complete, and renamed into place, only after both files are fsynced and the
-    marker is written; then all but the ``keep`` newest complete checkpoints are removed.
+    Raises ``NonFiniteError`` (nothing written) if a model part holds NaN or Inf. The main process
+    writes (all processes hold the same state under data parallelism); the others wait. The folder
+    is complete, and renamed into place, only after its files are fsynced and the marker is written;
+    then all but the ``keep`` newest complete checkpoints are removed.
     """
     directory = Path(directory)
+    for name, part in parts.items():  # a non-finite model never replaces a finite checkpoint
+        if isinstance(part, torch.nn.Module):
+            check_finite(part, f"step {step}: the {name} weights to checkpoint")
     tmp, final = checkpoint_path(directory, step, tmp=True), checkpoint_path(directory, step)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
@@ -271,9 +276,7 @@ def save_checkpoint(accelerator, directory: Path, step: int, keep: int, parts: d
                 state[name] = _encode(_state_of(part), tensors, name)
         save_file(tensors, str(tmp / TENSORS))
         write_json(tmp / STATE, state)
-        for name in written:
-            _fsynced(tmp / name)
-        files = {n: {"bytes": (tmp / n).stat().st_size, "sha256": _digest(tmp / n)} for n in written}
+        files = {n: {"bytes": (tmp / n).stat().st_size, "sha256": _digest(tmp / n, fsync=True)} for n in written}
         write_json(tmp / MARKER, {"format": FORMAT, "step": step, "files": files})
         if final.exists():  # the same step saved again (e.g. the end of a resumed run): keep the old one until replaced
             old = directory / f".old-{final.name}"
@@ -369,6 +372,26 @@ def open_run(output_dir: str | Path, resume: bool, final: str) -> None:
             f"error: {out} already holds a run; pass --resume to continue it, or choose another --output-dir "
             f"(nothing was changed)"
         )
+
+
+@contextlib.contextmanager
+def claim_run(output_dir: str | Path, resume: bool, final: str):
+    """Hold ``output_dir`` for a run (``lock_run``, taken by the launcher's RANK 0) and check that the
+    request fits it (``open_run``) while it is held."""
+    with lock_run(output_dir, enabled=int(os.environ.get("RANK", "0")) == 0):
+        open_run(output_dir, resume, final)
+        yield
+
+
+def resume_run(directory: str | Path, parts: dict[str, Any], settings, show: bool) -> Path:
+    """``resume_checkpoint`` for a training app: says (if ``show``) where it resumed, at which step,
+    and each setting the resume changes (``settings``: the ``SavedSettings`` part)."""
+    say = print if show else (lambda *a, **k: None)
+    resumed, _ = resume_checkpoint(directory, parts, say=say)
+    say(f"resumed from {resumed} at step {parts['state'].step}", flush=True)
+    for change in settings.changes:
+        say(f"  resume changes {change}", flush=True)
+    return resumed
 
 
 def prune_checkpoints(directory: str | Path, keep: int) -> None:

@@ -22,7 +22,16 @@ import sys
 
 import torch
 
-__all__ = ["NonFiniteError", "Terminated", "check_finite", "on_termination", "step_is_finite", "stop_if_asked"]
+__all__ = [
+    "NonFiniteError",
+    "Terminated",
+    "check_finite",
+    "non_finite_step",
+    "on_termination",
+    "run_app",
+    "step_is_finite",
+    "stop_if_asked",
+]
 
 
 class Terminated(KeyboardInterrupt):
@@ -81,3 +90,27 @@ def check_finite(module: torch.nn.Module, what: str) -> None:
     for name, tensor in [*module.named_parameters(), *module.named_buffers()]:
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise NonFiniteError(f"{what}: {name} holds NaN or Inf")
+
+
+def non_finite_step(step: int, loss: torch.Tensor, last_checkpoint, allowed: int, remedy: str) -> NonFiniteError:
+    """The error that stops a run at a non-finite ``step``: what happened, what was kept, what to do."""
+    kept = f"the last complete checkpoint is {last_checkpoint}" if last_checkpoint else "no checkpoint was written yet"
+    return NonFiniteError(
+        f"step {step}: the loss ({loss.item():.4g}) or the gradient is not finite (NaN or Inf), "
+        f"{'for more than ' + str(allowed) + ' steps' if allowed else 'so the run stopped'} before applying it; "
+        f"nothing was overwritten and {kept}. {remedy}"
+    )
+
+
+def run_app(main, errors: tuple[type[BaseException], ...] = ()) -> None:
+    """A training app's console entry: ``main()``, with its known errors (and ``errors``) as one line
+    and Ctrl-C / SIGTERM as a plain stop (the checkpoint is already saved)."""
+    from .checkpoints import CheckpointError, RunLockedError
+    from .config import ConfigError
+
+    try:
+        main()
+    except (NonFiniteError, CheckpointError, RunLockedError, ConfigError, *errors) as error:
+        raise SystemExit(f"error: {error}") from None
+    except KeyboardInterrupt as stop:
+        raise SystemExit(f"stopped by {stop or 'Ctrl-C'}") from None

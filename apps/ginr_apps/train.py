@@ -43,16 +43,7 @@ from ginr_core import list_families
 from ginr_data import DatasetUnavailableError, ImageLoadError, LightFieldError
 
 from .cards import command_line, write_model_card
-from .checkpoints import (
-    CheckpointError,
-    RunLockedError,
-    RunState,
-    latest_checkpoint,
-    lock_run,
-    open_run,
-    resume_checkpoint,
-    save_checkpoint,
-)
+from .checkpoints import RunState, claim_run, latest_checkpoint, resume_run, save_checkpoint
 from .config import (
     RESUME_MAY_CHANGE,
     ConfigError,
@@ -65,7 +56,7 @@ from .config import (
 )
 from .figures import save_png
 from .files import replace_dir, write_json
-from .guards import NonFiniteError, check_finite, on_termination, step_is_finite, stop_if_asked
+from .guards import check_finite, non_finite_step, on_termination, run_app, step_is_finite, stop_if_asked
 from .seeding import keyed_generator, seed_step, step_generator
 from .tasks import get_task_class
 
@@ -199,24 +190,11 @@ def learning_rate_factor(config: RunConfig, total_steps: int):
     return factor
 
 
-def _non_finite(step: int, loss: torch.Tensor, checkpoints: Path, allowed: int) -> NonFiniteError:
-    last = latest_checkpoint(checkpoints)
-    kept = f"the last complete checkpoint is {last}" if last is not None else "no checkpoint was written yet"
-    return NonFiniteError(
-        f"step {step}: the loss ({loss.item():.4g}) or the gradient is not finite (NaN or Inf), "
-        f"{'for more than ' + str(allowed) + ' steps' if allowed else 'so the run stopped'} before applying it; "
-        f"nothing was overwritten and {kept}. Lower train.lr, set train.grad_clip, or skip a few such steps with "
-        "train.max_bad_steps=k"
-    )
-
-
 def main(argv: list[str] | None = None) -> dict:
     args, config = parse_args(argv)
     on_termination()
     out = Path(config.output_dir)
-    # the main process (RANK 0 of the launcher) holds the folder for the whole run; the others follow it
-    with lock_run(out, enabled=int(os.environ.get("RANK", "0")) == 0):
-        open_run(out, args.resume, final="model")
+    with claim_run(out, args.resume, final="model"):
         return _train(args, config, out)
 
 
@@ -277,14 +255,9 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path) -> dict:
     if accelerator.scaler is not None:
         parts["scaler"] = accelerator.scaler
     if args.resume:
-        say = print if main_process else (lambda *a, **k: None)
-        resumed, _ = resume_checkpoint(checkpoints, parts, say=say)
-        say(f"resumed from {resumed} at step {state.step}", flush=True)
-        for change in settings.changes:
-            say(f"  resume changes {change}", flush=True)
+        resume_run(checkpoints, parts, settings, show=main_process)
 
     def checkpoint() -> None:
-        check_finite(accelerator.unwrap_model(model), f"step {state.step}: the weights to checkpoint")
         save_checkpoint(accelerator, checkpoints, state.step, config.train.keep_checkpoints, parts)
 
     if main_process:
@@ -341,7 +314,13 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path) -> dict:
                 else:  # never applied: skipped (if the config allows a few) or the run stops
                     state.bad_steps.append(state.step + 1)
                     if len(state.bad_steps) > config.train.max_bad_steps:
-                        raise _non_finite(state.step + 1, loss, checkpoints, config.train.max_bad_steps)
+                        raise non_finite_step(
+                            state.step + 1,
+                            loss,
+                            latest_checkpoint(checkpoints),
+                            config.train.max_bad_steps,
+                            "Lower train.lr, set train.grad_clip, or skip a few such steps with train.max_bad_steps=k",
+                        )
                     bar.write(f"step {state.step + 1}: non-finite loss or gradient, update skipped")
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
@@ -464,11 +443,4 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path) -> dict:
 
 def run() -> None:
     """The console entry point (``apps/train.py``, ``ginr-train``)."""
-    try:
-        main()
-    except (ImageLoadError, DatasetUnavailableError, LightFieldError, FileNotFoundError) as error:
-        raise SystemExit(f"error: {error}") from None
-    except (NonFiniteError, CheckpointError, RunLockedError, ConfigError) as error:
-        raise SystemExit(f"error: {error}") from None
-    except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM: the checkpoint is saved (see above)
-        raise SystemExit(f"stopped by {stop or 'Ctrl-C'}") from None
+    run_app(main, (ImageLoadError, DatasetUnavailableError, LightFieldError, FileNotFoundError))

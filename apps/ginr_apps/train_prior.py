@@ -25,7 +25,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,16 +49,7 @@ from ginr_diffusion import (
 )
 
 from .cards import command_line, prior_model_card
-from .checkpoints import (
-    CheckpointError,
-    RunLockedError,
-    RunState,
-    latest_checkpoint,
-    lock_run,
-    open_run,
-    resume_checkpoint,
-    save_checkpoint,
-)
+from .checkpoints import RunState, claim_run, latest_checkpoint, resume_run, save_checkpoint
 from .config import (
     ConfigError,
     SavedSettings,
@@ -72,7 +62,7 @@ from .config import (
 )
 from .figures import image_grid, save_png
 from .files import replace_dir, write_atomically, write_json
-from .guards import NonFiniteError, check_finite, on_termination, step_is_finite, stop_if_asked
+from .guards import non_finite_step, on_termination, run_app, step_is_finite, stop_if_asked
 from .seeding import seed_step, step_generator
 from .tasks.images import ImageTask
 
@@ -250,8 +240,7 @@ def main(argv: list[str] | None = None) -> dict:
     args, config = parse_args(argv)
     on_termination()
     out = Path(config.output_dir)
-    with lock_run(out, enabled=int(os.environ.get("RANK", "0")) == 0):
-        open_run(out, args.resume, final="pipeline")
+    with claim_run(out, args.resume, final="pipeline"):
         return _train(args, config, out)
 
 
@@ -292,15 +281,10 @@ def _train(args: argparse.Namespace, config: PriorRunConfig, out: Path) -> dict:
     parts = {"settings": settings, "model": accelerator.unwrap_model(denoiser), "optimizer": optimizer}
     parts.update(ema=ema, state=state)
     if args.resume:
-        say = print if main_process else (lambda *a, **k: None)
-        resumed, _ = resume_checkpoint(checkpoints, parts, say=say)
+        resume_run(checkpoints, parts, settings, show=main_process)
         ema.to(accelerator.device)
-        say(f"resumed from {resumed} at step {state.step}", flush=True)
-        for change in settings.changes:
-            say(f"  resume changes {change}", flush=True)
 
     def checkpoint() -> None:
-        check_finite(accelerator.unwrap_model(denoiser), f"step {state.step}: the weights to checkpoint")
         save_checkpoint(accelerator, checkpoints, state.step, train.keep_checkpoints, parts)
 
     world = accelerator.num_processes
@@ -400,12 +384,7 @@ def _loop(accelerator, config, state, denoiser, optimizer, ema, scheduler, data,
         norm = torch.nn.utils.get_total_norm([p.grad for p in denoiser.parameters() if p.grad is not None])
         if not step_is_finite(accelerator, loss, norm):
             last = latest_checkpoint(Path(config.output_dir) / "checkpoints")
-            raise NonFiniteError(
-                f"step {state.step + 1}: the loss ({loss.item():.4g}) or the gradient is not finite (NaN or Inf), so "
-                f"the run stopped before applying it; nothing was overwritten "
-                f"({'the last complete checkpoint is ' + str(last) if last else 'no checkpoint was written yet'}). "
-                "Lower train.lr"
-            )
+            raise non_finite_step(state.step + 1, loss, last, 0, "Lower train.lr")
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         ema.step(accelerator.unwrap_model(denoiser).parameters())
@@ -423,9 +402,4 @@ def _loop(accelerator, config, state, denoiser, optimizer, ema, scheduler, data,
 
 def run() -> None:
     """The console entry point (``apps/train_prior.py``, ``ginr-train-prior``)."""
-    try:
-        main()
-    except (NonFiniteError, CheckpointError, RunLockedError, ConfigError) as error:
-        raise SystemExit(f"error: {error}") from None
-    except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM: the checkpoint is saved (see above)
-        raise SystemExit(f"stopped by {stop or 'Ctrl-C'}") from None
+    run_app(main)
