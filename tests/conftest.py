@@ -29,6 +29,19 @@ TINY = {
     "transinr": {**TINY_ENCODER, "sigma": 8.0, "tokens_per_layer": 4},
     "learned_init": {**TINY_ENCODER, "sigma": 8.0, "inner_lr": 0.05},
 }
+# the NeRF-style families take posed views and rays only: 2 views of 16 px, 8 points per ray
+_TINY_NERF = {**TINY_ENCODER, "num_views": 2, "sigma": 8.0, "num_layers": 3, "points_per_ray": 8, "near": 1.0}
+TINY["ipc_nerf"] = {**_TINY_NERF, "num_latents": 8}
+TINY["transinr_nerf"] = {**_TINY_NERF, "tokens_per_layer": 4}
+
+
+def tiny_inputs(model, batch: int = 2, num: int = 30) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded inputs a tiny model takes: images and pixel coordinates, or views and rays."""
+    generator = torch.Generator().manual_seed(1)
+    if model.d_in == 2:
+        return torch.rand(batch, 3, 16, 16, generator=generator), torch.rand(batch, num, 2, generator=generator) * 2 - 1
+    views = torch.rand(batch, model.num_views, model.in_channels, 16, 16, generator=generator)
+    return views, torch.randn(batch, num, model.d_in, generator=generator)
 
 
 def tiny_model(family: str, **overrides):
@@ -87,3 +100,9 @@ def family(request) -> str:
 def tiny():
     """Factory: ``tiny(family, **overrides)`` -> a small seeded model."""
     return tiny_model
+
+
+@pytest.fixture
+def inputs():
+    """Factory: ``inputs(model, batch=2, num=30)`` -> seeded ``(data, coordinates)`` the model takes."""
+    return tiny_inputs

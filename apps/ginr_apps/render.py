@@ -10,7 +10,8 @@ views come from a test item of a dataset (``--data``: ``scenes`` or a learnit-la
 from your files (``--transforms``: a learnit / NeRF-synthetic ``transforms.json`` and its PNGs,
 ``--support`` picks the frames). The camera orbits the origin at the support cameras' mean
 distance and elevation, around their mean up vector, looking at the origin; each frame is the
-colour of every ray of that camera, at any ``--size`` (the light field is continuous).
+colour of every ray of that camera, at any ``--size`` (the light field is continuous; a NeRF-style
+model volume-renders each ray).
 Writes ``orbit.png`` (support views, then every n-th orbit frame) and ``orbit.gif``.
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from ginr_core import GeneralizableINR, orbit_around, plucker_rays
+from ginr_core import GeneralizableINR, orbit_around, posed_rays
 from ginr_data import ImageLoadError, LightFieldError, light_field_dataset, posed_views
 
 from .cli import at_least
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"--views must be between 1 and {model.num_views} (the model's view slots), got {views}")
     try:
         if args.transforms is not None:
-            given = posed_views(args.transforms, args.support, resolution=r)
+            given = posed_views(args.transforms, args.support, resolution=r, ray_format=model.ray_format)
             support, poses, focal = given["support"], given["poses"], given["focal"]
             if len(support) > model.num_views:
                 parser.error(
@@ -66,7 +67,13 @@ def main(argv: list[str] | None = None) -> dict:
             source = str(args.transforms)
         else:
             dataset = light_field_dataset(
-                args.data, args.split, category=args.category, resolution=r, num_support=views, train=False
+                args.data,
+                args.split,
+                category=args.category,
+                resolution=r,
+                num_support=views,
+                train=False,
+                ray_format=model.ray_format,
             )
             item = dataset[args.item]
             support, poses, focal = item["support"], item["support_poses"], item["focal"]
@@ -77,7 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
     poses = poses[:views]
     size = args.size or 4 * r
     orbit = orbit_around(poses, args.frames, args.elevation)
-    rays = plucker_rays(orbit, focal * size / r, size, size).view(args.frames, -1, 6)
+    rays = posed_rays(orbit, focal * size / r, size, size, model.ray_format).view(args.frames, -1, 6)
     with torch.no_grad():
         latents = model.encode(support[None].to(args.device))
         frames = [

@@ -151,3 +151,29 @@ def test_nvs_settings_are_checked_before_anything_runs(tmp_path, nvs_config, app
     image_model = ["model.preset=photos-32", "model.fourier_dim=32"]
     result = app(TRAIN, "--config", nvs_config(tmp_path / "z"), *image_model, check=False)
     assert result.returncode != 0 and "needs in_channels=9" in result.stderr
+
+
+def test_the_nerf_style_baselines_train_evaluate_and_render_through_the_apps(tmp_path, nvs_config, app, tiny_scenes):
+    from ginr_apps.tasks.nvs import NovelViewTask
+    from ginr_core import posed_rays
+
+    # the data is built for the model: views and rays as (origin, direction), not Plücker coordinates
+    config = load_config(nvs_config(tmp_path / "x", family="ipc_nerf"))
+    train_set, _ = NovelViewTask(config).datasets()
+    item = train_set[0]
+    rays = posed_rays(item["support_poses"], item["focal"], 16, 16, "origin_direction")
+    torch.testing.assert_close(item["support"][:, 3:], rays.permute(0, 3, 1, 2))
+
+    for family in ("ipc_nerf", "transinr_nerf"):
+        out = tmp_path / family
+        app(TRAIN, "--config", nvs_config(out, family=family), "train.max_steps=2", "model.points_per_ray=16")
+        model = GeneralizableINR.from_pretrained(out / "model")
+        assert model.family == family and model.points_per_ray == 16 and model.ray_format == "origin_direction"
+        card = (out / "model" / "README.md").read_text()
+        assert "volume rendering" in card and '"origin_direction"' in card
+    result = app(EVALUATE, out / "model", "--data", tiny_scenes, "--category", "shapes", "--repeats", "1")
+    scores = json.loads((out / "eval" / "eval.json").read_text())
+    assert list(scores["views"]) == ["1", "2", "3"] and 3 < scores["views"]["3"]["model"] < 60
+    assert "nearest view" in result.stdout
+    app(RENDER, out / "model", "--data", tiny_scenes, "--category", "shapes", "--views", "2", "--frames", "3")
+    assert Image.open(out / "render" / "orbit.gif").n_frames == 3

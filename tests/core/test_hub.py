@@ -7,7 +7,9 @@ from safetensors.torch import load_file, save_file
 
 from ginr_core import IPC, CheckpointMismatchError, LocalityAwareINR, TransINR, get_model_class
 
-CLASSES = {name: get_model_class(name) for name in ("locinr", "ipc", "transinr", "learned_init")}
+CLASSES = {
+    name: get_model_class(name) for name in ("locinr", "ipc", "transinr", "learned_init", "ipc_nerf", "transinr_nerf")
+}
 
 
 def test_hub_is_offline_in_tests():
@@ -16,7 +18,7 @@ def test_hub_is_offline_in_tests():
     assert constants.HF_HUB_OFFLINE and os.environ["HF_HOME"] in constants.HF_HOME
 
 
-def test_save_load_round_trip_is_exact(tmp_path, tiny, family):
+def test_save_load_round_trip_is_exact(tmp_path, tiny, inputs, family):
     model = tiny(family, sigma_q=3.0) if family == "locinr" else tiny(family)
     model.save_pretrained(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "config.json", "model.safetensors"]
@@ -31,7 +33,7 @@ def test_save_load_round_trip_is_exact(tmp_path, tiny, family):
     ours, theirs = model.state_dict(), loaded.state_dict()
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
     model.eval()
-    x, coords = torch.rand(2, 3, 16, 16), torch.rand(2, 30, 2) * 2 - 1
+    x, coords = inputs(model)
     with torch.no_grad():
         assert torch.equal(model(x, coords), loaded(x, coords))
     # the loaded model saves the same configuration again
@@ -118,7 +120,7 @@ def test_the_base_class_loads_any_family_by_its_config(tmp_path, tiny, family):
     int(__import__("huggingface_hub").__version__.split(".")[0]) < 1,
     reason="the fake Hub replaces the httpx transport of huggingface_hub >= 1.0",
 )
-def test_every_family_loads_by_repo_id_online_then_offline_from_the_hub_cache(tmp_path, tiny, monkeypatch):
+def test_every_family_loads_by_repo_id_online_then_offline_from_the_hub_cache(tmp_path, tiny, inputs, monkeypatch):
     from fakehub import FakeHub
     from huggingface_hub import constants
 
@@ -132,9 +134,9 @@ def test_every_family_loads_by_repo_id_online_then_offline_from_the_hub_cache(tm
     assert hub.unhandled == [] and {"config.json", "model.safetensors"} <= set(hub.files("ginr-tester/ipc"))
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    x, coords = torch.rand(1, 3, 16, 16), torch.rand(1, 20, 2) * 2 - 1
     for family, model in models.items():
         loaded = CLASSES[family].from_pretrained(f"ginr-tester/{family}")  # from the cache, no transport
+        x, coords = inputs(model, batch=1, num=20)
         with torch.no_grad():
             assert torch.equal(loaded(x, coords), model.eval()(x, coords))
     with pytest.raises(CheckpointMismatchError, match="ginr-tester/ipc holds a IPC checkpoint.*TransINR"):

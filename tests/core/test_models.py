@@ -8,12 +8,18 @@ from ginr_core import IPC, LocalityAwareINR, TransINR, get_model_class, image_co
 LIGHT_FIELD = {"in_channels": 9, "num_views": 3, "d_in": 6, "fourier_dim": 24}
 
 
+def _needs_images(family: str) -> None:
+    if not get_model_class(family).images:
+        pytest.skip(f"{family} models take views and rays only")
+
+
 def _images(batch=2, size=16, channels=3):
     torch.manual_seed(1)
     return torch.rand(batch, channels, size, size)
 
 
 def test_image_shapes(tiny, family):
+    _needs_images(family)
     model = tiny(family)
     latents = model.encode(_images())
     assert latents.shape == (2, model.num_latents, model.latent_dim)
@@ -52,6 +58,7 @@ def test_paper_light_field_tokens():
 
 @pytest.mark.parametrize("shared", [True, False])
 def test_chunked_decoding_equals_unchunked(tiny, family, shared):
+    _needs_images(family)  # the volume-rendering families: tests/core/test_nerf.py
     model = tiny(family).eval()
     latents = model.encode(_images())
     coords = image_coords(13, 11).view(1, -1, 2) if shared else torch.rand(2, 143, 2) * 2 - 1
@@ -62,6 +69,7 @@ def test_chunked_decoding_equals_unchunked(tiny, family, shared):
 
 
 def test_shared_coordinates_equal_per_instance_coordinates(tiny, family):
+    _needs_images(family)
     model = tiny(family).eval()
     latents = model.encode(_images(batch=3))
     coords = torch.rand(1, 50, 2) * 2 - 1
@@ -164,6 +172,7 @@ def test_bad_arguments_raise_clear_errors(tiny, family, kwargs, match):
 
 
 def test_bad_inputs_raise_clear_errors(tiny, family):
+    _needs_images(family)
     model = tiny(family)
     with pytest.raises(ValueError, match="expects 3 input channels, got 4"):
         model.encode(torch.rand(1, 4, 16, 16))

@@ -31,7 +31,9 @@ class ImageSettings(DataSettings):
     source: str | None = None
     protocol: str | None = None  # a ginr_data.IMAGE_PROTOCOLS name (resolution, transforms, splits)
     subsample: float | None = None  # fraction of pixels decoded per image per step (paper: 0.1 above 178 px)
-    jitter: bool = False  # move coordinates within their pixel (ginr-ipc ImageNette)
+    # move coordinates uniformly within their pixel: "coordwise" (each image and coordinate its own draw, as
+    # ginr-ipc's ImageNette configs), true (one draw for the whole batch: the grid stays shared, faster), false
+    jitter: bool | str = False
     channel_permutation: bool = False  # augmentation: random RGB order per training image
     image_column: str | None = None  # the image column of a `datasets` source
 
@@ -54,6 +56,8 @@ class ImageTask(Task):
     def check_settings(cls, data: ImageSettings) -> None:
         if data.subsample is not None and not 0 < data.subsample <= 1:
             raise ValueError(f"data.subsample must be in (0, 1], got {data.subsample}")
+        if isinstance(data.jitter, str) and data.jitter != "coordwise":
+            raise ValueError(f"data.jitter must be true, false or 'coordwise', got {data.jitter!r}")
 
     def datasets(self):
         data = self.data
@@ -83,8 +87,11 @@ class ImageTask(Task):
         if self.data.channel_permutation:
             order_rgb = torch.stack([torch.randperm(3, generator=g) for g in generators]).to(images.device)
             images = torch.gather(images, 1, order_rgb[:, :, None, None].expand_as(images))
-        # one jitter for the whole global batch keeps a full grid shared (and the decoder fast)
-        coords, targets = sample_pixels(images, self.data.subsample, generators, self.data.jitter, batch_generator)
+        # jitter: true draws once for the whole global batch (a full grid stays shared and the decoder fast);
+        # "coordwise" draws per image and coordinate, as the official code
+        jitter = self.data.jitter
+        shared = batch_generator if jitter is True else None
+        coords, targets = sample_pixels(images, self.data.subsample, generators, bool(jitter), shared)
         return images, coords, targets
 
     def score(self, model, dataset, indices: Sequence[int], device, clamped=None) -> dict[int, dict[int, float]]:

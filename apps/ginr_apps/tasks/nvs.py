@@ -76,8 +76,12 @@ class NovelViewTask(Task):
         return tuple(self.data.views) if self.data.views else (1, 1)
 
     def datasets(self):
+        from ..config import model_kwargs  # config reads the tasks' schemas: import it when running
+
         data, high = self.data, self.views[1]
         common = {"category": data.category, "resolution": data.resolution, "num_support": high}
+        # rays as the model takes them: Plücker (light fields) or origin and direction (NeRF-style)
+        common["ray_format"] = model_kwargs(self.config.model)[0].ray_format
         common["on_error"] = data.on_error
         train_set = light_field_dataset(
             data.source,
@@ -104,7 +108,7 @@ class NovelViewTask(Task):
             problems.append(f"the views are {r} x {r} but the model expects {model.image_size} (model.image_size)")
         if not self.accepts(model):
             problems.append(
-                f"novel view synthesis needs in_channels={LIGHT_FIELD_CHANNELS} (RGB + Plücker rays) and "
+                f"novel view synthesis needs in_channels={LIGHT_FIELD_CHANNELS} (RGB + rays) and "
                 f"d_in={RAY_DIM} (rays), the model has in_channels={model.in_channels}, d_in={model.d_in} "
                 "(use a light-field preset such as shapenet-nvs)"
             )
@@ -172,13 +176,21 @@ class NovelViewTask(Task):
         from ..cards import dataset_label
 
         label, split = dataset_label(metrics["data"]["source"]), metrics["data"]["test_split"]
-        r, name = model.image_size[0], type(model).__name__
+        r, name, fmt = model.image_size[0], type(model).__name__, model.ray_format
+        volume = fmt == "origin_direction"
         intro = (
             f"A generalizable implicit neural representation ([ginr](https://arxiv.org/abs/2310.05624) family\n"
-            f"`{model.family}`) of light fields: its encoder turns 1 to {model.num_views} posed {r} x {r} views of\n"
-            "an object (RGB plus the Plücker coordinates of each pixel's ray) into "
+            f"`{model.family}`) of {'radiance fields' if volume else 'light fields'}: its encoder turns 1 to "
+            f"{model.num_views} posed {r} x {r} views of\nan object (RGB plus the "
+            f"{'origin and direction' if volume else 'Plücker coordinates'} of each pixel's ray) into "
             f"{model.num_latents} latent tokens,\n"
-            "and its decoder predicts the colour of any ray, i.e. renders unseen views, with no volume rendering."
+            + (
+                f"and its decoder predicts colour and density at {model.points_per_ray} points of any ray, "
+                "alpha-composited onto white\n(NeRF-style volume rendering, the paper's Fig. 4a baselines)."
+                if volume
+                else "and its decoder predicts the colour of any ray, i.e. renders unseen views, with no volume "
+                "rendering."
+            )
         )
         scored = metrics["test"]["results"]
         clamped = metrics["test"].get("by_setting_clamped", {})
@@ -197,13 +209,13 @@ class NovelViewTask(Task):
         )
         usage = (
             "import torch\n"
-            f"from ginr_core import {name}, plucker_rays\n\n"
+            f"from ginr_core import {name}, posed_rays\n\n"
             f'model = {name}.from_pretrained("{repo}")\n'
             f"rgb = torch.rand(2, 3, {r}, {r})            # two support views, pixels in [0, 1]\n"
             "poses = torch.eye(4).repeat(2, 1, 1)   # their camera-to-world matrices (Blender/NeRF)\n"
-            f"rays = plucker_rays(poses, focal=40.0, height={r}, width={r})   # (2, H, W, 6)\n"
+            f'rays = posed_rays(poses, 40.0, {r}, {r}, "{fmt}")   # (2, H, W, 6), as model.ray_format says\n'
             "support = torch.cat([rgb, rays.permute(0, 3, 1, 2)], 1)[None]   # (1, V, 9, H, W)\n"
-            "novel = plucker_rays(torch.eye(4), 40.0, 64, 64).view(1, -1, 6)  # any camera, any resolution\n"
+            f'novel = posed_rays(torch.eye(4), 40.0, 64, 64, "{fmt}").view(1, -1, 6)  # any camera, any resolution\n'
             "colours = model(support, novel)                            # (1, 64 * 64, 3)"
         )
         common = {"dataset_type": label, "dataset_name": label, "dataset_split": split, "metric_type": "psnr"}
@@ -241,6 +253,7 @@ class NovelViewTask(Task):
             num_support=max(views),
             train=False,
             repeats=args.repeats,
+            ray_format=model.ray_format,
         )
         indices = list(range(len(dataset) if args.size is None else min(args.size, len(dataset))))
         out = args.output_dir

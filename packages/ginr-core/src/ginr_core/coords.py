@@ -61,12 +61,15 @@ class FourierFeatures(nn.Module):
     ``sigma = 256`` a bf16 argument would be off by whole radians.
 
     Args:
-        d_in: coordinate dimensionality (2 for pixels, 6 for Plücker rays).
+        d_in: coordinate dimensionality (2 for pixels, 6 for Plücker rays, 3 for world points).
         d_f: feature dimensionality; an even number ``>= 2 * d_in``.
         sigma: bandwidth, the largest frequency (> 0).
+        scale: the factor of every angle: ``pi`` (Eq. 2, coordinates in [-1, 1]) or 1 (the official
+            NeRF baselines' map of world points: ``cos(w_j x_i)`` with ``w_j = 2^(8 j / 19)``, i.e.
+            ``sigma = 256`` and 20 frequencies per axis).
     """
 
-    def __init__(self, d_in: int, d_f: int, sigma: float):
+    def __init__(self, d_in: int, d_f: int, sigma: float, scale: float = math.pi):
         super().__init__()
         if isinstance(d_in, bool) or int(d_in) != d_in or d_in < 1:
             raise ValueError(f"FourierFeatures: d_in must be a positive integer, got {d_in!r}")
@@ -77,7 +80,9 @@ class FourierFeatures(nn.Module):
             )
         if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0):
             raise ValueError(f"FourierFeatures: the bandwidth sigma must be a positive number, got {sigma!r}")
-        self.d_in, self.d_f, self.sigma = int(d_in), int(d_f), float(sigma)
+        if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+            raise ValueError(f"FourierFeatures: scale must be a positive number, got {scale!r}")
+        self.d_in, self.d_f, self.sigma, self.scale = int(d_in), int(d_f), float(sigma), float(scale)
         slots, extra = divmod(self.d_f // 2, self.d_in)
         self.num_frequencies = slots  # per input dimension (the first `extra` dimensions have one more)
         self.counts = [slots + (i < extra) for i in range(self.d_in)]
@@ -100,12 +105,12 @@ class FourierFeatures(nn.Module):
             )
         coords = coords.float()
         if self.uniform:
-            angles = coords.unsqueeze(-1) * (math.pi * self.frequencies(coords.device))  # (..., d_in, n)
+            angles = coords.unsqueeze(-1) * (self.scale * self.frequencies(coords.device))  # (..., d_in, n)
             angles = angles.flatten(-2)  # (..., d_in * n), input dimension major
         else:
             angles = torch.cat(
                 [
-                    coords[..., i : i + 1] * (math.pi * self.frequencies(coords.device, n))
+                    coords[..., i : i + 1] * (self.scale * self.frequencies(coords.device, n))
                     for i, n in enumerate(self.counts)
                 ],
                 dim=-1,
@@ -113,4 +118,5 @@ class FourierFeatures(nn.Module):
         return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
 
     def extra_repr(self) -> str:
-        return f"d_in={self.d_in}, d_f={self.d_f}, sigma={self.sigma:g}"
+        scale = "" if self.scale == math.pi else f", scale={self.scale:g}"
+        return f"d_in={self.d_in}, d_f={self.d_f}, sigma={self.sigma:g}{scale}"

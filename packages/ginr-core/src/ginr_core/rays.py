@@ -10,6 +10,10 @@ Conventions (Blender/NeRF, as the learnit ShapeNet renderings use them):
 * a ray ``o + s d`` is embedded as the Plücker coordinates ``(d_hat, o x d_hat)``, ``d_hat = d / |d|``:
   six numbers that do not depend on which point ``o`` of the ray is used (the moment ``o x d_hat``
   is the same for every ``o + s d``). These are the ``d_in = 6`` coordinates of a light field.
+* a model that renders volumes (the NeRF-style baselines) needs the camera centre and the
+  unnormalised direction instead, ``(o, d)``: points along the ray are ``o + z d`` at depths ``z``
+  measured along the camera axis. A model names what it takes in ``ray_format`` (``RAY_FORMATS``);
+  ``posed_rays`` and ``ray_coordinates`` give either.
 """
 
 from __future__ import annotations
@@ -21,17 +25,23 @@ import torch
 __all__ = [
     "LIGHT_FIELD_CHANNELS",
     "RAY_DIM",
+    "RAY_FORMATS",
     "camera_rays",
     "focal_from_fov",
     "look_at",
     "orbit_around",
     "orbit_poses",
     "plucker_rays",
+    "posed_rays",
+    "ray_coordinates",
     "ray_embedding",
 ]
 
 RAY_DIM = 6  # Plücker coordinates of a ray: the d_in of a light field
 LIGHT_FIELD_CHANNELS = 3 + RAY_DIM  # a support view: RGB plus the ray of each pixel
+# how six numbers describe a ray: Plücker coordinates (light fields) or the camera centre and the
+# unnormalised direction (volume rendering: the NeRF-style baselines' encoder input and queries)
+RAY_FORMATS = ("plucker", "origin_direction")
 
 
 def focal_from_fov(camera_angle_x: float, width: int) -> float:
@@ -104,6 +114,27 @@ def plucker_rays(cam2world: torch.Tensor, focal, height: int, width: int) -> tor
         ``(..., H, W, 6)``: ``(d_hat, o x d_hat)`` of the ray through each pixel centre.
     """
     return ray_embedding(*camera_rays(cam2world, focal, height, width))
+
+
+def ray_coordinates(origins: torch.Tensor, directions: torch.Tensor, ray_format: str = "plucker") -> torch.Tensor:
+    """Rays ``o + s d`` as a model's six coordinates: ``(..., 3), (..., 3) -> (..., 6)``.
+
+    ``ray_format`` is ``"plucker"`` (``ray_embedding``: light-field models) or
+    ``"origin_direction"`` (``(o, d)`` as given: volume-rendering models).
+    """
+    if ray_format == "plucker":
+        return ray_embedding(origins, directions)
+    if ray_format == "origin_direction":
+        return torch.cat(torch.broadcast_tensors(origins, directions), dim=-1)
+    raise ValueError(f"ray_format must be one of {RAY_FORMATS}, got {ray_format!r}")
+
+
+def posed_rays(cam2world: torch.Tensor, focal, height: int, width: int, ray_format: str = "plucker") -> torch.Tensor:
+    """``(..., H, W, 6)``: the ray through every pixel centre of posed views, in ``ray_format``
+    (see ``ray_coordinates``); ``posed_rays(..., "plucker")`` is ``plucker_rays``."""
+    if ray_format not in RAY_FORMATS:
+        raise ValueError(f"ray_format must be one of {RAY_FORMATS}, got {ray_format!r}")
+    return ray_coordinates(*camera_rays(cam2world, focal, height, width), ray_format)
 
 
 def look_at(eye: torch.Tensor, target: torch.Tensor | None = None, up=(0.0, 0.0, 1.0)) -> torch.Tensor:

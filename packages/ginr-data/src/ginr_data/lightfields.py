@@ -8,7 +8,7 @@ Layout (NOTES.md; the embedded default scenes are written the same way)::
 
 Each item is one object seen from ``num_support`` support views plus one query view::
 
-    {"support": (V, 9, H, W)  RGB in [0, 1] then the 6 Plücker channels of each pixel's ray,
+    {"support": (V, 9, H, W)  RGB in [0, 1] then the 6 channels of each pixel's ray,
      "query_rays": (N, 6), "query_rgb": (N, 3),
      "support_poses": (V, 4, 4), "query_pose": (4, 4), "focal": float,
      "object": id, "views": (V + 1,) frame indices (query last), "index": i, "skipped": k}
@@ -19,6 +19,10 @@ query view. Evaluation draws from all frames, each object ``repeats`` times (100
 a fixed seed, and returns every pixel of the query view in row-major order. The support views come
 in random order, so the first v of them are a random v-subset: a model trained on 1..V views is
 evaluated on v views by slicing ``support[:, :v]``.
+
+Rays come in the format the model takes (``ray_format``, ``ginr_core.RAY_FORMATS``): Plücker
+coordinates for light-field models (the default), or the camera centre and unnormalised direction
+for the NeRF-style baselines (``model.ray_format`` says which).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ginr_core import focal_from_fov, plucker_rays
+from ginr_core import RAY_FORMATS, focal_from_fov, posed_rays
 
 from .images import ImageLoadError, load_rgb, to_tensor
 from .protocols import DatasetUnavailableError
@@ -155,6 +159,8 @@ class LightFieldDataset(Dataset):
         repeats: items per object (evaluation: 100 in the paper); default 1 for training, 100 else.
         resolution: resize views to this size (focal scaled to match); default: as stored.
         seed: draws depend on (seed, epoch, item) only: reproducible and resumable.
+        ray_format: ``"plucker"`` or ``"origin_direction"``: the six numbers of each ray (the ray
+            channels of the support views and ``query_rays``), as the model takes them.
         on_error: ``"skip"`` an object whose views cannot be read (warn and count in
             ``"skipped"``) or ``"raise"``.
         max_objects: use only the first objects of the split (quick runs).
@@ -174,10 +180,14 @@ class LightFieldDataset(Dataset):
         resolution: int | None = None,
         train_views: int = TRAIN_VIEWS,
         seed: int = 0,
+        ray_format: str = "plucker",
         on_error: str = "skip",
         max_objects: int | None = None,
     ):
         root = Path(root)
+        if ray_format not in RAY_FORMATS:
+            raise ValueError(f"ray_format must be one of {RAY_FORMATS}, got {ray_format!r}")
+        self.ray_format = ray_format
         if on_error not in ("skip", "raise"):
             raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
         if int(num_support) != num_support or num_support < 1:
@@ -293,7 +303,7 @@ class LightFieldDataset(Dataset):
         focal = self.focal(obj)
         poses = obj["poses"][views]
         rgb = torch.stack([self.load_view(obj, int(k)) for k in views])  # (V + 1, 3, r, r)
-        rays = plucker_rays(poses, focal, r, r)  # (V + 1, r, r, 6)
+        rays = posed_rays(poses, focal, r, r, self.ray_format)  # (V + 1, r, r, 6)
         support = torch.cat([rgb[:-1], rays[:-1].permute(0, 3, 1, 2)], dim=1)  # (V, 9, r, r)
         query_rays, query_rgb = rays[-1].reshape(-1, 6), rgb[-1].permute(1, 2, 0).reshape(-1, 3)
         if self.train and self.query_rays is not None and self.query_rays < r * r:
@@ -378,7 +388,12 @@ def light_field_dataset(
     return LightFieldDataset(root, category, split, resolution=resolution, **kwargs)
 
 
-def posed_views(transforms: str | os.PathLike, frames: list[int] | None = None, resolution: int | None = None) -> dict:
+def posed_views(
+    transforms: str | os.PathLike,
+    frames: list[int] | None = None,
+    resolution: int | None = None,
+    ray_format: str = "plucker",
+) -> dict:
     """Views of one object that a user has, as a model's support input.
 
     Args:
@@ -386,6 +401,7 @@ def posed_views(transforms: str | os.PathLike, frames: list[int] | None = None, 
             their camera-to-world matrices.
         frames: which frames to use (default: all).
         resolution: resize the views to this size (the model's), focal scaled to match.
+        ray_format: the ray channels' format, the model's ``ray_format``.
 
     Returns:
         ``{"support": (V, 9, r, r), "poses": (V, 4, 4), "focal": float}`` (focal in pixels at r).
@@ -405,5 +421,5 @@ def posed_views(transforms: str | os.PathLike, frames: list[int] | None = None, 
     )
     focal = focal_from_fov(obj["camera_angle_x"], r)
     poses = obj["poses"][frames]
-    rays = plucker_rays(poses, focal, r, r).permute(0, 3, 1, 2)
+    rays = posed_rays(poses, focal, r, r, ray_format).permute(0, 3, 1, 2)
     return {"support": torch.cat([rgb, rays], 1), "poses": poses, "focal": focal}

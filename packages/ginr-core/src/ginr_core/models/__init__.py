@@ -9,6 +9,7 @@ from .encoder import LatentEncoder
 from .ipc import IPC
 from .learned_init import LearnedInit
 from .locinr import LocalityAwareINR
+from .nerf import NeRFIPC, NeRFTransINR
 from .registry import ENTRY_POINT_GROUP, get_model_class, list_families, register_family
 from .transinr import TransINR
 
@@ -21,6 +22,8 @@ __all__ = [
     "LatentEncoder",
     "LearnedInit",
     "LocalityAwareINR",
+    "NeRFIPC",
+    "NeRFTransINR",
     "SharedSetting",
     "TransINR",
     "get_model_class",

@@ -164,6 +164,11 @@ class GeneralizableINR(
     uses_encoder: ClassVar[bool] = True
     # whether the family takes posed views and rays (d_in=6) as well as images
     light_fields: ClassVar[bool] = True
+    # whether it takes images and pixel coordinates (d_in=2); False for the volume-rendering families
+    images: ClassVar[bool] = True
+    # how its six ray coordinates (and the ray channels of its views) describe a ray: "plucker"
+    # (light fields) or "origin_direction" (volume rendering); see ginr_core.rays.RAY_FORMATS
+    ray_format: ClassVar[str] = "plucker"
 
     def __init_subclass__(cls, **kwargs) -> None:
         init = cls.__dict__.get("__init__")
@@ -233,6 +238,11 @@ class GeneralizableINR(
         return next(self.parameters()).dtype
 
     @property
+    def evaluations_per_coordinate(self) -> int:
+        """Decoder evaluations per coordinate: 1, or the points per ray of a volume-rendering model."""
+        return 1
+
+    @property
     def num_patches(self) -> int:
         """Data tokens per view."""
         return self.encoder.tokenizer.num_patches
@@ -257,9 +267,11 @@ class GeneralizableINR(
             latents: ``(B, R, D)`` from ``encode``.
             coords: ``(B, N, d_in)``, or ``(1, N, d_in)`` / ``(N, d_in)`` for one coordinate set
                 shared by the whole batch (cheaper: coordinate-only features are computed once).
-            chunk_size: decode at most this many coordinates at a time. Per-instance work (keys
-                and values, modulated weights) is done once; the result equals unchunked decoding
-                and peak memory grows with ``chunk_size`` instead of N. ``None`` decodes in one go.
+            chunk_size: decode at most this many coordinates at a time (a volume-rendering model:
+                this many points, i.e. ``chunk_size // points_per_ray`` rays). Per-instance work
+                (keys and values, modulated weights) is done once; the result equals unchunked
+                decoding and peak memory grows with ``chunk_size`` instead of N. ``None`` decodes
+                in one go.
 
         Returns:
             ``(B, N, d_out)``.
@@ -267,7 +279,7 @@ class GeneralizableINR(
         latents = self._check_latents(latents)
         coords = self._check_coords(coords, latents.shape[0])
         if chunk_size is not None:
-            chunk_size = integer_at_least("chunk_size", chunk_size)
+            chunk_size = max(1, integer_at_least("chunk_size", chunk_size) // self.evaluations_per_coordinate)
         state = self._prepare(latents)
         num = coords.shape[1]
         if chunk_size is None or chunk_size >= num:

@@ -25,7 +25,14 @@ from ..coords import FourierFeatures
 from .base import GeneralizableINR
 from .encoder import latent_projection
 
-__all__ = ["BASELINE_PRESETS", "IPC", "InstancePatternComposer", "ModulatedLinear", "NormalizedLinear"]
+__all__ = [
+    "BASELINE_PRESETS",
+    "IPC",
+    "InstancePatternComposer",
+    "ModulatedLinear",
+    "NormalizedLinear",
+    "baseline_init_",
+]
 
 # The baselines' decoder settings per preset (IPC; TransINR adds its token counts). ginr-ipc's
 # Fourier bandwidths: 64 for CelebA and FFHQ 178, 128 for ImageNette 178 and FFHQ 512, 256 with the
@@ -44,13 +51,25 @@ BASELINE_PRESETS = {
 }
 
 
+def baseline_init_(weight: torch.Tensor) -> torch.Tensor:
+    """Draw a ``(fan_out, fan_in)`` weight as the official baselines do: ``U(-b, b)`` with ``b = 1/sqrt(fan_out)``.
+
+    ginr-ipc stores its weights as ``(fan_in, fan_out)`` and calls ``kaiming_uniform_(a=sqrt(5))``
+    on them, which reads ``fan_out`` as the fan-in (``b = sqrt(6 / (1 + 5) / fan_out)``). The
+    weights are normalised per output unit, so the scale does not change the function, but Adam's
+    steps are the same size whatever the scale: it sets how fast the directions move.
+    """
+    bound = 1.0 / math.sqrt(weight.shape[0])
+    with torch.no_grad():
+        return weight.uniform_(-bound, bound)
+
+
 class NormalizedLinear(nn.Module):
     """A shared layer whose weight rows (one per output unit) are L2-normalised over the fan-in."""
 
     def __init__(self, fan_in: int, fan_out: int):
         super().__init__()
-        self.weight = nn.Parameter(torch.empty(fan_out, fan_in))
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        self.weight = nn.Parameter(baseline_init_(torch.empty(fan_out, fan_in)))
         self.bias = nn.Parameter(torch.zeros(fan_out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -130,8 +149,9 @@ class IPC(GeneralizableINR):
         integer_at_least("num_layers", num_layers, minimum=2)
         if integer_at_least("modulated_layer", modulated_layer, minimum=0) >= num_layers:
             raise ValueError(f"modulated_layer must be a layer index in [0, {num_layers - 1}], got {modulated_layer!r}")
-        self.fourier_features = FourierFeatures(d_in, fourier_dim, positive_number("sigma", sigma))
-        dims = [fourier_dim] + [hidden_dim] * (num_layers - 1) + [d_out]
+        point_dim, raw_dim, scale = self._mlp_io(d_in, d_out)
+        self.fourier_features = FourierFeatures(point_dim, fourier_dim, positive_number("sigma", sigma), scale)
+        dims = [fourier_dim] + [hidden_dim] * (num_layers - 1) + [raw_dim]
         self.modulated_layer = modulated_layer
         self.latent_proj = latent_projection(self.encoder_width, dims[modulated_layer])
         self.layers = nn.ModuleList(
@@ -140,6 +160,13 @@ class IPC(GeneralizableINR):
             else NormalizedLinear(dims[i], dims[i + 1])
             for i in range(num_layers)
         )
+
+    @staticmethod
+    def _mlp_io(d_in: int, d_out: int) -> tuple[int, int, float]:
+        """What the MLP maps: ``(input dim, output dim, Fourier angle scale)``. Here the model's
+        coordinates to its outputs; a volume-rendering variant (``nerf.py``) maps 3-D points to
+        colour and density."""
+        return d_in, d_out, math.pi
 
     @property
     def latent_dim(self) -> int:

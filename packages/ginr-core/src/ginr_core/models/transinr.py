@@ -13,7 +13,6 @@ normalises and projects its own share of them.
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar
 
 import torch
@@ -24,7 +23,7 @@ from ..checks import integer_at_least, positive_number
 from ..coords import FourierFeatures
 from .base import GeneralizableINR
 from .encoder import latent_projection
-from .ipc import BASELINE_PRESETS, ModulatedLinear
+from .ipc import BASELINE_PRESETS, IPC, ModulatedLinear, baseline_init_
 
 __all__ = ["TokenModulatedLinear", "TransINR"]
 
@@ -38,8 +37,7 @@ class TokenModulatedLinear(ModulatedLinear):
             raise ValueError(f"TransINR: a layer with {fan_out} outputs cannot be tiled by {groups} tokens")
         self.groups = groups
         self.token_proj = latent_projection(width, fan_in)
-        self.weight = nn.Parameter(torch.empty(fan_out, fan_in))
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        self.weight = nn.Parameter(baseline_init_(torch.empty(fan_out, fan_in)))
         self.bias = nn.Parameter(torch.zeros(fan_out))
 
     def compose(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -83,11 +81,12 @@ class TransINR(GeneralizableINR):
         tokens_per_layer: int = 64,
         **shared,
     ):
-        d_out = self.shared_settings(**shared)["d_out"]
+        settings = self.shared_settings(**shared)
+        point_dim, raw_dim, scale = self._mlp_io(settings["d_in"], settings["d_out"])
         hidden_dim = integer_at_least("hidden_dim", hidden_dim)
         tokens_per_layer = integer_at_least("tokens_per_layer", tokens_per_layer)
         integer_at_least("num_layers", num_layers, minimum=2)
-        dims = [fourier_dim] + [hidden_dim] * (num_layers - 1) + [d_out]
+        dims = [fourier_dim] + [hidden_dim] * (num_layers - 1) + [raw_dim]
         groups = [min(tokens_per_layer, fan_out) for fan_out in dims[1:]]
         num_latents = shared.pop("num_latents", None)
         if num_latents is not None and num_latents != sum(groups):
@@ -96,11 +95,13 @@ class TransINR(GeneralizableINR):
                 f"layers, R = {sum(groups)}; got num_latents={num_latents!r} (pass None)"
             )
         super().__init__(num_latents=sum(groups), **shared)
-        d_in, encoder_width = self.d_in, self.encoder_width
-        self.fourier_features = FourierFeatures(d_in, fourier_dim, positive_number("sigma", sigma))
+        self.fourier_features = FourierFeatures(point_dim, fourier_dim, positive_number("sigma", sigma), scale)
+        encoder_width = self.encoder_width
         self.layers = nn.ModuleList(
             TokenModulatedLinear(encoder_width, g, dims[i], dims[i + 1]) for i, g in enumerate(groups)
         )
+
+    _mlp_io = staticmethod(IPC._mlp_io)  # the same hook: coordinates -> outputs, or points -> colour and density
 
     @property
     def latent_dim(self) -> int:
