@@ -6,7 +6,7 @@ import json
 import torch
 
 from ginr_apps.evaluation import psnr_per_image
-from ginr_core import LocalityAwareINR, psnr
+from ginr_core import LocalityAwareINR, image_coords, psnr
 from ginr_data import image_dataset
 
 
@@ -82,3 +82,35 @@ def test_evaluations_can_fall_on_epoch_boundaries(tmp_path, tiny_config, app):
         "train.max_steps=9", "train.eval_every_epochs=2")  # fmt: skip
     history = json.loads((out / "metrics.json").read_text())["history"]
     assert [h["step"] for h in history] == [4, 8, 9]  # epochs 2 and 4, then the final evaluation
+
+
+def test_coordwise_jitter_moves_each_images_coordinates_within_their_pixels():
+    from ginr_apps.config import load_config
+    from ginr_apps.seeding import keyed_generator
+    from ginr_apps.tasks.images import ImageTask
+
+    images = torch.rand(3, 3, 8, 8)
+    grid = image_coords(8).view(1, -1, 2)
+    found = {}
+    for jitter in (True, "coordwise", False):
+        task = ImageTask(load_config(None, [f"data.jitter={str(jitter).lower()}"]))
+        generators = [torch.Generator().manual_seed(i) for i in range(3)]
+        _, coords, targets = task.training_batch({"image": images}, "cpu", generators, keyed_generator(0, 5))
+        found[jitter] = coords
+        assert targets.shape == (3, 64, 3)
+        assert ((coords - grid).abs() <= 1 / 8 + 1e-6).all()  # within the pixel: half a cell of 2/8
+    assert found[False].shape == (1, 64, 2) and torch.equal(found[False], grid)
+    assert found[True].shape == (1, 64, 2)  # one draw for the whole batch: the grid stays shared
+    coordwise = found["coordwise"]  # the official noise: every image and coordinate its own draw
+    assert coordwise.shape == (3, 64, 2) and not torch.equal(coordwise[0], coordwise[1])
+    assert (coordwise - grid).std() > 0.05
+
+
+def test_baseline_weights_are_drawn_as_the_official_code_draws_them():
+    from ginr_core import IPC, TransINR
+
+    torch.manual_seed(0)
+    for model in (IPC(encoder_depth=0), TransINR(encoder_depth=0)):
+        first, last = model.layers[0].weight, model.layers[-1].weight  # (fan_out, fan_in): (256, 256), (3, 256)
+        assert first.abs().max() <= 1 / 16 and first.abs().max() > 0.06  # U(-1/sqrt(256), 1/sqrt(256))
+        assert last.abs().max() <= 1 / 3**0.5 and last.abs().max() > 0.3  # kaiming on (fan_in, fan_out): fan_out = 3

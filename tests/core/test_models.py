@@ -274,3 +274,15 @@ def test_both_readings_of_the_wo_multifm_ablation():
     assert torch.equal(output(sigmas=(8.0, 4.0), highest_band=True), output(sigmas=(8.0, 1.0), highest_band=True))
     with pytest.raises(ValueError, match="highest_band is a reading of the w/o multiFM ablation"):
         LocalityAwareINR(**{**settings, "multi_band_modulation": True}, highest_band=True)
+
+
+def test_under_autocast_the_prediction_stays_float32(tiny, inputs, family):
+    model = tiny(family).eval()
+    x, coords = inputs(model, batch=1, num=8)
+    with torch.no_grad():
+        reference = model(x, coords)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            latents = model.encode(x)
+            out = model.decode(latents, coords)
+    assert out.dtype == torch.float32 and reference.dtype == torch.float32
+    assert (out - reference).abs().max() < 0.1  # bf16 inside, the final layer and the sum in float32

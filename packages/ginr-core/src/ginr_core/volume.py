@@ -68,10 +68,11 @@ def composite(raw: torch.Tensor, depths: torch.Tensor, background: float = 1.0) 
         background: the colour seen through empty space (1.0: white, as the learnit renderings).
 
     Returns:
-        ``(..., 3)``. Computed in float32 whatever ``raw``'s dtype (the sums of many small
+        ``(..., 3)``. Computed in float32 at least whatever ``raw``'s dtype (the sums of many small
         weights lose too much in bf16).
     """
-    raw, depths = raw.float(), depths.float()
+    raw = raw.to(torch.promote_types(raw.dtype, torch.float32))
+    depths = depths.to(raw.dtype)
     rgb = torch.sigmoid(raw[..., :3])
     density = torch.relu(raw[..., 3])
     intervals = torch.cat([depths[..., 1:] - depths[..., :-1], torch.full_like(depths[..., :1], LAST_INTERVAL)], -1)

@@ -48,9 +48,21 @@ from ..hub import (
 from .encoder import LatentEncoder, symmetric_padding
 from .registry import class_by_name, register_family
 
-__all__ = ["SHARED_SETTINGS", "CheckpointMismatchError", "GeneralizableINR", "SharedSetting"]
+__all__ = ["SHARED_SETTINGS", "CheckpointMismatchError", "GeneralizableINR", "SharedSetting", "float32_output", "full"]
 
 PAPER_URL = "https://arxiv.org/abs/2310.05624"
+
+
+def float32_output(like: torch.Tensor):
+    """Autocast switched off, for a decoder's final layer and its prediction: under bf16/fp16 autocast
+    the outputs (and the loss the apps compute from them) stay float32; feed the layer ``full(...)``
+    inputs. ``with float32_output(h): out = last_layer(full(h))``."""
+    return torch.autocast(like.device.type, enabled=False)
+
+
+def full(t: torch.Tensor) -> torch.Tensor:
+    """``t`` in float32 if it is in a half type (bf16, fp16); float32 and float64 stay as they are."""
+    return t.to(torch.promote_types(t.dtype, torch.float32))
 
 
 class CheckpointMismatchError(ValueError):

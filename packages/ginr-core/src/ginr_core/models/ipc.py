@@ -22,7 +22,7 @@ from torch import nn
 
 from ..checks import integer_at_least, positive_number
 from ..coords import FourierFeatures
-from .base import GeneralizableINR
+from .base import GeneralizableINR, float32_output, full
 from .encoder import latent_projection
 
 __all__ = [
@@ -181,8 +181,8 @@ class IPC(GeneralizableINR):
     def _decode(self, weight: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
         h = self.fourier_features(coords)
         last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            h = layer(h, weight) if i == self.modulated_layer else layer(h)
-            if i < last:
-                h = F.relu(h, inplace=True)
+        for i, layer in enumerate(self.layers[:last]):
+            h = F.relu(layer(h, weight) if i == self.modulated_layer else layer(h), inplace=True)
+        with float32_output(h):  # the final layer and the prediction in float32, also under autocast
+            h = self.layers[last](full(h), full(weight)) if last == self.modulated_layer else self.layers[last](h)
         return h + self.output_bias

@@ -30,7 +30,7 @@ from torch import nn
 
 from ..checks import integer_at_least, positive_number
 from ..coords import FourierFeatures, image_coords
-from .base import GeneralizableINR
+from .base import GeneralizableINR, float32_output, full
 
 __all__ = ["LearnedInit"]
 
@@ -116,11 +116,10 @@ class LearnedInit(GeneralizableINR):
     def _mlp(self, features: torch.Tensor, weights: list[torch.Tensor]) -> torch.Tensor:
         """``(b, N, d_F)`` features through the MLP with per-instance weights ``(B, fan_in, fan_out)``."""
         h = features
-        for i, (w, bias) in enumerate(zip(weights, self.biases)):
-            w = F.normalize(w, dim=1)  # each output unit's weights have unit norm over the fan-in
-            h = torch.matmul(h, w) + bias
-            if i < len(weights) - 1:
-                h = F.relu(h)
+        for w, bias in zip(weights[:-1], self.biases[:-1]):
+            h = F.relu(torch.matmul(h, F.normalize(w, dim=1)) + bias)  # unit-norm weights over each fan-in
+        with float32_output(h):  # the final layer and the prediction in float32, also under autocast
+            h = torch.matmul(full(h), F.normalize(full(weights[-1]), dim=1)) + full(self.biases[-1])
         return h + self.output_bias
 
     def _features(self, coords: torch.Tensor) -> torch.Tensor:

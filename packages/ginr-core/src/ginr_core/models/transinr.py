@@ -21,7 +21,7 @@ from torch import nn
 
 from ..checks import integer_at_least, positive_number
 from ..coords import FourierFeatures
-from .base import GeneralizableINR
+from .base import GeneralizableINR, float32_output, full
 from .encoder import latent_projection
 from .ipc import BASELINE_PRESETS, IPC, ModulatedLinear, baseline_init_
 
@@ -119,9 +119,7 @@ class TransINR(GeneralizableINR):
 
     def _decode(self, weights: list[torch.Tensor], coords: torch.Tensor) -> torch.Tensor:
         h = self.fourier_features(coords)
-        last = len(self.layers) - 1
-        for i, (layer, weight) in enumerate(zip(self.layers, weights)):
-            h = layer(h, weight)
-            if i < last:
-                h = F.relu(h, inplace=True)
-        return h + self.output_bias
+        for layer, weight in zip(self.layers[:-1], weights[:-1]):
+            h = F.relu(layer(h, weight), inplace=True)
+        with float32_output(h):  # the final layer and the prediction in float32, also under autocast
+            return self.layers[-1](full(h), full(weights[-1])) + self.output_bias
