@@ -4,10 +4,12 @@
     python benchmarks/paper_gpu_hours.py --device cpu --only ffhq178_locinr      # a smoke run
 
 For each config it builds the model exactly as ``apps/train.py`` would (family, preset, settings),
-times bf16-autocast training steps (forward, backward, Adam) at the config's batch size and
-protocol (images: the full grid, or ``data.subsample`` of each image's pixels; light fields: the
-maximum number of support views and every ray of the query view), and multiplies the median step
-time by the config's number of steps: ``epochs x training items / batch``. Steps with the same cost
+times training steps (forward, backward, Adam; bf16 autocast, or ``--precision fp32``: the
+configs' own fp32 with TF32 matmuls) at the config's batch size and protocol (images: the full
+grid, or ``data.subsample`` of each image's pixels; light fields: the maximum number of support
+views and ``data.query_rays`` rays of the query view per item, in the model's ray format), and
+multiplies the median step time by the config's number of steps: ``epochs x training items /
+batch`` (light fields: ``epochs x objects x data.train_repeats / batch``). Steps with the same cost
 (the same architecture, batch and sampling; bandwidths do not change the cost) are timed once.
 
 The estimate counts the training steps only: data loading, periodic evaluation and checkpoints
@@ -30,7 +32,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 
 from ginr_apps.config import load_config, model_kwargs  # noqa: E402
-from ginr_core import image_coords  # noqa: E402
+from ginr_core import image_coords, ray_coordinates  # noqa: E402
 
 # training items per epoch (the protocols' training splits)
 TRAIN_ITEMS = {
@@ -58,19 +60,22 @@ def plan(path: Path) -> dict:
     config = load_config(path)
     cls, kwargs = model_kwargs(config.model)
     nvs = config.data.task == "nvs"
-    items = NVS_OBJECTS if nvs else TRAIN_ITEMS[config.data.protocol]
+    items = NVS_OBJECTS * config.data.train_repeats if nvs else TRAIN_ITEMS[config.data.protocol]
     steps = math.ceil(config.train.epochs * (items // config.train.batch_size))
     cost_kwargs = {k: v for k, v in kwargs.items() if not k.startswith("sigma")}
     views = config.data.views[1] if nvs else 1
-    key = json.dumps([cls.__name__, cost_kwargs, config.train.batch_size, config.data.subsample, views], default=str)
+    rays = (config.data.query_rays or -1) if nvs else None  # -1: every ray of the query view
+    subsample = None if nvs else config.data.subsample
+    key = json.dumps([cls.__name__, cost_kwargs, config.train.batch_size, subsample, views, rays], default=str)
     return {
         "config": path.stem,
         "table": path.read_text().splitlines()[0].lstrip("# ").split(":")[0],
         "cls": cls,
         "kwargs": kwargs,
         "batch": config.train.batch_size,
-        "subsample": config.data.subsample,
+        "subsample": subsample,
         "views": views,
+        "rays": rays,
         "nvs": nvs,
         "epochs": config.train.epochs,
         "steps": steps,
@@ -78,7 +83,7 @@ def plan(path: Path) -> dict:
     }
 
 
-def time_step(item: dict, device: torch.device, batch: int, seconds_per_cost: float) -> float:
+def time_step(item: dict, device: torch.device, batch: int, seconds_per_cost: float, bf16: bool = True) -> float:
     """Median seconds of one training step at micro-batch ``batch`` (two warm-up steps first)."""
     torch.manual_seed(0)
     model = item["cls"](**item["kwargs"]).to(device).train()
@@ -86,7 +91,11 @@ def time_step(item: dict, device: torch.device, batch: int, seconds_per_cost: fl
     h, w = model.image_size
     if item["nvs"]:
         inputs = torch.rand(batch, item["views"], model.in_channels, h, w, device=device)
-        coords = torch.rand(batch, h * w, model.d_in, device=device) * 2 - 1
+        rays = h * w if item["rays"] == -1 else item["rays"]
+        eye = torch.tensor([0.0, 0.0, 4.0], device=device)  # cameras at distance 4 looking at the object
+        origins = eye + 0.1 * torch.randn(batch, rays, 3, device=device)
+        directions = -F.normalize(origins + 0.3 * torch.randn_like(origins), dim=-1)
+        coords = ray_coordinates(origins, directions, model.ray_format)
     else:
         inputs = torch.rand(batch, 3, h, w, device=device)
         grid = image_coords(h, w, device=device).view(1, -1, 2)
@@ -99,7 +108,7 @@ def time_step(item: dict, device: torch.device, batch: int, seconds_per_cost: fl
     target = torch.rand(batch, coords.shape[1], 3, device=device)
 
     def step() -> None:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16 and device.type == "cuda"):
             loss = F.mse_loss(model(inputs, coords).float(), target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -121,13 +130,15 @@ def time_step(item: dict, device: torch.device, batch: int, seconds_per_cost: fl
     return statistics.median(times)
 
 
-def time_config(item: dict, device: torch.device, max_batch: int | None, seconds_per_cost: float) -> tuple[float, int]:
+def time_config(
+    item: dict, device: torch.device, max_batch: int | None, seconds_per_cost: float, bf16: bool = True
+) -> tuple[float, int]:
     """Seconds per step at the config's batch, and the micro-batch it was timed at (time scaled linearly
     when the whole batch does not fit one device: the paper spread its batch over several GPUs)."""
     batch = min(item["batch"], max_batch or item["batch"])
     while True:
         try:
-            return time_step(item, device, batch, seconds_per_cost) * item["batch"] / batch, batch
+            return time_step(item, device, batch, seconds_per_cost, bf16) * item["batch"] / batch, batch
         except torch.OutOfMemoryError:
             if batch == 1:
                 raise
@@ -144,11 +155,20 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--max-batch", type=int, help="time at most this micro-batch and scale (smoke runs)")
     parser.add_argument("--only", nargs="+", help="config names (without .yaml)")
     parser.add_argument("--budget-seconds", type=float, default=420, help="stop timing new costs after this long")
+    parser.add_argument(
+        "--precision",
+        choices=("bf16", "fp32"),
+        default="bf16",
+        help="bf16 autocast (on GPUs) or the configs' fp32 with TF32 matmuls",
+    )
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"{where}, torch {torch.__version__}, {'bf16 autocast' if device.type == 'cuda' else 'fp32'}", flush=True)
+    bf16 = args.precision == "bf16" and device.type == "cuda"
+    if device.type == "cuda" and not bf16:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True  # as train.tf32
+    print(f"{where}, torch {torch.__version__}, {'bf16 autocast' if bf16 else 'fp32 (TF32 on GPUs)'}", flush=True)
     items = [plan(path) for path in paper_configs(args.only)]
     timed: dict[str, tuple[float, int]] = {}
     started = time.perf_counter()
@@ -158,7 +178,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             if time.perf_counter() - started > args.budget_seconds:
                 print(f"{item['config']}: not timed (budget spent)", flush=True)
                 continue
-            timed[item["key"]] = time_config(item, device, args.max_batch, args.seconds_per_cost)
+            timed[item["key"]] = time_config(item, device, args.max_batch, args.seconds_per_cost, bf16)
         seconds, micro = timed[item["key"]]
         hours = item["steps"] * seconds / 3600
         per = " per 1k objects" if item["nvs"] else ""
@@ -168,12 +188,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
             flush=True,
         )
         results.append(
-            {k: item[k] for k in ("config", "table", "batch", "subsample", "views", "epochs", "steps", "nvs")}
+            {k: item[k] for k in ("config", "table", "batch", "subsample", "views", "rays", "epochs", "steps", "nvs")}
             | {"seconds_per_step": seconds, "timed_micro_batch": micro, "gpu_hours": hours}
         )
     if args.json:
         Path(args.json).write_text(
-            json.dumps({"device": where, "torch": torch.__version__, "results": results}, indent=2) + "\n"
+            json.dumps(
+                {"device": where, "torch": torch.__version__, "precision": args.precision, "results": results}, indent=2
+            )
+            + "\n"
         )
     return results
 

@@ -2,6 +2,11 @@
 
     python benchmarks/train_step.py                      # CPU, fp32, batch 2, full 178 x 178 grid
     python benchmarks/train_step.py --device cuda --precision bf16 --batch-size 16
+    python benchmarks/train_step.py --preset shapenet-nvs --models locinr ipc_nerf transinr_nerf  # Fig. 4a
+
+With a light-field preset (``shapenet-nvs``) a step encodes ``--views`` posed 128 px views per item
+and decodes ``--rays`` query rays per item (the official protocol: 128); the NeRF-style families
+evaluate their MLP at ``points_per_ray`` (128) points of each ray, the light-field ones once.
 
 A step is forward + backward + Adam update on a batch of images, decoding every pixel (the
 paper's 178 px protocol). Model FLOPs are counted by ``torch.utils.flop_counter`` (matmuls and
@@ -22,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
-from ginr_core import get_model_class, image_coords, list_families
+from ginr_core import get_model_class, get_preset, image_coords, list_families, ray_coordinates
 
 FAMILIES = tuple(list_families())  # every registered family, plug-ins included
 REFERENCE = {"ipc": 8.3, "transinr": 8.6}  # official ginr-ipc code, same config, this CPU kind (NOTES.md)
@@ -68,16 +73,26 @@ def build_step(family: str, args, device: torch.device, chunk_size: int | None):
     model = get_model_class(family).from_preset(args.preset).to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, fused=device.type in ("cpu", "cuda"))
     size = model.image_size[0]
-    images = torch.rand(args.batch_size, 3, size, size, device=device)
-    target = images.permute(0, 2, 3, 1).reshape(args.batch_size, -1, 3)
-    coords = image_coords(size, size, device=device).view(1, -1, 2)
-    if args.per_image_coords:
-        coords = coords.expand(args.batch_size, -1, -1).contiguous()
+    if model.d_in == 2:
+        images = torch.rand(args.batch_size, 3, size, size, device=device)
+        target = images.permute(0, 2, 3, 1).reshape(args.batch_size, -1, 3)
+        coords = image_coords(size, size, device=device).view(1, -1, 2)
+        if args.per_image_coords:
+            coords = coords.expand(args.batch_size, -1, -1).contiguous()
+    else:  # posed views and query rays: cameras at distance 4 looking at the origin, as ShapeNet's
+        views = min(args.views, model.num_views)
+        images = torch.rand(args.batch_size, views, model.in_channels, size, size, device=device)
+        eye = torch.tensor([0.0, 0.0, 4.0], device=device)
+        origins = eye + 0.1 * torch.randn(args.batch_size, args.rays, 3, device=device)
+        directions = -F.normalize(origins + 0.3 * torch.randn_like(origins), dim=-1)
+        coords = ray_coordinates(origins, directions, model.ray_format)
+        target = torch.rand(args.batch_size, args.rays, 3, device=device)
     use_bf16 = args.precision == "bf16"
+    forward = torch.compile(model) if args.compile else model
 
-    def step() -> None:
+    def step(eager: bool = False) -> None:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            loss = F.mse_loss(model(images, coords, chunk_size=chunk_size).float(), target)
+            loss = F.mse_loss((model if eager else forward)(images, coords, chunk_size=chunk_size).float(), target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -87,9 +102,14 @@ def build_step(family: str, args, device: torch.device, chunk_size: int | None):
 
 def measure(family: str, args, device: torch.device, chunk_size: int | None) -> dict:
     model, step = build_step(family, args, device, chunk_size)
-    step()  # warm-up (allocations, Adam state)
+    _sync(device)
+    start = time.perf_counter()
+    step()  # warm-up (allocations, Adam state; compilation with --compile)
+    _sync(device)
+    first = time.perf_counter() - start
+    step()
     with FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FLOPS) as counter:
-        step()
+        step(eager=True)  # the model's FLOPs, counted on the eager graph
     flops = counter.get_total_flops()
     dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
     matmul_before = matmul_flops_per_second(device, dtype)
@@ -109,6 +129,7 @@ def measure(family: str, args, device: torch.device, chunk_size: int | None) -> 
         "parameters": sum(p.numel() for p in model.parameters()),
         "seconds_per_step": seconds,
         "seconds_min": min(times),
+        "seconds_first_step": first,  # includes torch.compile's compilation with --compile
         "gflop_per_step": flops / 1e9,
         "achieved_gflops": flops / seconds / 1e9,
         "matmul_gflops": matmul / 1e9,
@@ -142,32 +163,47 @@ def main(argv: list[str] | None = None) -> list[dict]:
         help="decode the grid in one pass ('none') and/or in chunks of this many coordinates; the result is the "
         "same, but on CPU small chunks keep every activation below glibc's 32 MB mmap threshold (fewer page faults)",
     )
+    parser.add_argument("--tf32", action="store_true", help="allow TF32 matmuls on GPUs (as train.tf32)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (first step reported apart)")
+    parser.add_argument("--views", type=int, default=1, help="support views per item (light-field presets)")
+    parser.add_argument("--rays", type=int, default=128, help="query rays per item (light fields; official: 128)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if args.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     if device.type == "cpu" and args.precision == "bf16":
         print("warning: bf16 on CPUs without bf16 units is ~100x slower than fp32", file=sys.stderr)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
     print(
         f"device={device} ({where}) torch={torch.__version__} precision={args.precision} preset={args.preset} "
-        f"batch={args.batch_size} coords={'per image' if args.per_image_coords else 'one grid shared by the batch'}"
+        f"batch={args.batch_size} tf32={args.tf32} compile={args.compile} "
+        f"coords={'per image' if args.per_image_coords else 'one grid shared by the batch'}"
+        + (f" views={args.views} rays={args.rays}" if get_preset(args.preset).get("d_in", 2) == 6 else "")
     )
     results = []
     print(
-        f"{'model':<9} {'chunks':>6} {'params':>11} {'s/step':>8} {'GFLOP/step':>11} {'GFLOP/s':>9} "
+        f"{'model':<13} {'chunks':>6} {'params':>11} {'s/step':>8} {'GFLOP/step':>11} {'GFLOP/s':>9} "
         f"{'matmul GFLOP/s':>15} {'ratio':>6}"
     )
     chunk_sizes = [None if c.lower() == "none" else int(c) for c in args.chunk_sizes]
     for family, chunk_size in ((f, c) for f in args.models for c in chunk_sizes):
+        try:
+            get_preset(args.preset, family)
+        except ValueError:
+            print(f"{family:<13} skipped: it has no {args.preset} preset", flush=True)
+            continue
         r = measure(family, args, device, chunk_size)
         results.append(r)
         line = (
-            f"{r['model']:<9} {chunk_size or '-':>6} {r['parameters']:>11,} {r['seconds_per_step']:>8.3f} "
+            f"{r['model']:<13} {chunk_size or '-':>6} {r['parameters']:>11,} {r['seconds_per_step']:>8.3f} "
             f"{r['gflop_per_step']:>11.1f} {r['achieved_gflops']:>9.1f} {r['matmul_gflops']:>15.1f} "
             f"{r['ratio_to_matmul']:>6.2f}"
         )
+        if args.compile or device.type == "cuda":
+            line += f"   first step {r['seconds_first_step']:.1f} s"
         if device.type == "cpu" and args.batch_size == 2 and args.preset == "ffhq-178" and family in REFERENCE:
             line += f"   (official code: ~{REFERENCE[family]} s/step)"
         print(line, flush=True)
