@@ -148,6 +148,8 @@ def _accepts(annotation: Any, value: Any) -> bool:
         return isinstance(value, str)
     if origin is tuple:
         args = typing.get_args(annotation)
+        if len(args) == 2 and args[1] is Ellipsis:  # tuple[X, ...]: any length
+            return isinstance(value, (list, tuple)) and all(_accepts(args[0], v) for v in value)
         return isinstance(value, (list, tuple)) and len(value) == len(args) and all(map(_accepts, args, value))
     return True
 

@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 
 from .files import write_atomically
 
-__all__ = ["image_grid", "save_gif", "save_png", "to_pil"]
+__all__ = ["image_grid", "save_gif", "save_png", "stack_vertically", "to_pil"]
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:
@@ -34,6 +34,19 @@ def image_grid(
         for c, panel in enumerate(row):
             tile = to_pil(panel).resize((cell, cell), Image.Resampling.NEAREST)
             canvas.paste(tile, (pad + c * (cell + pad), top + pad + r * (cell + pad)))
+    return canvas
+
+
+def stack_vertically(pictures: list[Image.Image], pad: int = 8) -> Image.Image:
+    """Pictures one above the other on a white canvas (left-aligned)."""
+    if len(pictures) == 1:
+        return pictures[0]
+    height = sum(p.height for p in pictures) + pad * (len(pictures) - 1)
+    canvas = Image.new("RGB", (max(p.width for p in pictures), height), "white")
+    top = 0
+    for picture in pictures:
+        canvas.paste(picture, (0, top))
+        top += picture.height + pad
     return canvas
 
 

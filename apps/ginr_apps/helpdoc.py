@@ -19,6 +19,9 @@ APPS = [
     ("train.py", "train an INR on images or light fields (Accelerate: one CPU to many GPUs)"),
     ("evaluate.py", "PSNR of a trained INR at several resolutions, or per number of support views"),
     ("render.py", "orbit renders of a light-field model"),
+    ("analyze.py", "the paper's analyses of a trained model: locality maps, test-time optimisation"),
+    ("analyze.py locality", "what each latent token controls (Fig. 5, Fig. 12)"),
+    ("analyze.py fit", "test-time optimisation against FFNets fitted from scratch (Fig. 7)"),
     ("train_prior.py", "train a diffusion prior over a frozen INR's latent tokens"),
     ("sample.py", "images from a trained prior"),
     ("evaluate_prior.py", "FID of a prior's samples"),
@@ -36,14 +39,15 @@ takes a model or pipeline accepts a local folder or a Hub repo id.
 
 
 def help_text(script: str) -> str:
-    """What ``python apps/<script> --help`` prints."""
+    """What ``python apps/<script> --help`` prints (``script`` may name a subcommand: ``analyze.py fit``)."""
+    script, *command = script.split()
     module = importlib.import_module(f"ginr_apps.{Path(script).stem}")
     saved_argv0, saved_columns = sys.argv[0], os.environ.get("COLUMNS")
     sys.argv[0], os.environ["COLUMNS"] = script, WIDTH
     out = io.StringIO()
     try:
         with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
-            module.main(["--help"])
+            module.main([*command, "--help"])
     finally:
         sys.argv[0] = saved_argv0
         if saved_columns is None:

@@ -54,7 +54,7 @@ from .config import (
     model_kwargs,
     parse_with_overrides,
 )
-from .figures import save_png
+from .figures import save_png, stack_vertically
 from .files import replace_dir, write_json
 from .guards import check_finite, non_finite_step, on_termination, run_app, step_is_finite, stop_if_asked
 from .seeding import keyed_generator, seed_step, step_generator
@@ -122,12 +122,13 @@ def _hardware(accelerator: Accelerator) -> str:
 
 
 def evaluate(
-    accelerator: Accelerator, model, dataset, config: RunConfig, task, clamped: dict | None = None
+    accelerator: Accelerator, model, dataset, config: RunConfig, task, clamped: dict | None = None, whole: bool = False
 ) -> dict[int, dict[int, float]]:
     """Per-item test PSNR on the raw outputs (per setting: resolution or number of views), each
     process taking every n-th item, gathered without duplicates; ``clamped`` (a dict) receives the
-    same with the outputs clamped to [0, 1]."""
-    size = len(dataset) if config.data.test_size is None else min(config.data.test_size, len(dataset))
+    same with the outputs clamped to [0, 1]. ``whole``: every item, whatever ``data.test_size``."""
+    limit = None if whole else config.data.test_size
+    size = len(dataset) if limit is None else min(limit, len(dataset))
     mine = list(range(accelerator.process_index, size, accelerator.num_processes))
     mine_clamped = {} if clamped is not None else None
     results = task.score(accelerator.unwrap_model(model), dataset, mine, accelerator.device, clamped=mine_clamped)
@@ -404,12 +405,27 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path) -> dict:
             "class": cls.__name__,
             "parameters": sum(p.numel() for p in accelerator.unwrap_model(model).parameters()),
         },
-        "data": {"task": data.task, "source": data.source, "test_split": data.test_split, "resolution": resolution},
+        "data": {
+            "task": data.task,
+            "source": data.source,
+            "test_split": data.test_split,
+            "extra_test_splits": list(data.extra_test_splits),
+            "resolution": resolution,
+        },
         "history": state.history,
         "per_image_test_psnr": per_item,
         "per_setting_test_psnr": _labelled(task, scores),
         "config": config.to_dict(),
     }
+    extra_sets = {split: task.extra_test_set(split) for split in data.extra_test_splits}
+    for split, extra_set in extra_sets.items():  # more held-out sets, each reported beside the test split
+        extra_clamped: dict[int, dict[int, float]] = {}
+        extra_scores = evaluate(accelerator, model, extra_set, config, task, clamped=extra_clamped, whole=True)
+        metrics["test"].setdefault("extra", {})[split] = {
+            "psnr": _means(extra_scores)[headline],
+            "psnr_clamped": _means(extra_clamped)[headline],
+            "images": len(extra_scores[headline]),
+        }
     if main_process:
         raw = accelerator.unwrap_model(model).eval()
         check_finite(raw, "the trained model")  # never written: a non-finite model replaces nothing
@@ -420,7 +436,10 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path) -> dict:
 
         replace_dir(out / "model", fill)
         shown = task.shown(list(per_item))
-        save_png(task.figure(raw, test_set, shown, accelerator.device), out / task.figure_name)
+        pictures = [task.figure(raw, test_set, shown, accelerator.device)]
+        for extra_set in extra_sets.values():  # the first items of each extra split below the test split's
+            pictures.append(task.figure(raw, extra_set, list(range(min(4, len(extra_set)))), accelerator.device))
+        save_png(stack_vertically(pictures), out / task.figure_name)
         write_json(out / "metrics.json", metrics)
         by = "; ".join(f"{k}: {v:.2f} dB" for k, v in _labelled(task, means).items()) if len(means) > 1 else ""
         setting = task.setting_label(headline)
@@ -431,6 +450,12 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path) -> dict:
             f"{task.figure_name}",
             flush=True,
         )
+        for split, scored in metrics["test"].get("extra", {}).items():
+            print(
+                f"{split} PSNR {scored['psnr']:.2f} dB (raw outputs; clamped: {scored['psnr_clamped']:.2f} dB) on "
+                f"{scored['images']} held-out items of split {split!r}",
+                flush=True,
+            )
         if state.unreadable:
             print(
                 f"warning: {len(state.unreadable)} unreadable training images were skipped (see the warnings)",

@@ -28,7 +28,11 @@ ADDED_SINCE = {
         "tf32": True,  # issue 13: fp32 runs use TF32 matmuls on GPUs that have them
         "eval_every_epochs": None,  # issue 13: evaluations on epoch boundaries
     },
-    "data": {"train_repeats": 1, "adaptive_epochs": 0},  # issue 13 (novel views only)
+    "data": {
+        "train_repeats": 1,  # issue 13 (novel views only)
+        "adaptive_epochs": 0,
+        "extra_test_splits": [],  # issue 14: more held-out splits scored beside the test split
+    },
     "model": {"highest_band": False},  # issue 13: the second reading of w/o multiFM (LocINR only)
 }
 # Values changed on purpose since then: (experiments whose name starts so, section, key, before, now).

@@ -177,3 +177,13 @@ def test_the_nerf_style_baselines_train_evaluate_and_render_through_the_apps(tmp
     assert "nearest view" in result.stdout
     app(RENDER, out / "model", "--data", tiny_scenes, "--category", "shapes", "--views", "2", "--frames", "3")
     assert Image.open(out / "render" / "orbit.gif").n_frames == 3
+
+
+def test_locality_maps_of_a_light_field_run(tmp_path, nvs_config, app, tiny_scenes):
+    out = tmp_path / "run"
+    app(TRAIN, "--config", nvs_config(out), "train.max_steps=2")
+    app("apps/analyze.py", "locality", out, "--items", "2", "--tokens", "2", "--data", tiny_scenes)
+    scores = json.loads((out / "analysis" / "locality.json").read_text())
+    assert scores["family"] == "locinr" and len(scores["instances"]) == 2
+    assert all(len(inst["area"]) == scores["latent_tokens"] for inst in scores["instances"])
+    assert Image.open(out / "analysis" / "locality.png").width > 4 * 96  # support view, novel view, 2 maps

@@ -114,3 +114,18 @@ def test_baseline_weights_are_drawn_as_the_official_code_draws_them():
         first, last = model.layers[0].weight, model.layers[-1].weight  # (fan_out, fan_in): (256, 256), (3, 256)
         assert first.abs().max() <= 1 / 16 and first.abs().max() > 0.06  # U(-1/sqrt(256), 1/sqrt(256))
         assert last.abs().max() <= 1 / 3**0.5 and last.abs().max() > 0.3  # kaiming on (fan_in, fan_out): fan_out = 3
+
+
+def test_extra_test_splits_are_scored_beside_the_test_split(tmp_path, tiny_config, app):
+    out = tmp_path / "run"
+    result = app("apps/train.py", "--config", tiny_config(out), "data.extra_test_splits=[smooth]", "train.max_steps=2")
+    metrics = json.loads((out / "metrics.json").read_text())
+    extra = metrics["test"]["extra"]["smooth"]
+    assert extra["images"] == 64 and 5 < extra["psnr"] < 60 and extra["psnr_clamped"] >= extra["psnr"] - 1e-9
+    assert metrics["data"]["extra_test_splits"] == ["smooth"]
+    assert f"smooth PSNR {extra['psnr']:.2f} dB" in result.stdout
+    card = (out / "model" / "README.md").read_text()
+    assert f"| smooth | 64 | 16 | {extra['psnr']:.2f} |" in card
+    from PIL import Image
+
+    assert Image.open(out / "reconstructions.png").height > 6 * 128  # the test rows, then 4 smooth crops

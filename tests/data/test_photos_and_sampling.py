@@ -71,3 +71,23 @@ def test_one_jitter_for_the_batch_keeps_the_grid_shared():
     gens = [torch.Generator().manual_seed(s) for s in range(3)]
     sub, _ = sample_pixels(images, 0.5, gens, jitter=True, batch_generator=torch.Generator().manual_seed(4))
     assert sub.shape == (3, 32, 2)
+
+
+def test_the_smooth_split_holds_smooth_non_constant_crops_of_the_test_photographs():
+    from ginr_data.photos import SMOOTH_GRADIENT, SMOOTH_MIN_STD
+
+    smooth = EmbeddedPhotos("smooth")
+    assert len(smooth) == 64 and set(PHOTO_SPLITS["smooth"]) <= set(PHOTO_SPLITS["test"])
+
+    def gradient(images):
+        rows = (images[:, :, 1:] - images[:, :, :-1]).abs().mean((1, 2, 3))
+        return rows + (images[..., 1:] - images[..., :-1]).abs().mean((1, 2, 3))
+
+    images = torch.stack([smooth[i]["image"] for i in range(16)])
+    assert (gradient(images) < SMOOTH_GRADIENT).all() and (images.std((1, 2, 3)) > SMOOTH_MIN_STD).all()
+    random_test = torch.stack([EmbeddedPhotos("test")[i]["image"] for i in range(16)])
+    assert gradient(random_test).median() > 2 * SMOOTH_GRADIENT  # random crops are mostly textured
+    # deterministic, the same regions at any resolution
+    assert torch.equal(EmbeddedPhotos("smooth")[5]["image"], smooth[5]["image"])
+    assert smooth.render(5, 64).shape == (3, 64, 64)  # the same region at any resolution
+    assert image_dataset("photos", "smooth", train=False)[0]["image"].shape == (3, 32, 32)

@@ -39,6 +39,8 @@ class DataSettings:
     train_split: str = "train"  # split the model trains on
     test_split: str = "test"  # split the model is scored on
     test_size: int | None = None  # evaluate the first N test items (default: the whole split)
+    # more held-out splits scored at the end of a run, each reported beside the test split (e.g. smooth)
+    extra_test_splits: tuple[str, ...] = ()
     on_error: str = "skip"  # unreadable items: "skip" (warn and count) or "raise"
     num_workers: int = 0  # DataLoader worker processes
 
@@ -80,6 +82,10 @@ class Task:
     def datasets(self):
         """``(train_set, test_set)``."""
         raise NotImplementedError
+
+    def extra_test_set(self, split: str):
+        """The held-out set of ``split`` (one of ``data.extra_test_splits``), read like the test split."""
+        raise NotImplementedError(f"task {self.name!r} has no extra test splits")
 
     def resolution(self, train_set) -> int:
         raise NotImplementedError

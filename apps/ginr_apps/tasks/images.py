@@ -68,6 +68,11 @@ class ImageTask(Task):
         test_set = image_dataset(data.source, data.test_split, train=False, size=data.test_size, **common)
         return train_set, test_set
 
+    def extra_test_set(self, split: str):
+        data = self.data
+        common = {"protocol": data.protocol, "resolution": data.resolution, "image_column": data.image_column}
+        return image_dataset(data.source, split, train=False, on_error=data.on_error, **common)
+
     def resolution(self, train_set) -> int:
         return train_set[0]["image"].shape[-1]
 
@@ -140,12 +145,19 @@ class ImageTask(Task):
             f"`{model.family}`): its encoder turns a {r} x {r} image into {model.num_latents} latent tokens,\n"
             "and its decoder renders them at any resolution."
         )
-        clamped = metrics["test"].get("psnr_clamped")
-        clamped = f"{clamped:.2f}" if isinstance(clamped, (int, float)) else "-"
+
+        def row(name: str, scored: dict) -> str:
+            clamped = scored.get("psnr_clamped")
+            clamped = f"{clamped:.2f}" if isinstance(clamped, (int, float)) else "-"
+            return f"| {label} | {name} | {scored['images']} | {r} | {scored['psnr']:.2f} | {clamped} |\n"
+
+        extra = metrics["test"].get("extra", {})
         results = (
             "| data | split | images | resolution | PSNR (dB) | PSNR, outputs clamped to [0, 1] |\n"
             "| --- | --- | --- | --- | --- | --- |\n"
-            f"| {label} | {split} | {metrics['test']['images']} | {r} | {psnr:.2f} | {clamped} |\n\n"
+            + row(split, metrics["test"])
+            + "".join(row(name, scored) for name, scored in extra.items())
+            + "\n"
             "PSNR is the mean over images of each image's PSNR on the raw outputs (the paper's protocol, as the "
             "official code computes it); the figure with the outputs clamped to [0, 1] is given beside it."
         )

@@ -7,6 +7,11 @@ A crop is a square region of a photograph, chosen by a seeded generator (positio
 antialiased resampling at any resolution: ``dataset.render(i, 64)`` is the same region as item
 ``i`` at 64 x 64.
 
+The ``"smooth"`` split is a second held-out set: crops of the test photographs whose content is
+smooth (sky, skin, walls, a table top: mean absolute difference between neighbouring pixels below
+``SMOOTH_GRADIENT`` at 32 px, but not constant). Random crops of photographs are mostly textured;
+these are where a model's own noise shows (a flat region must stay flat).
+
 Photographs and licences (from scikit-image's documentation):
 
 =====================  =====  ======================================================
@@ -57,8 +62,12 @@ PHOTO_SPLITS: dict[str, tuple[str, ...]] = {
         "text",
     ),
     "test": ("astronaut", "coffee"),
+    "smooth": ("astronaut", "coffee"),  # the test photographs' smooth regions
 }
-DEFAULT_SIZES = {"train": 50_000, "test": 256}
+DEFAULT_SIZES = {"train": 50_000, "test": 256, "smooth": 64}
+SMOOTH_GRADIENT = 0.02  # a smooth crop's mean |neighbour difference| at 32 px (per channel, pixels in [0, 1])
+SMOOTH_MIN_STD = 0.01  # ... and its pixels' standard deviation: not a constant patch
+_SPLIT_CODES = {"train": 0, "test": 1, "smooth": 2}
 
 
 @cache
@@ -81,9 +90,10 @@ class EmbeddedPhotos(Dataset):
     """Square crops of the embedded photographs of one split.
 
     Args:
-        split: ``"train"`` or ``"test"`` (photographs never seen in training).
+        split: ``"train"``, ``"test"`` (photographs never seen in training) or ``"smooth"`` (the
+            smooth crops of the test photographs).
         resolution: output side in pixels (32 by default; any size works).
-        size: number of crops (train: 50,000; test: 256).
+        size: number of crops (train: 50,000; test: 256; smooth: 64).
         seed: the crops of a split are a deterministic function of (split, seed, index).
         flip: random horizontal flips (default: on for train, off for test).
         max_zoom_out: largest crop side, in source pixels, as a multiple of ``resolution`` (the
@@ -110,6 +120,7 @@ class EmbeddedPhotos(Dataset):
         self.flip = split == "train" if flip is None else flip
         self.max_zoom_out = float(max_zoom_out)
         self.names = PHOTO_SPLITS[split]
+        self._smooth_regions: dict[int, tuple] = {}
 
     def __len__(self) -> int:
         return self.size
@@ -118,8 +129,19 @@ class EmbeddedPhotos(Dataset):
         """``(photograph, (left, top, right, bottom) box in source pixels, flipped)`` of crop ``index``."""
         if not 0 <= index < self.size:
             raise IndexError(f"crop {index} out of range for {self.size} crops")
-        split_code = 0 if self.split == "train" else 1
-        rng = np.random.default_rng([self.seed, split_code, index])
+        if self.split != "smooth":
+            return self._draw(np.random.default_rng([self.seed, _SPLIT_CODES[self.split], index]))
+        if index not in self._smooth_regions:  # the first smooth candidate of this index's seeded draws
+            for attempt in range(10_000):
+                found = self._draw(np.random.default_rng([self.seed, _SPLIT_CODES["smooth"], index, attempt]))
+                if _is_smooth(self._crop(*found, 32)):
+                    break
+            else:  # pragma: no cover - the test photographs have plenty of smooth regions
+                raise RuntimeError(f"no smooth crop found for index {index}")
+            self._smooth_regions[index] = found
+        return self._smooth_regions[index]
+
+    def _draw(self, rng: np.random.Generator) -> tuple[str, tuple[float, float, float, float], bool]:
         name = self.names[rng.integers(len(self.names))]
         width, height = photo(name).size
         largest = min(width, height, self.resolution * self.max_zoom_out)
@@ -132,8 +154,10 @@ class EmbeddedPhotos(Dataset):
 
     def render(self, index: int, resolution: int | None = None) -> torch.Tensor:
         """Crop ``index`` rendered at ``resolution`` (default: the dataset's): ``(3, r, r)`` in [0, 1]."""
-        resolution = self.resolution if resolution is None else resolution
-        name, box, flipped = self.region(index)
+        return self._crop(*self.region(index), self.resolution if resolution is None else resolution)
+
+    @staticmethod
+    def _crop(name: str, box: tuple[float, float, float, float], flipped: bool, resolution: int) -> torch.Tensor:
         image = photo(name).resize((resolution, resolution), Image.Resampling.BICUBIC, box=box)
         if flipped:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
@@ -147,3 +171,10 @@ class EmbeddedPhotos(Dataset):
             f"EmbeddedPhotos(split={self.split!r}, resolution={self.resolution}, size={self.size}, "
             f"photographs={list(self.names)})"
         )
+
+
+def _is_smooth(image: torch.Tensor) -> bool:
+    """Mean absolute neighbour difference below ``SMOOTH_GRADIENT``, standard deviation above ``SMOOTH_MIN_STD``."""
+    rows = (image[:, 1:] - image[:, :-1]).abs().mean()
+    cols = (image[:, :, 1:] - image[:, :, :-1]).abs().mean()
+    return float(rows + cols) < SMOOTH_GRADIENT and float(image.std()) > SMOOTH_MIN_STD
