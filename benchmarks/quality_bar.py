@@ -10,8 +10,10 @@ training), the mean per-image PSNR of:
 * 8 x 8 average pooling upsampled bilinearly (a 4 x 4 thumbnail per crop: coarse structure);
 * the trained model (encode, decode the full grid, clamp to [0, 1]);
 
-plus the run's wall-clock time. The bar: under 10 minutes on 2 CPU cores, the model beats the 8 x 8
-pooling reference.
+plus the run's wall-clock time, on the test crops and on each extra held-out split of the run
+(the default: ``smooth``, crops of the test photographs' smooth regions, where a model's own grain
+shows). The bar: under 10 minutes on 2 CPU cores, the model beats the 8 x 8 pooling reference on
+every set.
 """
 
 from __future__ import annotations
@@ -47,23 +49,32 @@ def main(argv: list[str] | None = None) -> dict:
         run_dir, seconds = timed_training_run("ginr-quality-bar-", args.train_args)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     data = metrics["config"]["data"]
-    test = image_dataset(data["source"], data["test_split"], resolution=data["resolution"], train=False)
-    size = len(test) if data["test_size"] is None else min(data["test_size"], len(test))
-    images = torch.stack([test[i]["image"] for i in range(size)])
     model = GeneralizableINR.from_pretrained(run_dir / "model")
-    scores = psnr_per_image(model, test, list(range(size)))
-    table = {**references(images), f"{type(model).__name__} (default run)": sum(scores.values()) / len(scores)}
-
-    print(f"\n{size} held-out {images.shape[-1]} x {images.shape[-1]} crops of photographs never seen in training")
-    for name, value in table.items():
-        print(f"  {name:<34} {value:6.2f} dB")
+    name = f"{type(model).__name__} (default run)"
+    tables, met = {}, True
+    for split in [data["test_split"], *data.get("extra_test_splits", [])]:
+        test = image_dataset(data["source"], split, resolution=data["resolution"], train=False)
+        size = (
+            len(test) if data["test_size"] is None or split != data["test_split"] else min(data["test_size"], len(test))
+        )
+        images = torch.stack([test[i]["image"] for i in range(size)])
+        scores = psnr_per_image(model, test, list(range(size)))
+        table = tables[split] = {**references(images), name: sum(scores.values()) / len(scores)}
+        print(
+            f"\n{size} held-out {images.shape[-1]} x {images.shape[-1]} crops, split {split!r} "
+            "(photographs never seen in training)"
+        )
+        for label, value in table.items():
+            print(f"  {label:<34} {value:6.2f} dB")
+        margin = table[name] - table["8x8 pooling"]
+        met = met and margin > 0
+        print(f"  margin over 8x8 pooling: {margin:+.2f} dB")
     minutes = metrics["train_minutes"]
-    print(f"  training: {metrics['steps']} steps, {minutes:.1f} min of training on {metrics['hardware']}")
+    print(f"\ntraining: {metrics['steps']} steps, {minutes:.1f} min of training on {metrics['hardware']}")
     if seconds is not None:
-        print(f"  whole run (start-up, training, evaluation, outputs): {seconds / 60:.1f} min")
-    margin = table[f"{type(model).__name__} (default run)"] - table["8x8 pooling"]
-    print(f"  margin over 8x8 pooling: {margin:+.2f} dB -> bar {'met' if margin > 0 else 'NOT met'}")
-    return {"references": table, "run_seconds": seconds, "metrics": metrics}
+        print(f"whole run (start-up, training, evaluation, outputs): {seconds / 60:.1f} min")
+    print(f"bar (beats 8x8 pooling on every set, under 10 minutes): {'met' if met and minutes < 10 else 'NOT met'}")
+    return {"references": tables, "run_seconds": seconds, "metrics": metrics}
 
 
 if __name__ == "__main__":

@@ -279,8 +279,8 @@ def main(argv: list[str] | None = None) -> dict:
     fitting.add_argument("--images", type=at_least(1), default=10, help="held-out test images")
     fitting.add_argument("--seconds", type=float, default=30.0, help="optimisation budget of each method")
     fitting.add_argument("--eval-every", type=at_least(1), default=10, help="steps between PSNR evaluations")
-    fitting.add_argument("--latent-lr", type=float, default=1e-2)
-    fitting.add_argument("--decoder-lr", type=float, default=1e-4)
+    fitting.add_argument("--latent-lr", type=float, default=3e-2)
+    fitting.add_argument("--decoder-lr", type=float, default=1e-3)
     fitting.add_argument("--ffnet-lr", type=float, default=1e-3)
     args = parser.parse_args(argv)
     try:

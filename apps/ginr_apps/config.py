@@ -96,6 +96,7 @@ class TrainConfig:
     lr: float = 1e-4  # Adam learning rate after the warm-up
     warmup_steps: int = 0  # linear warm-up from 0
     lr_schedule: str = "constant"  # after the warm-up: "constant" (the paper's) or "cosine" (to 0 at the last step)
+    decay_steps: int = 0  # then a linear decay of the learning rate to 0 over the last k steps (0: none)
     betas: tuple[float, float] = (0.9, 0.999)  # Adam betas
     weight_decay: float = 0.0  # Adam weight decay
     grad_clip: float | None = None  # clip the gradient norm to this (None: no clipping)
@@ -398,6 +399,8 @@ def _check_values(config: RunConfig) -> None:
         raise ConfigError(f"train.betas must be two numbers in [0, 1), got {list(train.betas)}")
     if train.warmup_steps < 0:
         raise ConfigError(f"train.warmup_steps must be >= 0, got {train.warmup_steps}")
+    if train.decay_steps < 0:
+        raise ConfigError(f"train.decay_steps must be >= 0, got {train.decay_steps}")
     if train.max_bad_steps < 0:
         raise ConfigError(f"train.max_bad_steps must be >= 0, got {train.max_bad_steps}")
     for name in ("cpu_threads", "decode_chunk_size", "eval_every_epochs"):

@@ -177,16 +177,19 @@ def _precision(configured: str) -> str | None:
 
 
 def learning_rate_factor(config: RunConfig, total_steps: int):
-    """Step -> multiplier of train.lr: linear warm-up, then constant or a cosine decay to 0 at the last step."""
+    """Step -> multiplier of train.lr: linear warm-up, then constant or a cosine decay to 0 at the last step,
+    times a linear decay to 0 over the last ``train.decay_steps`` steps (warm-up, stable, decay)."""
     warmup, cosine = config.train.warmup_steps, config.train.lr_schedule == "cosine"
+    decay = min(config.train.decay_steps, total_steps)
 
     def factor(step: int) -> float:
         if warmup and step < warmup:
             return (step + 1) / warmup
+        tail = min(1.0, (total_steps - step) / decay) if decay else 1.0
         if not cosine:
-            return 1.0
+            return tail
         progress = (step - warmup) / max(1, total_steps - warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        return tail * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
     return factor
 

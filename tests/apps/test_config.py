@@ -1,3 +1,4 @@
+import math
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,11 @@ def test_learning_rate_schedules():
     assert all(cosine(s) > cosine(s + 1) for s in range(4, 20))
     with pytest.raises(ConfigError, match="train.lr_schedule must be constant or cosine"):
         load_config(None, ["train.lr_schedule=linear"])
+    # warm-up, stable, then a linear decay to 0 over the last decay_steps steps
+    tail = learning_rate_factor(load_config(None, ["train.warmup_steps=2", "train.decay_steps=4"]), total_steps=10)
+    assert [tail(s) for s in range(10)] == [0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.75, 0.5, 0.25]
+    both = learning_rate_factor(load_config(None, ["train.lr_schedule=cosine", "train.decay_steps=5"]), 10)
+    half_cosine = lambda progress: 0.5 * (1 + math.cos(math.pi * progress))  # noqa: E731
+    assert both(9) == pytest.approx(0.2 * half_cosine(0.9)) and both(2) == pytest.approx(half_cosine(0.2))
+    with pytest.raises(ConfigError, match="train.decay_steps must be >= 0"):
+        load_config(None, ["train.decay_steps=-1"])

@@ -27,11 +27,13 @@ ADDED_SINCE = {
         "max_bad_steps": 0,  # issue 12: skip k non-finite steps (default: stop at the first)
         "tf32": True,  # issue 13: fp32 runs use TF32 matmuls on GPUs that have them
         "eval_every_epochs": None,  # issue 13: evaluations on epoch boundaries
+        "decay_steps": 0,  # issue 14: a linear decay of the learning rate over the last steps
     },
     "data": {
         "train_repeats": 1,  # issue 13 (novel views only)
         "adaptive_epochs": 0,
         "extra_test_splits": [],  # issue 14: more held-out splits scored beside the test split
+        "smooth_fraction": 0.0,  # issue 14: training crops from smooth regions (embedded photos)
     },
     "model": {"highest_band": False},  # issue 13: the second reading of w/o multiFM (LocINR only)
 }
@@ -46,6 +48,10 @@ CHANGED_SINCE = [
     ("shapenet", "data", "adaptive_epochs", 0, 1),
     ("imagenette178", "train", "eval_every_epochs", None, 40),  # issue 13: Fig. 1's evaluation points
     ("imagenette178", "data", "jitter", True, "coordwise"),  # issue 13: the official per-image coordinate noise
+    # issue 14: the default run's noise floor on smooth crops (a decay at the end, smooth crops in the mix)
+    ("default", "train", "decay_steps", 0, 600),
+    ("default", "data", "smooth_fraction", 0.0, 0.25),
+    ("default", "data", "extra_test_splits", [], ["smooth"]),
 ]
 # Experiments renamed on purpose since then (old name -> new name): issue 13 names the light-field
 # IPC and TransINR novel-view runs as the extras they are; the paper's baselines are the *_nerf_* runs.

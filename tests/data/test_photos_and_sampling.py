@@ -1,3 +1,4 @@
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -91,3 +92,17 @@ def test_the_smooth_split_holds_smooth_non_constant_crops_of_the_test_photograph
     assert torch.equal(EmbeddedPhotos("smooth")[5]["image"], smooth[5]["image"])
     assert smooth.render(5, 64).shape == (3, 64, 64)  # the same region at any resolution
     assert image_dataset("photos", "smooth", train=False)[0]["image"].shape == (3, 32, 32)
+
+
+def test_a_share_of_training_crops_can_come_from_smooth_regions():
+    from ginr_data.photos import _is_smooth
+
+    plain, mixed = EmbeddedPhotos("train"), EmbeddedPhotos("train", smooth_fraction=0.5)
+    changed = [i for i in range(100) if mixed.region(i) != plain.region(i)]
+    assert 30 < len(changed) < 70  # about half the crops, each decided by its own seeded draw
+    assert all(_is_smooth(mixed.render(i)) for i in changed[:10])
+    assert {mixed.region(i)[0] for i in changed} <= set(PHOTO_SPLITS["train"])  # never a test photograph
+    with pytest.raises(ValueError, match="smooth_fraction must be in"):
+        EmbeddedPhotos("train", smooth_fraction=1.5)
+    with pytest.raises(ValueError, match="embedded photos"):
+        image_dataset("/nonexistent", "train", resolution=8, smooth_fraction=0.2)

@@ -35,6 +35,7 @@ class ImageSettings(DataSettings):
     # ginr-ipc's ImageNette configs), true (one draw for the whole batch: the grid stays shared, faster), false
     jitter: bool | str = False
     channel_permutation: bool = False  # augmentation: random RGB order per training image
+    smooth_fraction: float = 0.0  # embedded photos: share of training crops from smooth regions (sky, walls)
     image_column: str | None = None  # the image column of a `datasets` source
 
 
@@ -56,6 +57,10 @@ class ImageTask(Task):
     def check_settings(cls, data: ImageSettings) -> None:
         if data.subsample is not None and not 0 < data.subsample <= 1:
             raise ValueError(f"data.subsample must be in (0, 1], got {data.subsample}")
+        if not 0 <= data.smooth_fraction <= 1:
+            raise ValueError(f"data.smooth_fraction must be in [0, 1], got {data.smooth_fraction}")
+        if data.smooth_fraction and data.source not in (None, "photos"):
+            raise ValueError("data.smooth_fraction applies to the embedded photos (data.source=photos) only")
         if isinstance(data.jitter, str) and data.jitter != "coordwise":
             raise ValueError(f"data.jitter must be true, false or 'coordwise', got {data.jitter!r}")
 
@@ -63,7 +68,10 @@ class ImageTask(Task):
         data = self.data
         common = {"protocol": data.protocol, "resolution": data.resolution, "image_column": data.image_column}
         common["on_error"] = data.on_error
-        train_set = image_dataset(data.source, data.train_split, train=True, seed=self.config.seed, **common)
+        train_set = image_dataset(
+            data.source, data.train_split, train=True, seed=self.config.seed, smooth_fraction=data.smooth_fraction,
+            **common,
+        )  # fmt: skip
         # the test set never depends on the run's seed: every run is scored on the same images
         test_set = image_dataset(data.source, data.test_split, train=False, size=data.test_size, **common)
         return train_set, test_set

@@ -98,6 +98,8 @@ class EmbeddedPhotos(Dataset):
         flip: random horizontal flips (default: on for train, off for test).
         max_zoom_out: largest crop side, in source pixels, as a multiple of ``resolution`` (the
             smallest is 1x, sampled log-uniformly in between and limited by the photograph).
+        smooth_fraction: the share of crops drawn from smooth regions of the split's photographs
+            (as the ``"smooth"`` split selects them; each crop decides from its own seeded draw).
 
     Items are dicts ``{"image": (3, r, r) float tensor in [0, 1], "index": i, "skipped": 0}``.
     """
@@ -110,6 +112,7 @@ class EmbeddedPhotos(Dataset):
         seed: int = 0,
         flip: bool | None = None,
         max_zoom_out: float = 8.0,
+        smooth_fraction: float = 0.0,
     ):
         if split not in PHOTO_SPLITS:
             raise ValueError(f"unknown split {split!r} of the embedded photographs; choose one of {list(PHOTO_SPLITS)}")
@@ -119,6 +122,9 @@ class EmbeddedPhotos(Dataset):
         self.size = DEFAULT_SIZES[split] if size is None else int(size)
         self.flip = split == "train" if flip is None else flip
         self.max_zoom_out = float(max_zoom_out)
+        if not 0.0 <= smooth_fraction <= 1.0:
+            raise ValueError(f"smooth_fraction must be in [0, 1], got {smooth_fraction!r}")
+        self.smooth_fraction = 1.0 if split == "smooth" else float(smooth_fraction)
         self.names = PHOTO_SPLITS[split]
         self._smooth_regions: dict[int, tuple] = {}
 
@@ -129,11 +135,14 @@ class EmbeddedPhotos(Dataset):
         """``(photograph, (left, top, right, bottom) box in source pixels, flipped)`` of crop ``index``."""
         if not 0 <= index < self.size:
             raise IndexError(f"crop {index} out of range for {self.size} crops")
+        code = _SPLIT_CODES[self.split]
         if self.split != "smooth":
-            return self._draw(np.random.default_rng([self.seed, _SPLIT_CODES[self.split], index]))
+            rng = np.random.default_rng([self.seed, code, index])
+            if not (self.smooth_fraction and rng.random() < self.smooth_fraction):
+                return self._draw(np.random.default_rng([self.seed, code, index]))
         if index not in self._smooth_regions:  # the first smooth candidate of this index's seeded draws
             for attempt in range(10_000):
-                found = self._draw(np.random.default_rng([self.seed, _SPLIT_CODES["smooth"], index, attempt]))
+                found = self._draw(np.random.default_rng([self.seed, code, index, attempt]))
                 if _is_smooth(self._crop(*found, 32)):
                     break
             else:  # pragma: no cover - the test photographs have plenty of smooth regions

@@ -159,6 +159,7 @@ def image_dataset(
     image_column: str | None = None,
     on_error: str = "skip",
     seed: int = 0,
+    smooth_fraction: float = 0.0,
 ) -> Dataset:
     """One split of an image source, transformed as its protocol says.
 
@@ -176,6 +177,7 @@ def image_dataset(
         on_error: ``"skip"`` unreadable images with a warning (counted in each item's ``"skipped"``)
             or ``"raise"``.
         seed: seed of the random crops (and of the photos' crops).
+        smooth_fraction: the embedded photos only: the share of crops taken from smooth regions.
     """
     train = split == "train" if train is None else train
     rule, random_crop = None, False
@@ -197,7 +199,11 @@ def image_dataset(
     if str(source) == "photos":
         if protocol is not None:
             raise ValueError("the embedded photos have their own splits and crops; do not combine them with a protocol")
-        return EmbeddedPhotos(split, resolution=resolution or 32, size=size, seed=seed, flip=train)
+        return EmbeddedPhotos(
+            split, resolution=resolution or 32, size=size, seed=seed, flip=train, smooth_fraction=smooth_fraction
+        )
+    if smooth_fraction:
+        raise ValueError("smooth_fraction applies to the embedded photos (source='photos') only")
     if resolution is None:
         raise ValueError(f"pass resolution (or a protocol) for the image source {str(source)!r}")
 
