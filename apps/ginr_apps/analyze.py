@@ -74,6 +74,18 @@ def _heat(maps: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(colours).permute(0, 3, 1, 2).float()
 
 
+def _image_test_set(model, args, data: dict, size: int):
+    """The held-out images: ``--data`` or the run's source, ``--split`` or the run's test split, at the model's size."""
+    return image_dataset(
+        args.data or data.get("source") or "photos",
+        args.split or data.get("test_split", "test"),
+        protocol=args.protocol or data.get("protocol"),
+        resolution=model.image_size[0],
+        train=False,
+        size=size,
+    )
+
+
 def _instances(model, args, data: dict) -> list[dict]:
     """``[{"input": (V, C, H, W), "coords": (1, N, d_in), "shown": [(3, h, w)...], "size": (h, w)}]``."""
     found = []
@@ -82,9 +94,15 @@ def _instances(model, args, data: dict) -> list[dict]:
         category = args.category or data.get("category")
         views = min(args.views or model.num_views, model.num_views)
         dataset = light_field_dataset(
-            source, "test", category=category, resolution=model.image_size[0], num_support=views, train=False,
-            repeats=1, ray_format=model.ray_format,
-        )  # fmt: skip
+            source,
+            args.split or data.get("test_split", "test"),
+            category=category,
+            resolution=model.image_size[0],
+            num_support=views,
+            train=False,
+            repeats=1,
+            ray_format=model.ray_format,
+        )
         for i in range(min(args.items, len(dataset))):
             item = dataset[i]
             r = item["support"].shape[-1]
@@ -93,11 +111,7 @@ def _instances(model, args, data: dict) -> list[dict]:
                 {"input": item["support"], "coords": item["query_rays"][None], "shown": [item["support"][0, :3], truth]}
             )
         return found
-    source = args.data or data.get("source") or "photos"
-    dataset = image_dataset(
-        source, "test", protocol=args.protocol or data.get("protocol"), resolution=model.image_size[0], train=False,
-        size=args.items,
-    )  # fmt: skip
+    dataset = _image_test_set(model, args, data, args.items)
     coords = image_coords(*model.image_size).view(1, -1, 2)
     for i in range(min(args.items, len(dataset))):
         image = dataset[i]["image"]
@@ -202,11 +216,7 @@ def fit(args, parser) -> dict:
     model, base, data = _load(args.model, args.device)
     if not model.images:
         parser.error(f"fit works on image models; {args.model} is a {type(model).__name__} (rays only)")
-    source = args.data or data.get("source") or "photos"
-    dataset = image_dataset(
-        source, "test", protocol=args.protocol or data.get("protocol"), resolution=model.image_size[0], train=False,
-        size=args.images,
-    )  # fmt: skip
+    dataset = _image_test_set(model, args, data, args.images)
     images = torch.stack([dataset[i]["image"] for i in range(min(args.images, len(dataset)))]).to(args.device)
     common = {"seconds": args.seconds, "eval_every": args.eval_every, "chunk_size": args.chunk_size}
     latents = refine_latents(model, images, lr=args.latent_lr, **common)
@@ -264,6 +274,7 @@ def main(argv: list[str] | None = None) -> dict:
     common.add_argument("model", help="a run folder, a save_pretrained folder or a Hub repo id")
     common.add_argument("--data", help="test data (default: the run's, else the embedded photos or scenes)")
     common.add_argument("--protocol", help="image protocol of --data (see apps/evaluate.py)")
+    common.add_argument("--split", help="the held-out split (default: the run's test split, else test)")
     common.add_argument("--chunk-size", type=at_least(1), default=65536, help="coordinates decoded at a time")
     common.add_argument("--seed", type=int, default=0)
     common.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

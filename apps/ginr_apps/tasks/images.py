@@ -68,10 +68,8 @@ class ImageTask(Task):
         data = self.data
         common = {"protocol": data.protocol, "resolution": data.resolution, "image_column": data.image_column}
         common["on_error"] = data.on_error
-        train_set = image_dataset(
-            data.source, data.train_split, train=True, seed=self.config.seed, smooth_fraction=data.smooth_fraction,
-            **common,
-        )  # fmt: skip
+        smooth = {"smooth_fraction": data.smooth_fraction}
+        train_set = image_dataset(data.source, data.train_split, train=True, seed=self.config.seed, **smooth, **common)
         # the test set never depends on the run's seed: every run is scored on the same images
         test_set = image_dataset(data.source, data.test_split, train=False, size=data.test_size, **common)
         return train_set, test_set

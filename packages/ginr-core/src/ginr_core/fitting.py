@@ -234,10 +234,11 @@ def refine_latents(
         def evaluate() -> torch.Tensor:
             return psnr(model.decode(z, coords, chunk_size=chunk_size), targets)
 
+        budget = {"steps": steps, "seconds": seconds, "lr": lr, "optimizer": optimizer, "eval_every": eval_every}
+        snapshot = lambda: z.detach().clone()  # noqa: E731
         history, best_step, best = _optimise(
-            [z], loss_fn, evaluate, lambda: z.detach().clone(), steps=steps, seconds=seconds, lr=lr,
-            optimizer=optimizer, eval_every=eval_every, progress=progress, desc="refining latents",
-        )  # fmt: skip
+            [z], loss_fn, evaluate, snapshot, progress=progress, desc="refining latents", **budget
+        )
     finally:
         for p in frozen:
             p.requires_grad_(True)
@@ -292,10 +293,10 @@ def refine_decoder(
     def snapshot() -> list[dict]:
         return [{k: v.detach().clone() for k, v in replica.state_dict().items()} for replica in copies]
 
+    budget = {"steps": steps, "seconds": seconds, "lr": lr, "optimizer": optimizer, "eval_every": eval_every}
     history, best_step, best = _optimise(
-        params, loss_fn, evaluate, snapshot, steps=steps, seconds=seconds, lr=lr, optimizer=optimizer,
-        eval_every=eval_every, progress=progress, desc="refining the decoder",
-    )  # fmt: skip
+        params, loss_fn, evaluate, snapshot, progress=progress, desc="refining the decoder", **budget
+    )
     for replica, state in zip(copies, best):
         replica.load_state_dict(state)
         replica.requires_grad_(False)
@@ -330,9 +331,10 @@ def fit_ffnet(
     def evaluate() -> torch.Tensor:
         return psnr(net(coords), targets)
 
+    budget = {"steps": steps, "seconds": seconds, "lr": lr, "optimizer": optimizer, "eval_every": eval_every}
+    snapshot = lambda: copy.deepcopy(net.state_dict())  # noqa: E731
     history, best_step, best = _optimise(
-        list(net.parameters()), loss_fn, evaluate, lambda: copy.deepcopy(net.state_dict()), steps=steps,
-        seconds=seconds, lr=lr, optimizer=optimizer, eval_every=eval_every, progress=progress, desc="fitting FFNet",
-    )  # fmt: skip
+        list(net.parameters()), loss_fn, evaluate, snapshot, progress=progress, desc="fitting FFNet", **budget
+    )
     net.load_state_dict(best)
     return FitResult(history=history, best_step=best_step, ffnet=net)
