@@ -37,16 +37,20 @@ def image_grid(
     return canvas
 
 
-def stack_vertically(pictures: list[Image.Image], pad: int = 8) -> Image.Image:
-    """Pictures one above the other on a white canvas (left-aligned)."""
-    if len(pictures) == 1:
+def stack_vertically(pictures: list[Image.Image], captions: list[str] | None = None, pad: int = 8) -> Image.Image:
+    """Pictures one above the other on a white canvas (left-aligned), each under its caption if given."""
+    if len(pictures) == 1 and not captions:
         return pictures[0]
-    height = sum(p.height for p in pictures) + pad * (len(pictures) - 1)
+    line = 16 if captions else 0
+    height = sum(p.height + line for p in pictures) + pad * (len(pictures) - 1)
     canvas = Image.new("RGB", (max(p.width for p in pictures), height), "white")
+    draw = ImageDraw.Draw(canvas)
     top = 0
-    for picture in pictures:
-        canvas.paste(picture, (0, top))
-        top += picture.height + pad
+    for k, picture in enumerate(pictures):
+        if captions:
+            draw.text((4, top + 2), captions[k], fill="black")
+        canvas.paste(picture, (0, top + line))
+        top += picture.height + line + pad
     return canvas
 
 

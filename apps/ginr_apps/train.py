@@ -442,7 +442,8 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path) -> dict:
         pictures = [task.figure(raw, test_set, shown, accelerator.device)]
         for extra_set in extra_sets.values():  # the first items of each extra split below the test split's
             pictures.append(task.figure(raw, extra_set, list(range(min(4, len(extra_set)))), accelerator.device))
-        save_png(stack_vertically(pictures), out / task.figure_name)
+        captions = [f"split {s!r}" for s in (data.test_split, *extra_sets)] if extra_sets else None
+        save_png(stack_vertically(pictures, captions), out / task.figure_name)
         write_json(out / "metrics.json", metrics)
         by = "; ".join(f"{k}: {v:.2f} dB" for k, v in _labelled(task, means).items()) if len(means) > 1 else ""
         setting = task.setting_label(headline)
