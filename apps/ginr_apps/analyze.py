@@ -47,16 +47,16 @@ __all__ = ["main", "run"]
 
 
 def _load(source: str, device: str) -> tuple[GeneralizableINR, Path | None, dict]:
-    """The model of a run folder, a model folder or a Hub id; the run's recorded data settings, if any."""
+    """The model of a run folder, a model folder or a Hub id; its run folder and recorded data settings, if any."""
     path = Path(source)
-    run_dir = path if (path / "model" / "config.json").is_file() else None
-    model_dir = path / "model" if run_dir else path
-    model = GeneralizableINR.from_pretrained(str(model_dir) if path.exists() else source).to(device).eval()
-    data = {}
-    metrics = (run_dir or path.parent) / "metrics.json"
-    if path.exists() and metrics.is_file():
-        data = json.loads(metrics.read_text()).get("config", {}).get("data", {})
-    return model, (run_dir or (model_dir.parent if path.exists() else None)), data
+    if not path.exists():  # a Hub repo id
+        return GeneralizableINR.from_pretrained(source).to(device).eval(), None, {}
+    is_run = (path / "model" / "config.json").is_file()
+    run_dir = path if is_run else path.parent  # a model folder sits in its run folder
+    model = GeneralizableINR.from_pretrained(str(path / "model" if is_run else path)).to(device).eval()
+    metrics = run_dir / "metrics.json"
+    data = json.loads(metrics.read_text()).get("config", {}).get("data", {}) if metrics.is_file() else {}
+    return model, run_dir, data
 
 
 def _output_dir(args, base: Path | None, name: str) -> Path:
@@ -144,17 +144,11 @@ def locality(args, parser) -> dict:
         h = w = x.shape[-1]
         with torch.no_grad():
             latents = model.encode(x)
-        maps = token_difference_maps(model, latents, inst["coords"].to(args.device), scored, args.chunk_size)
-        scores = locality_scores(maps, h, w)
-        index = {k: j for j, k in enumerate(scored)}
-        extra = [k for k in shown if k not in index]
-        shown_maps = (
-            torch.cat([maps, token_difference_maps(model, latents, inst["coords"].to(args.device), extra)], 1)
-            if extra
-            else maps
-        )
-        index |= {k: len(scored) + j for j, k in enumerate(extra)}
-        picked = shown_maps[0, [index[k] for k in shown]].view(len(shown), h, w)
+        probed = sorted(set(scored) | set(shown))  # each token's map once, scored or shown or both
+        column = {k: j for j, k in enumerate(probed)}
+        maps = token_difference_maps(model, latents, inst["coords"].to(args.device), probed, args.chunk_size)
+        scores = locality_scores(maps[:, [column[k] for k in scored]], h, w)
+        picked = maps[0, [column[k] for k in shown]].view(len(shown), h, w)
         rows.append([*inst["shown"], *_heat(picked)])
         per_instance.append(
             {

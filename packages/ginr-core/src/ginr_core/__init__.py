@@ -11,7 +11,7 @@ decoder that can be queried at any resolution or along any ray.
 """
 
 from .checks import image_size_pair, integer_at_least, positive_number
-from .coords import FourierFeatures, image_coords, pixel_centers
+from .coords import FourierFeatures, image_coords, pixel_centers, pixel_targets
 from .hub import Artifact, inspect_artifact
 from .metrics import frechet_distance, gaussian_statistics, psnr
 from .models import (
@@ -78,6 +78,7 @@ __all__ = [
     "orbit_around",
     "orbit_poses",
     "pixel_centers",
+    "pixel_targets",
     "plucker_rays",
     "posed_rays",
     "positive_number",

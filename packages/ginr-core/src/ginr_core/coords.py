@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["FourierFeatures", "image_coords", "pixel_centers"]
+__all__ = ["FourierFeatures", "image_coords", "pixel_centers", "pixel_targets"]
 
 
 def pixel_centers(n: int, *, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -41,6 +41,16 @@ def image_coords(height: int, width: int | None = None, *, device=None, dtype=to
     rows = pixel_centers(height, device=device, dtype=dtype)
     cols = pixel_centers(width, device=device, dtype=dtype)
     return torch.stack(torch.meshgrid(rows, cols, indexing="ij"), dim=-1)
+
+
+def pixel_targets(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The full grid of ``(B, C, H, W)`` images: coordinates ``(1, H*W, 2)`` shared by the batch, targets
+    ``(B, H*W, C)`` (row-major, as ``image_coords``)."""
+    if images.ndim != 4:
+        raise ValueError(f"images must be (B, C, H, W), got shape {tuple(images.shape)}")
+    batch, channels, height, width = images.shape
+    coords = image_coords(height, width, device=images.device).view(1, -1, 2)
+    return coords, images.permute(0, 2, 3, 1).reshape(batch, height * width, channels)
 
 
 class FourierFeatures(nn.Module):

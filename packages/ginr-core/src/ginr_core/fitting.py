@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .coords import image_coords
+from .coords import pixel_targets
 from .metrics import psnr
 
 __all__ = ["FFNet", "FitResult", "fit_ffnet", "refine_decoder", "refine_latents"]
@@ -117,14 +117,6 @@ class FFNet(nn.Module):
         return h + self.output_bias
 
 
-def _targets(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    if images.ndim != 4:
-        raise ValueError(f"images must be (B, C, H, W), got shape {tuple(images.shape)}")
-    batch, channels, height, width = images.shape
-    coords = image_coords(height, width, device=images.device).view(1, -1, 2)
-    return coords, images.permute(0, 2, 3, 1).reshape(batch, -1, channels)
-
-
 def _optimise(
     parameters: list[torch.Tensor],
     loss_fn: Callable[[], torch.Tensor],
@@ -162,7 +154,7 @@ def _optimise(
     elapsed, step = 0.0, 0
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from huggingface_hub.utils import tqdm  # ginr-core's dependencies bring tqdm through huggingface-hub
 
         bar = tqdm(total=steps, desc=desc, leave=False)
     while (steps is None or step < steps) and (seconds is None or elapsed < seconds):
@@ -215,7 +207,7 @@ def refine_latents(
     Returns:
         ``FitResult`` with ``latents`` ``(B, R, D)``: the best of the history (never below step 0).
     """
-    coords, targets = _targets(images)
+    coords, targets = pixel_targets(images)
     was_training = model.training
     model.eval()
     frozen = [p for p in model.parameters() if p.requires_grad]
@@ -268,7 +260,7 @@ def refine_decoder(
     Returns:
         ``FitResult`` with ``models``: one refined model per instance, at the best step.
     """
-    coords, targets = _targets(images)
+    coords, targets = pixel_targets(images)
     with torch.no_grad():
         start = (model.encode(images) if latents is None else latents).detach()
     copies = [copy.deepcopy(model).eval() for _ in range(images.shape[0])]
@@ -320,7 +312,7 @@ def fit_ffnet(
     ``ffnet_settings`` go to ``FFNet`` (``fourier_dim``, ``sigma``, ``hidden_dim``, ``num_layers``).
     Returns ``FitResult`` with ``ffnet``: the networks at their best step.
     """
-    coords, targets = _targets(images)
+    coords, targets = pixel_targets(images)
     generator = torch.Generator().manual_seed(seed)
     net = FFNet(images.shape[0], d_out=images.shape[1], generator=generator, **ffnet_settings).to(images.device)
 

@@ -137,9 +137,10 @@ class EmbeddedPhotos(Dataset):
             raise IndexError(f"crop {index} out of range for {self.size} crops")
         code = _SPLIT_CODES[self.split]
         if self.split != "smooth":
-            rng = np.random.default_rng([self.seed, code, index])
-            if not (self.smooth_fraction and rng.random() < self.smooth_fraction):
-                return self._draw(np.random.default_rng([self.seed, code, index]))
+            key = [self.seed, code, index]
+            smooth = self.smooth_fraction and np.random.default_rng(key).random() < self.smooth_fraction
+            if not smooth:
+                return self._draw(np.random.default_rng(key))
         if index not in self._smooth_regions:  # the first smooth candidate of this index's seeded draws
             for attempt in range(10_000):
                 found = self._draw(np.random.default_rng([self.seed, code, index, attempt]))

@@ -15,16 +15,9 @@ from collections.abc import Sequence
 
 import torch
 
-from ginr_core import image_coords
+from ginr_core import pixel_targets
 
-__all__ = ["jitter_coords", "pixel_targets", "sample_pixels"]
-
-
-def pixel_targets(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The full grid: coordinates ``(1, H*W, 2)`` shared by the batch, targets ``(B, H*W, C)``."""
-    batch, channels, height, width = images.shape
-    coords = image_coords(height, width, device=images.device).view(1, -1, 2)
-    return coords, images.permute(0, 2, 3, 1).reshape(batch, height * width, channels)
+__all__ = ["jitter_coords", "pixel_targets", "sample_pixels"]  # pixel_targets: ginr_core's, re-exported
 
 
 def jitter_coords(coords: torch.Tensor, height: int, width: int, generators: Sequence[torch.Generator]) -> torch.Tensor:

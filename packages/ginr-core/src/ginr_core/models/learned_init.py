@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checks import integer_at_least, positive_number
-from ..coords import FourierFeatures, image_coords
+from ..coords import FourierFeatures, pixel_targets
 from .base import GeneralizableINR, float32_output, full
 
 __all__ = ["LearnedInit"]
@@ -134,10 +134,9 @@ class LearnedInit(GeneralizableINR):
         if x.shape[1] != 1:
             raise ValueError("LearnedInit encodes single images, not several views")
         images = x[:, 0].to(self.init_weights[0].dtype)
-        batch, _, height, width = images.shape
-        coords = image_coords(height, width, device=images.device).view(1, -1, self.d_in)
+        batch = images.shape[0]
+        coords, targets = pixel_targets(images)  # (1, N, 2), (B, N, C)
         features = self._features(coords)
-        targets = images.flatten(2).transpose(1, 2)  # (B, N, C)
         second_order = self.training and torch.is_grad_enabled()
         weights = [w.expand(batch, *w.shape) for w in self.init_weights]
         with torch.enable_grad():
