@@ -71,15 +71,14 @@ def main(argv: list[str] | None = None) -> dict:
     results = {}
     generated = {}
     for guidance in (2.5, 1.0):
-        output, latents = pipe(
+        latents = pipe(
             class_labels=labels,
             guidance_scale=guidance,
             num_inference_steps=args.steps,
             generator=torch.Generator().manual_seed(args.seed),
-            output_type="pt",
-            return_latents=True,
-        )
-        images = output.images
+            output_type="latent",
+        ).images
+        images = pipe.render(latents)
         generated[guidance] = (images, latents)
         accuracy = float((classifier.predict(images[:, 0].flatten(1).numpy()) == np.array(labels)).mean())
         results[f"accuracy at guidance {guidance}"] = accuracy

@@ -108,9 +108,10 @@ def inr_model_card(model, metrics: dict, repo_id: str | None = None):
         text,
         tags=["ginr", "implicit-neural-representation", model.family, task.card_tag],
         metrics=["psnr"],
-        datasets=[source] if _is_hub_dataset(source) else [],
+        datasets=[source] if _is_hub_id(source) else [],
         results=parts.eval_results,
         model_name=(repo_id or type(model).__name__).split("/")[-1],
+        pipeline_tag=task.pipeline_tag,
     )
 
 
@@ -156,16 +157,32 @@ def dataset_label(source: str) -> str:
     return source
 
 
-def _is_hub_dataset(source: str) -> bool:
+def _is_hub_id(source: str) -> bool:
     return "/" in source and dataset_label(source) == source
 
 
-def hub_card(text: str, *, tags: list[str], metrics: list[str], datasets: list[str], results, model_name: str):
+# the Hub task id of a prior (the Hub has no class-conditional task: a class id is no input the widget takes)
+GENERATION_TASK = "unconditional-image-generation"
+
+
+def hub_card(
+    text: str,
+    *,
+    tags: list[str],
+    metrics: list[str],
+    datasets: list[str],
+    results,
+    model_name: str,
+    pipeline_tag: str,
+    base_model: str | None = None,
+):
     from huggingface_hub import ModelCard, ModelCardData
 
     data = ModelCardData(
         library_name="ginr",
         license="apache-2.0",
+        pipeline_tag=pipeline_tag,
+        base_model=base_model,
         tags=tags,
         metrics=metrics or None,
         datasets=datasets or None,
@@ -195,7 +212,7 @@ def prior_model_card(
         label = dataset_label(samples["reference"])
         results += [
             EvalResult(
-                task_type="image-generation",
+                task_type=GENERATION_TASK,
                 task_name="Class-conditional image generation",
                 dataset_type=label,
                 dataset_name=label,
@@ -222,7 +239,7 @@ def prior_model_card(
         label = dataset_label(fid["reference"])
         results += [
             EvalResult(
-                task_type="unconditional-image-generation" if not classes else "image-generation",
+                task_type=GENERATION_TASK,
                 task_name="Class-conditional image generation" if classes else "Image generation",
                 dataset_type=label,
                 dataset_name=label,
@@ -255,9 +272,17 @@ def prior_model_card(
     )
     return hub_card(
         text,
-        tags=["ginr", "implicit-neural-representation", "diffusion", "latent-diffusion", "image-generation"],
+        tags=["ginr", "implicit-neural-representation", "diffusion", "latent-diffusion", "image-generation"]
+        + (["class-conditional"] if classes else []),
         metrics=(["fid"] if fid is not None else []) + (["accuracy"] if samples is not None else []),
-        datasets=[fid["reference"]] if fid is not None and _is_hub_dataset(fid["reference"]) else [],
+        datasets=[fid["reference"]] if fid is not None and _is_hub_id(fid["reference"]) else [],
         results=results,
         model_name=(repo_id or "LatentINRPipeline").split("/")[-1],
+        pipeline_tag=GENERATION_TASK,
+        base_model=base_model(str(metrics.get("inr", ""))),
     )
+
+
+def base_model(inr: str) -> str | None:
+    """The INR a prior decodes with, as the Hub's ``base_model``: its repo id (a local folder has none)."""
+    return inr if _is_hub_id(inr) and not Path(inr).exists() else None

@@ -186,7 +186,7 @@ def checkpoint_path(directory: str | Path, step: int, tmp: bool = False) -> Path
     return Path(directory) / (f".tmp-step-{step:08d}" if tmp else f"step-{step:08d}")
 
 
-def _marker(path: Path) -> dict:
+def checkpoint_marker(path: Path) -> dict:
     """The completion marker of checkpoint folder ``path``, checked against the files (sizes only:
     hashes are checked when it is loaded). Raises ``CheckpointError`` saying what is wrong."""
     marker = path / MARKER
@@ -232,7 +232,7 @@ def list_checkpoints(directory: str | Path) -> list[tuple[int, Path]]:
     for step, preference, path in _candidates(Path(directory)):
         if preference == 2:
             with contextlib.suppress(CheckpointError):
-                _marker(path)
+                checkpoint_marker(path)
                 found.append((step, path))
     return found
 
@@ -241,7 +241,7 @@ def latest_checkpoint(directory: str | Path) -> Path | None:
     """The newest complete checkpoint (also one that a kill left as ``.old-``/``.tmp-step-N``), or None."""
     for _, _, path in reversed(_candidates(Path(directory))):
         with contextlib.suppress(CheckpointError):
-            _marker(path)
+            checkpoint_marker(path)
             return path
     return None
 
@@ -296,7 +296,7 @@ def _recover(directory: Path) -> None:
         final = checkpoint_path(directory, step)
         if preference < 2 and not final.exists():
             with contextlib.suppress(CheckpointError):
-                _marker(path)
+                checkpoint_marker(path)
                 os.replace(path, final)
 
 
@@ -308,7 +308,7 @@ def load_checkpoint(path: str | Path, parts: dict[str, Any]) -> dict[str, Any]:
     """Restore ``parts`` (name -> object with ``load_state_dict``) from checkpoint folder ``path``,
     after checking every file against the marker; returns the plain-dict parts. Raises ``CheckpointError``."""
     path = Path(path)
-    info = _marker(path)
+    info = checkpoint_marker(path)
     for name, entry in info["files"].items():
         if _digest(path / name) != entry.get("sha256"):
             raise CheckpointError(f"{path / name} does not match the SHA-256 in {path / MARKER} (corrupt or replaced)")
@@ -383,11 +383,17 @@ def claim_run(output_dir: str | Path, resume: bool, final: str):
         yield
 
 
-def resume_run(directory: str | Path, parts: dict[str, Any], settings, show: bool) -> Path:
-    """``resume_checkpoint`` for a training app: says (if ``show``) where it resumed, at which step,
-    and each setting the resume changes (``settings``: the ``SavedSettings`` part)."""
+def resume_run(
+    directory: str | Path, parts: dict[str, Any], settings, show: bool, checkpoint: Path | None = None
+) -> Path:
+    """``resume_checkpoint`` for a training app (or ``checkpoint``, a chosen one): says (if ``show``) where
+    it resumed, at which step, and each setting the resume changes (``settings``: the ``SavedSettings`` part)."""
     say = print if show else (lambda *a, **k: None)
-    resumed, _ = resume_checkpoint(directory, parts, say=say)
+    if checkpoint is not None:
+        load_checkpoint(checkpoint, parts)
+        resumed = checkpoint
+    else:
+        resumed, _ = resume_checkpoint(directory, parts, say=say)
     say(f"resumed from {resumed} at step {parts['state'].step}", flush=True)
     for change in settings.changes:
         say(f"  resume changes {change}", flush=True)

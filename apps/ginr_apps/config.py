@@ -111,6 +111,9 @@ class TrainConfig:
     decode_chunk_size: int | None = None  # decode coordinates in chunks (same result, less memory)
     log_every: int = 10  # steps between loss updates of the progress bar
     cpu_threads: int | None = None  # torch threads per process on CPU (default: the cores / local processes)
+    gradient_accumulation_steps: int = 1  # split each step's batch into k micro-batches (same step, less memory)
+    report_to: str = "none"  # experiment trackers: none, tensorboard, wandb, trackio or all (through Accelerate)
+    timeout_minutes: float = 60.0  # process-group timeout of multi-process runs (a rank waiting longer fails)
 
 
 @dataclass
@@ -416,8 +419,17 @@ def _check_values(config: RunConfig) -> None:
         raise ConfigError(f"data.resolution must be between 1 and {MAX_RESOLUTION} pixels, got {data.resolution}")
     if data.test_size is not None and data.test_size < 1:
         raise ConfigError(f"data.test_size must be >= 1 (or null: the whole test split), got {data.test_size}")
-    if data.num_workers < 0:
-        raise ConfigError(f"data.num_workers must be >= 0, got {data.num_workers}")
+    if data.num_workers is not None and data.num_workers < 0:
+        raise ConfigError(f"data.num_workers must be >= 0 (or null: chosen from the cores), got {data.num_workers}")
+    if train.gradient_accumulation_steps < 1:
+        raise ConfigError(f"train.gradient_accumulation_steps must be >= 1, got {train.gradient_accumulation_steps}")
+    if train.batch_size % train.gradient_accumulation_steps:
+        raise ConfigError(
+            f"train.batch_size={train.batch_size} must be divisible by "
+            f"train.gradient_accumulation_steps={train.gradient_accumulation_steps}"
+        )
+    check_report_to(train.report_to)
+    _finite("train.timeout_minutes", train.timeout_minutes, 0, False, "a positive number of minutes")
 
 
 # settings a --resume may change: how long the run goes on, and how it is watched and saved
@@ -437,7 +449,18 @@ RESUME_MAY_CHANGE = (
     "data.test_size",
     "data.num_workers",
     "data.on_error",
+    "train.report_to",
+    "train.timeout_minutes",
+    "train.gradient_accumulation_steps",  # the same steps, split into micro-batches
 )
+
+
+REPORT_TO = ("none", "tensorboard", "wandb", "trackio", "all")
+
+
+def check_report_to(value: str) -> None:
+    if value not in REPORT_TO:
+        raise ConfigError(f"train.report_to must be one of {', '.join(REPORT_TO)}, got {value!r}")
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -7,7 +7,11 @@
 
 Generates ``--num-samples`` images (classes in turn for a class-conditional prior) at the INR's
 training resolution, and compares their Inception features with those of the reference split's
-images. The Inception weights are the standard FID ones (``pt_inception-2015-12-05``): a local
+images. The reference statistics (mean and covariance of the features) are cached in
+``$GINR_CACHE/fid`` under a key of the reference set (source, split, protocol, size, resolution,
+weights) and reused by later evaluations. Under ``accelerate launch`` every process generates its
+share of the batches (each batch has its own seed: the FID does not depend on the number of
+processes). The Inception weights are the standard FID ones (``pt_inception-2015-12-05``): a local
 file (``--inception-weights``), else torch.hub's cache, else downloaded once; offline without them
 the app stops before generating anything and says where to put the file. Writes the result to
 ``--output`` (default: ``<run>/eval/fid.json`` beside a local pipeline folder) and prints it.
@@ -17,21 +21,25 @@ FIDs from a few hundred images are biased upwards: compare runs at equal sample 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
-import math
 import time
 from pathlib import Path
 
 import torch
+from accelerate import PartialState
+from accelerate.utils import gather_object
+from safetensors.torch import load_file, save
 from tqdm.auto import tqdm
 
-from ginr_core import frechet_distance
-from ginr_data import image_dataset
-from ginr_diffusion import InceptionWeightsError, LatentINRPipeline, inception_features, load_fid_inception
+from ginr_core import frechet_distance, gaussian_statistics
+from ginr_data import cache_dir, image_dataset
+from ginr_diffusion import InceptionWeightsError, inception_features, load_fid_inception
 
 from .cards import command_line
 from .cli import at_least
-from .files import write_json
+from .files import write_atomically, write_json
+from .sample import DTYPES, load_pipeline
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -47,7 +55,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=at_least(1), default=100)
     parser.add_argument("--inception-weights", type=Path, help="local pt_inception-2015-12-05-6726825d.pth")
     parser.add_argument("--seed", type=at_least(0), default=0)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument(
+        "--dtype", choices=("auto", *DTYPES), default="auto", help="the prior's weights and activations"
+    )
+    parser.add_argument("--device", help="default: the process's device (accelerate launch), else cuda or cpu")
+    parser.add_argument("--fid-cache", type=Path, help="reference statistics cache (default: $GINR_CACHE/fid)")
     parser.add_argument("--output", type=Path, help="result JSON (default: <run>/eval/fid.json or ./fid.json)")
     args = parser.parse_args(argv)
     for name in ("num_samples", "batch_size", "steps"):
@@ -72,13 +84,12 @@ def main(argv: list[str] | None = None) -> dict:
         reference = json.loads(trained.read_text()).get("data") if trained and trained.is_file() else None
         if reference is None:
             raise SystemExit(f"error: {args.pipeline} does not say what it was trained on; pass --reference")
+    state = PartialState(cpu=args.device == "cpu")
     try:  # before anything slow: without the weights there is nothing to compute
-        inception = load_fid_inception(args.inception_weights, device=args.device)
+        inception = load_fid_inception(args.inception_weights, device=args.device or state.device)
     except InceptionWeightsError as error:
         raise SystemExit(f"error: {error}") from None
-
-    pipe = LatentINRPipeline.from_pretrained(args.pipeline).to(args.device)
-    pipe.set_progress_bar_config(disable=True)
+    pipe, state = load_pipeline(args.pipeline, args.device, args.dtype)
     resolution = pipe.inr.image_size[0]
     dataset = image_dataset(
         reference,
@@ -91,19 +102,15 @@ def main(argv: list[str] | None = None) -> dict:
     if len(dataset) < 2:
         raise SystemExit(f"error: {reference} ({args.split}) has {len(dataset)} image(s); FID needs at least 2")
     started = time.perf_counter()
-    reference_batches = (
-        torch.stack([dataset[i]["image"] for i in range(s, min(s + args.batch_size, len(dataset)))])
-        for s in range(0, len(dataset), args.batch_size)
-    )
-    reference_features = inception_features(
-        inception, tqdm(reference_batches, total=math.ceil(len(dataset) / args.batch_size), desc="reference")
-    )
+    reference_stats = reference_statistics(inception, dataset, reference, args, resolution, state)
 
     num_classes = pipe.denoiser.config.num_classes
-    features = []
-    for k, start in enumerate(tqdm(range(0, args.num_samples, args.batch_size), desc="generating")):
-        count = min(args.batch_size, args.num_samples - start)
-        labels = [(start + i) % num_classes for i in range(count)] if num_classes else None
+    starts = list(range(0, args.num_samples, args.batch_size))
+    features = {}
+    mine = range(state.process_index, len(starts), state.num_processes)
+    for k in tqdm(mine, desc="generating", disable=not state.is_local_main_process):
+        count = min(args.batch_size, args.num_samples - starts[k])
+        labels = [(starts[k] + i) % num_classes for i in range(count)] if num_classes else None
         images = pipe(
             class_labels=labels,
             batch_size=count,
@@ -112,8 +119,14 @@ def main(argv: list[str] | None = None) -> dict:
             generator=torch.Generator().manual_seed(args.seed * 10_007 + k),
             output_type="pt",
         ).images
-        features.append(inception_features(inception, images))
-    value = frechet_distance(torch.cat(features), reference_features)
+        features[k] = inception_features(inception, images.float()).cpu()
+    parts = gather_object([features]) if state.num_processes > 1 else [features]
+    if not state.is_main_process:
+        state.wait_for_everyone()
+        return {}
+    merged = {k: v for part in parts for k, v in part.items()}
+    generated = torch.cat([merged[k] for k in sorted(merged)])
+    value = frechet_distance(generated, reference_stats)
     result = {
         "fid": value,
         "num_samples": args.num_samples,
@@ -125,6 +138,8 @@ def main(argv: list[str] | None = None) -> dict:
         "num_inference_steps": args.steps,
         "seed": args.seed,
         "inception_weights": str(args.inception_weights) if args.inception_weights else "torch.hub cache",
+        "dtype": str(pipe.denoiser.dtype).removeprefix("torch."),
+        "processes": state.num_processes,
         "minutes": (time.perf_counter() - started) / 60,
         "command": command_line(),
     }
@@ -135,7 +150,43 @@ def main(argv: list[str] | None = None) -> dict:
         f"{len(dataset)} {reference} {args.split} images at {resolution} px; wrote {output}",
         flush=True,
     )
+    state.wait_for_everyone()
     return result
+
+
+def reference_statistics(inception, dataset, reference, args, resolution: int, state) -> tuple:
+    """Mean and covariance of the reference images' Inception features, from the FID cache or computed (and
+    cached) once; the key names the reference set and the weights, so other images never reuse them."""
+    weights = args.inception_weights
+    key = {
+        "reference": str(reference),
+        "split": args.split,
+        "protocol": args.protocol,
+        "images": len(dataset),
+        "resolution": resolution,
+        "weights": hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:16] if weights else "torch.hub",
+    }
+    if Path(str(reference)).exists():
+        key["modified"] = Path(str(reference)).stat().st_mtime_ns
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    path = (args.fid_cache or cache_dir() / "fid") / f"{digest}.safetensors"
+    if path.is_file():
+        stored = load_file(str(path))
+        if state.is_main_process:
+            print(f"reference statistics from {path}", flush=True)
+        return stored["mean"], stored["covariance"]
+    batches = range(0, len(dataset), args.batch_size)
+    mine = list(batches)[state.process_index :: state.num_processes]
+    features = {}
+    for start in tqdm(mine, desc="reference", disable=not state.is_local_main_process):
+        images = torch.stack([dataset[i]["image"] for i in range(start, min(start + args.batch_size, len(dataset)))])
+        features[start] = inception_features(inception, images).cpu()
+    parts = gather_object([features]) if state.num_processes > 1 else [features]
+    merged = {k: v for part in parts for k, v in part.items()}
+    mean, covariance = gaussian_statistics(torch.cat([merged[k] for k in sorted(merged)]))
+    if state.is_main_process:
+        write_atomically(path, save({"mean": mean, "covariance": covariance}, metadata={"key": json.dumps(key)}))
+    return mean, covariance
 
 
 def run() -> None:

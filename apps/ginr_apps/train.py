@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import broadcast, gather_object, set_seed
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ginr_core import list_families
@@ -45,6 +45,7 @@ from ginr_data import DatasetUnavailableError, ImageLoadError, LightFieldError
 from .cards import command_line, write_model_card
 from .checkpoints import RunState, claim_run, latest_checkpoint, resume_run, save_checkpoint
 from .config import (
+    REPORT_TO,
     RESUME_MAY_CHANGE,
     ConfigError,
     RunConfig,
@@ -57,6 +58,15 @@ from .config import (
 from .figures import save_png, stack_vertically
 from .files import replace_dir, write_json
 from .guards import check_finite, non_finite_step, on_termination, run_app, step_is_finite, stop_if_asked
+from .launch import (
+    loader_options,
+    loader_workers,
+    log_preview,
+    log_scalars,
+    make_accelerator,
+    resume_request,
+    start_tracking,
+)
 from .seeding import keyed_generator, seed_step, step_generator
 from .tasks import get_task_class
 
@@ -74,7 +84,16 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, RunConfig]:
     parser.add_argument("--seed", type=int, help="random seed (seed)")
     parser.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), help="train.mixed_precision (GPUs)")
     parser.add_argument(
-        "--resume", action="store_true", help="continue the run in --output-dir from its last checkpoint"
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="CHECKPOINT",
+        help="continue the run in --output-dir from its last checkpoint, or from CHECKPOINT (a checkpoint folder: "
+        "of this run, to go on from that step; of another run, to start --output-dir from it)",
+    )
+    parser.add_argument(
+        "--report_to", "--report-to", dest="report_to", choices=REPORT_TO, help="trackers (train.report_to)"
     )
     parser.add_argument(
         "--help-config", action="store_true", help="list every setting with its type, default and meaning, and exit"
@@ -93,6 +112,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, RunConfig]:
         overrides.append(f"seed={args.seed}")
     if args.mixed_precision:
         overrides.append(f"train.mixed_precision={args.mixed_precision}")
+    if args.report_to:
+        overrides.append(f"train.report_to={args.report_to}")
     try:
         config = load_config(args.config or DEFAULT_CONFIG, overrides)
     except ConfigError as err:
@@ -176,6 +197,18 @@ def _precision(configured: str) -> str | None:
     return configured
 
 
+def _track_evaluation(accelerator, task, model, test_set, by_setting: dict, psnr: float, step: int) -> None:
+    """The test metrics and a preview (the task's figure of the first test items) to the trackers."""
+    if not accelerator.log_with:
+        return
+    values = {"test/psnr": psnr, **{f"test/psnr {k}": v for k, v in by_setting.items()}}
+    log_scalars(accelerator, values, step)
+    if accelerator.is_main_process:
+        raw = accelerator.unwrap_model(model).eval()
+        shown = list(range(min(4, len(test_set))))
+        log_preview(accelerator, "test/reconstructions", task.figure(raw, test_set, shown, accelerator.device), step)
+
+
 def learning_rate_factor(config: RunConfig, total_steps: int):
     """Step -> multiplier of train.lr: linear warm-up, then constant or a cosine decay to 0 at the last step,
     times a linear decay to 0 over the last ``train.decay_steps`` steps (warm-up, stable, decay)."""
@@ -198,13 +231,66 @@ def main(argv: list[str] | None = None) -> dict:
     args, config = parse_args(argv)
     on_termination()
     out = Path(config.output_dir)
-    with claim_run(out, args.resume, final="model"):
-        return _train(args, config, out)
+    here, chosen = resume_request(args.resume, out)
+    with claim_run(out, here, final="model"):
+        return _train(args, config, out, chosen)
 
 
-def _train(args: argparse.Namespace, config: RunConfig, out: Path) -> dict:
+class _RunBatches:
+    """This process's micro-batches of every step from ``start`` to ``total``: lists of (epoch, index).
+
+    Step s of epoch e takes items ``order(e)[p * B : (p + 1) * B]`` (p = s mod the steps per epoch, B the
+    global batch); process r takes its slice of them, cut into ``k`` micro-batches. One loader reads
+    them all (its workers live for the whole run), and the epoch travels with each index, so workers
+    crop and flip as the main process would.
+    """
+
+    def __init__(self, size, batch, world, rank, k, seed, steps_per_epoch, start, total):
+        self.size, self.batch, self.per_process, self.rank, self.k = size, batch, batch // world, rank, k
+        self.seed, self.steps_per_epoch, self.start, self.total = seed, steps_per_epoch, start, total
+
+    def __iter__(self):
+        micro = self.per_process // self.k
+        order, current = None, None
+        for step in range(self.start, self.total):
+            epoch, position = divmod(step, self.steps_per_epoch)
+            if epoch != current:
+                order, current = _epoch_order(self.size, self.seed, epoch).tolist(), epoch
+            first = position * self.batch + self.rank * self.per_process
+            mine = order[first : first + self.per_process]
+            for m in range(self.k):
+                yield [(epoch, i) for i in mine[m * micro : (m + 1) * micro]]
+
+    def __len__(self) -> int:
+        return (self.total - self.start) * self.k
+
+
+class _Epochs(torch.utils.data.Dataset):
+    """``dataset[(epoch, i)]``: item i with the dataset's random crops of that epoch (``set_epoch``)."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key):
+        epoch, index = key
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+        return self.dataset[index]
+
+
+def _train(args: argparse.Namespace, config: RunConfig, out: Path, chosen: Path | None) -> dict:
     checkpoints = out / "checkpoints"
-    accelerator = Accelerator(mixed_precision=_precision(config.train.mixed_precision))
+    accumulation = config.train.gradient_accumulation_steps
+    accelerator = make_accelerator(
+        out,
+        config.train.report_to,
+        config.train.timeout_minutes,
+        mixed_precision=_precision(config.train.mixed_precision),
+        gradient_accumulation_steps=accumulation,
+    )
     if accelerator.device.type == "cuda" and config.train.tf32:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True  # fp32 runs: TF32 matmuls
     if accelerator.device.type == "cpu":
@@ -234,6 +320,12 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path) -> dict:
     if batch % world:
         raise SystemExit(f"error: train.batch_size={batch} must be divisible by the {world} processes")
     per_process = batch // world
+    if per_process % accumulation:
+        raise SystemExit(
+            f"error: each of the {world} processes takes {per_process} items a step, which "
+            f"train.gradient_accumulation_steps={accumulation} micro-batches cannot split evenly"
+        )
+    micro = per_process // accumulation
     steps_per_epoch = len(train_set) // batch
     if steps_per_epoch == 0:
         raise SystemExit(f"error: {len(train_set)} training items are fewer than train.batch_size={batch}")
@@ -259,7 +351,7 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path) -> dict:
     if accelerator.scaler is not None:
         parts["scaler"] = accelerator.scaler
     if args.resume:
-        resume_run(checkpoints, parts, settings, show=main_process)
+        resume_run(checkpoints, parts, settings, show=main_process, checkpoint=chosen)
 
     def checkpoint() -> None:
         save_checkpoint(accelerator, checkpoints, state.step, config.train.keep_checkpoints, parts)
@@ -273,6 +365,7 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path) -> dict:
             f"on {_hardware(accelerator)}",
             flush=True,
         )
+    start_tracking(accelerator, "ginr-train", config.to_dict())
 
     # ---------------------------------------------------------------- training
     bar = tqdm(total=total_steps, initial=state.step, disable=not main_process, desc="training", dynamic_ncols=True)
@@ -280,92 +373,102 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path) -> dict:
     budget = config.train.time_budget_minutes
     last_psnr, skipped = float("nan"), set()  # skipped: unreadable sources met since the last sync
     model.train()
+    workers = loader_workers(data.num_workers, train_set, accelerator)
+    loader = DataLoader(
+        _Epochs(train_set),
+        batch_sampler=_RunBatches(
+            len(train_set), batch, world, rank, accumulation, config.seed, steps_per_epoch, state.step, total_steps
+        ),
+        generator=keyed_generator(config.seed, state.step, rank, 0x10AD),  # not the global generator
+        **loader_options(workers, accelerator),
+    )
+    step_started, micro_losses = time.perf_counter(), []
     try:
-        while state.step < total_steps:
-            epoch, position = divmod(state.step, steps_per_epoch)
-            order = _epoch_order(len(train_set), config.seed, epoch)
-            steps_left = min(steps_per_epoch - position, total_steps - state.step)
-            mine = [
-                int(i)
-                for s in range(position, position + steps_left)
-                for i in order[s * batch + rank * per_process : s * batch + (rank + 1) * per_process]
-            ]
-            if hasattr(train_set, "set_epoch"):
-                train_set.set_epoch(epoch)
-            loader = DataLoader(
-                Subset(train_set, mine),
-                batch_size=per_process,
-                num_workers=data.num_workers,
-                pin_memory=accelerator.device.type == "cuda",
-                generator=keyed_generator(config.seed, epoch, rank, 0x10AD),  # not the global generator
-            )
-            for items in loader:
-                seed_step(config.seed, state.step, rank)  # dropout: the same masks after a resume
-                positions = list(range(rank * per_process, (rank + 1) * per_process))
-                generators = _sample_generators(config.seed, state.step, positions)
-                batch_generator = keyed_generator(config.seed, state.step)  # the same on every process
-                inputs, coords, targets = task.training_batch(items, accelerator.device, generators, batch_generator)
+        for m_index, items in enumerate(loader):
+            m = m_index % accumulation  # the micro-batch of this step
+            seed_step(config.seed, state.step * accumulation + m, rank)  # dropout: the same masks after a resume
+            first = rank * per_process + m * micro
+            generators = _sample_generators(config.seed, state.step, list(range(first, first + micro)))
+            batch_generator = keyed_generator(config.seed, state.step)  # the same on every process
+            inputs, coords, targets = task.training_batch(items, accelerator.device, generators, batch_generator)
+            with accelerator.accumulate(model):  # gradients synchronised on the last micro-batch only
                 with accelerator.autocast():
                     prediction = model(inputs, coords, chunk_size=config.train.decode_chunk_size)
-                loss = F.mse_loss(prediction.float(), targets)
-                accelerator.backward(loss)
-                if config.train.grad_clip:
-                    norm = accelerator.clip_grad_norm_(model.parameters(), config.train.grad_clip)
-                else:
-                    norm = torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
-                if step_is_finite(accelerator, loss, norm):
-                    optimizer.step()
-                else:  # never applied: skipped (if the config allows a few) or the run stops
-                    state.bad_steps.append(state.step + 1)
-                    if len(state.bad_steps) > config.train.max_bad_steps:
-                        raise non_finite_step(
-                            state.step + 1,
-                            loss,
-                            latest_checkpoint(checkpoints),
-                            config.train.max_bad_steps,
-                            "Lower train.lr, set train.grad_clip, or skip a few such steps with train.max_bad_steps=k",
+                micro_loss = F.mse_loss(prediction.float(), targets)
+                accelerator.backward(micro_loss)  # divided by the micro-batches: the step's mean
+            micro_losses.append(micro_loss.detach())
+            for index, count in zip(items["index"].tolist(), items["skipped"].tolist()):
+                skipped.update(train_set.skipped_sources(index, count) if count else ())
+            if m < accumulation - 1:
+                continue
+            loss = torch.stack(micro_losses).mean()
+            micro_losses = []
+            if config.train.grad_clip:
+                norm = accelerator.clip_grad_norm_(model.parameters(), config.train.grad_clip)
+            else:
+                norm = torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
+            if step_is_finite(accelerator, loss, norm):
+                optimizer.step()
+            else:  # never applied: skipped (if the config allows a few) or the run stops
+                state.bad_steps.append(state.step + 1)
+                if len(state.bad_steps) > config.train.max_bad_steps:
+                    raise non_finite_step(
+                        state.step + 1,
+                        loss,
+                        latest_checkpoint(checkpoints),
+                        config.train.max_bad_steps,
+                        "Lower train.lr, set train.grad_clip, or skip a few such steps with train.max_bad_steps=k",
+                    )
+                bar.write(f"step {state.step + 1}: non-finite loss or gradient, update skipped")
+            lr = scheduler.get_last_lr()[0]
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            state.step += 1
+            state.train_seconds = time.perf_counter() - started
+            bar.update(1)
+            if state.step % config.train.log_every == 0:
+                bar.set_postfix(loss=f"{loss.item():.4f}", test_psnr=f"{last_psnr:.2f}", refresh=False)
+                step_time = (time.perf_counter() - step_started) / config.train.log_every
+                log_scalars(
+                    accelerator,
+                    {"train/loss": loss.item(), "train/lr": lr, "train/step_seconds": step_time},
+                    state.step,
+                )
+            if state.step % config.train.log_every == 0:
+                step_started = time.perf_counter()
+            evaluating = state.step % eval_every == 0 and state.step < total_steps
+            saving = state.step % config.train.checkpoint_every == 0 and state.step < total_steps
+            if evaluating or saving:  # not training time: excluded from train_seconds and the budget
+                pause = time.perf_counter()
+                state.unreadable, skipped = _union(accelerator, state.unreadable, skipped), set()
+                if evaluating:
+                    scores = evaluate(accelerator, model, test_set, config, task)
+                    means = _means(scores)
+                    last_psnr = means[task.headline(scores)]
+                    entry = {"step": state.step, "minutes": state.train_seconds / 60, "test_psnr": last_psnr}
+                    by = _labelled(task, means)
+                    state.history.append({**entry, **({"by_setting": by} if len(means) > 1 else {})})
+                    if main_process:
+                        shown = ", ".join(f"{k}: {v:.2f}" for k, v in by.items()) if len(means) > 1 else ""
+                        count = len(next(iter(scores.values())))
+                        bar.write(
+                            f"step {state.step}: test PSNR {last_psnr:.2f} dB ({count} items)"
+                            + (f" [{shown}]" if shown else "")
                         )
-                    bar.write(f"step {state.step + 1}: non-finite loss or gradient, update skipped")
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                state.step += 1
-                for index, count in zip(items["index"].tolist(), items["skipped"].tolist()):
-                    skipped.update(train_set.skipped_sources(index, count) if count else ())
-                state.train_seconds = time.perf_counter() - started
-                bar.update(1)
-                if state.step % config.train.log_every == 0:
-                    bar.set_postfix(loss=f"{loss.item():.4f}", test_psnr=f"{last_psnr:.2f}", refresh=False)
-                evaluating = state.step % eval_every == 0 and state.step < total_steps
-                saving = state.step % config.train.checkpoint_every == 0 and state.step < total_steps
-                if evaluating or saving:  # not training time: excluded from train_seconds and the budget
-                    pause = time.perf_counter()
-                    state.unreadable, skipped = _union(accelerator, state.unreadable, skipped), set()
-                    if evaluating:
-                        scores = evaluate(accelerator, model, test_set, config, task)
-                        means = _means(scores)
-                        last_psnr = means[task.headline(scores)]
-                        entry = {"step": state.step, "minutes": state.train_seconds / 60, "test_psnr": last_psnr}
-                        by = _labelled(task, means)
-                        state.history.append({**entry, **({"by_setting": by} if len(means) > 1 else {})})
-                        if main_process:
-                            shown = ", ".join(f"{k}: {v:.2f}" for k, v in by.items()) if len(means) > 1 else ""
-                            count = len(next(iter(scores.values())))
-                            bar.write(
-                                f"step {state.step}: test PSNR {last_psnr:.2f} dB ({count} items)"
-                                + (f" [{shown}]" if shown else "")
-                            )
-                        model.train()
-                    if saving:
-                        checkpoint()
-                    started += time.perf_counter() - pause
-                stop = budget is not None and state.train_seconds > budget * 60
-                if budget is not None:
-                    stop = bool(broadcast(torch.tensor([stop], device=accelerator.device)).item())
-                if stop:
-                    total_steps = state.step
-                if state.step >= total_steps:
-                    break
-                stop_if_asked()
+                    _track_evaluation(accelerator, task, model, test_set, by, last_psnr, state.step)
+                    model.train()
+                if saving:
+                    checkpoint()
+                started += time.perf_counter() - pause
+                step_started += time.perf_counter() - pause
+            stop = budget is not None and state.train_seconds > budget * 60
+            if budget is not None:
+                stop = bool(broadcast(torch.tensor([stop], device=accelerator.device)).item())
+            if stop:
+                total_steps = state.step
+            if state.step >= total_steps:
+                break
+            stop_if_asked()
     except (KeyboardInterrupt, ImageLoadError) as err:  # keep what was trained, then stop
         if world == 1 and state.step > 0:
             state.unreadable, skipped = sorted(set(state.unreadable) | skipped, key=str), set()

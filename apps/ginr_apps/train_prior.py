@@ -5,10 +5,13 @@
     accelerate launch apps/train_prior.py --inr <user>/locinr-imagenet --data /data/imagenet --preset paper
     accelerate launch apps/train_prior.py --inr ... --output-dir runs/prior --resume
 
-1. Encodes the training images once with the frozen INR into a latent cache on disk (reused by
-   later runs; its name is a hash of the INR's weights and the data, so a new INR or other data
-   never reuse stale latents).
-2. Fits the per-token, per-channel standardisation in one streaming pass (stored in the denoiser).
+1. Encodes the training images once with the frozen INR into a latent cache on disk: every process
+   encodes its own shards through a DataLoader, in parallel; the shards are memory-mapped when read,
+   so no process holds the whole set (``ginr_diffusion.LatentCache``); an encoding stopped halfway
+   resumes at its first missing shard. The cache is reused by later runs; its name is a hash of the
+   INR's weights and the data, so a new INR or other data never reuse stale latents. Class labels
+   (class folders, a ``ClassLabel`` column, the digits) are cached with their names.
+2. Takes the per-token, per-channel standardisation from the shards' statistics (stored in the denoiser).
 3. Trains the ``LatentDenoiser`` (x0 targets, DDPM with linear betas and T = 1000, class labels
    dropped to the null label with p = 0.1) with Adam at a constant learning rate and an EMA of the
    weights (diffusers ``EMAModel``, decay 0.9999 with its step-dependent warm-up), checkpointing the
@@ -31,29 +34,35 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from accelerate import Accelerator
 from accelerate.utils import set_seed
 from diffusers.training_utils import EMAModel
-from safetensors.torch import load_file, save
+from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 from ginr_core import GeneralizableINR
 from ginr_data import cache_dir, image_dataset
 from ginr_diffusion import (
     DENOISER_PRESETS,
+    STORAGE_DTYPES,
+    LatentCache,
     LatentDenoiser,
     LatentINRPipeline,
-    LatentStatistics,
+    missing_shards,
     sampling_scheduler,
     training_scheduler,
+    write_manifest,
+    write_shard,
 )
+from ginr_diffusion.cache import num_shards, shard_range
 
 from .cards import command_line, prior_model_card
 from .checkpoints import RunState, claim_run, latest_checkpoint, resume_run, save_checkpoint
 from .config import (
+    REPORT_TO,
     ConfigError,
     SavedSettings,
     build_section,
+    check_report_to,
     check_top_level,
     load_tree,
     parse_with_overrides,
@@ -61,8 +70,17 @@ from .config import (
     sections_help,
 )
 from .figures import image_grid, save_png
-from .files import replace_dir, write_atomically, write_json
+from .files import replace_dir, write_json
 from .guards import non_finite_step, on_termination, run_app, step_is_finite, stop_if_asked
+from .launch import (
+    loader_options,
+    loader_workers,
+    log_preview,
+    log_scalars,
+    make_accelerator,
+    resume_request,
+    start_tracking,
+)
 from .seeding import seed_step, step_generator
 from .tasks.images import ImageTask
 
@@ -86,6 +104,10 @@ class PriorData:
     protocol: str | None = None  # image protocol of the source (e.g. imagenet-256)
     split: str = "train"  # split to encode
     cache_dir: str | None = None  # latent cache (default: $GINR_CACHE/latents)
+    cache_dtype: str = "float32"  # storage of the cached latents: float32, float16 or bfloat16 (half the disk)
+    shard_size: int = 4096  # latents per cache shard (each process encodes whole shards)
+    encode_batch_size: int = 64  # images per encoding batch
+    num_workers: int | None = None  # loader workers of the encoding (null: some per process on GPUs)
 
 
 @dataclass
@@ -98,6 +120,10 @@ class PriorTrain:
     checkpoint_every: int = 1000  # steps between checkpoints
     keep_checkpoints: int = 2  # complete checkpoints kept (the newest)
     sample_steps: int = 50  # DDIM steps of the final sample grid
+    log_every: int = 50  # steps between logged losses
+    gradient_accumulation_steps: int = 1  # split each step's batch into k micro-batches (same step, less memory)
+    report_to: str = "none"  # experiment trackers: none, tensorboard, wandb, trackio or all (through Accelerate)
+    timeout_minutes: float = 60.0  # process-group timeout (the encoding itself is shared, so ranks wait little)
 
 
 @dataclass
@@ -131,7 +157,13 @@ FLAGS = {
 SECTIONS = {"prior": PriorSettings, "data": PriorData, "train": PriorTrain}
 # what a --resume may change (anything else must be the run's own settings)
 RESUME_MAY_CHANGE = ("output_dir", "train.max_steps", "train.checkpoint_every", "train.keep_checkpoints")
-RESUME_MAY_CHANGE += ("train.sample_steps", "data.cache_dir")
+RESUME_MAY_CHANGE += ("train.sample_steps", "data.cache_dir", "data.num_workers", "data.encode_batch_size")
+RESUME_MAY_CHANGE += (
+    "train.report_to",
+    "train.timeout_minutes",
+    "train.log_every",
+    "train.gradient_accumulation_steps",
+)
 
 
 def load_prior_config(path, overrides: list[str]) -> PriorRunConfig:
@@ -146,7 +178,9 @@ def load_prior_config(path, overrides: list[str]) -> PriorRunConfig:
         raise ConfigError("prior.inr: which INR? pass --inr <model folder or repo id>")
     if prior.preset not in DENOISER_PRESETS:
         raise ConfigError(f"prior.preset must be one of {', '.join(DENOISER_PRESETS)}, got {prior.preset!r}")
-    for name in ("max_steps", "batch_size", "checkpoint_every", "keep_checkpoints", "sample_steps"):
+    names = ("max_steps", "batch_size", "checkpoint_every", "keep_checkpoints", "sample_steps", "log_every")
+    names += ("gradient_accumulation_steps",)
+    for name in names:
         if getattr(train, name) < 1:
             raise ConfigError(f"train.{name} must be >= 1, got {getattr(train, name)}")
     if not 0 < prior.ema_decay < 1 or not 0 <= prior.class_dropout < 1 or not 0 < train.lr < math.inf:
@@ -154,6 +188,22 @@ def load_prior_config(path, overrides: list[str]) -> PriorRunConfig:
             "prior.ema_decay must be in (0, 1), prior.class_dropout in [0, 1) and train.lr positive and finite, got "
             f"{prior.ema_decay}, {prior.class_dropout} and {train.lr}"
         )
+    data = config.data
+    if data.cache_dtype not in STORAGE_DTYPES:
+        raise ConfigError(f"data.cache_dtype must be one of {', '.join(STORAGE_DTYPES)}, got {data.cache_dtype!r}")
+    for name in ("shard_size", "encode_batch_size"):
+        if getattr(data, name) < 1:
+            raise ConfigError(f"data.{name} must be >= 1, got {getattr(data, name)}")
+    if data.num_workers is not None and data.num_workers < 0:
+        raise ConfigError(f"data.num_workers must be >= 0 (or null), got {data.num_workers}")
+    if train.batch_size % train.gradient_accumulation_steps:
+        raise ConfigError(
+            f"train.batch_size={train.batch_size} must be divisible by "
+            f"train.gradient_accumulation_steps={train.gradient_accumulation_steps}"
+        )
+    check_report_to(train.report_to)
+    if not 0 < train.timeout_minutes < math.inf:
+        raise ConfigError(f"train.timeout_minutes must be positive, got {train.timeout_minutes}")
     return config
 
 
@@ -164,7 +214,17 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, PriorRunConf
     for flag, (setting, kind) in FLAGS.items():
         parser.add_argument(flag, type=kind, help=f"{setting}")
     parser.add_argument("--unconditional", action="store_true", help="prior.unconditional=true")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --output-dir")
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="CHECKPOINT",
+        help="continue the run in --output-dir from its last checkpoint, or from CHECKPOINT (a checkpoint folder)",
+    )
+    parser.add_argument(
+        "--report_to", "--report-to", dest="report_to", choices=REPORT_TO, help="trackers (train.report_to)"
+    )
     parser.add_argument("--help-config", action="store_true", help="list every setting and exit")
     args, overrides = parse_with_overrides(parser, argv)
     if args.help_config:
@@ -180,6 +240,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, PriorRunConf
             overrides.append(f"{setting}={value}")
     if args.unconditional:
         overrides.append("prior.unconditional=true")
+    if args.report_to:
+        overrides.append(f"train.report_to={args.report_to}")
     try:
         config = load_prior_config(args.config, overrides)
     except ConfigError as err:
@@ -197,28 +259,62 @@ def _fingerprint(inr: GeneralizableINR, data_key: dict) -> str:
 
 
 @torch.no_grad()
-def encode_dataset(inr, dataset, batch_size: int, device, show: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``(N, R, D)`` latents and ``(N,)`` labels (None if the data has none) of every item."""
-    latents, labels = [], []
-    for start in tqdm(range(0, len(dataset), batch_size), desc="encoding latents", disable=not show):
-        items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
-        images = torch.stack([item["image"] for item in items]).to(device)
-        latents.append(inr.encode(images).float().cpu())
-        if "label" in items[0]:
-            labels.extend(int(item["label"]) for item in items)
-    return torch.cat(latents), (torch.tensor(labels) if labels else None)
+def encode_shards(inr, dataset, shards: list[int], config: PriorRunConfig, folder: Path, accelerator) -> int:
+    """Encode and write ``shards`` of ``dataset`` (this process's share); returns the images encoded."""
+    data = config.data
+    labeled = getattr(dataset, "class_names", None) is not None
+    indices = [i for s in shards for i in shard_range(s, len(dataset), data.shard_size)]
+    if not indices:
+        return 0
+    workers = loader_workers(data.num_workers, dataset, accelerator)
+    loader = DataLoader(
+        Subset(dataset, indices),
+        batch_size=data.encode_batch_size,
+        generator=torch.Generator().manual_seed(0),  # not the global generator (the denoiser's init draws from it)
+        **loader_options(workers, accelerator),
+    )
+    bar = tqdm(
+        total=len(indices),
+        desc=f"encoding latents (process {accelerator.process_index})",
+        unit="img",
+        disable=not accelerator.is_local_main_process,
+    )
+    pending_latents, pending_labels = [], []
+    queue = list(shards)
+    for items in loader:
+        images = items["image"].to(accelerator.device, non_blocking=True)
+        pending_latents.append(inr.encode(images).float().cpu())
+        if labeled:
+            pending_labels.append(items["label"].long())
+        bar.update(len(images))
+        have = sum(len(x) for x in pending_latents)
+        while queue and have >= len(shard_range(queue[0], len(dataset), data.shard_size)):
+            size = len(shard_range(queue[0], len(dataset), data.shard_size))
+            latents, pending_latents = _split_off(pending_latents, size)
+            labels = None
+            if labeled:
+                labels, pending_labels = _split_off(pending_labels, size)
+            write_shard(folder, queue.pop(0), latents, labels, dtype=data.cache_dtype)
+            have -= size
+    bar.close()
+    return len(indices)
 
 
-def latent_cache(config: PriorRunConfig, inr, accelerator) -> tuple[torch.Tensor, torch.Tensor | None, Path]:
-    """The training set's latents: read from the cache, or encoded once (on the main process) and cached."""
+def _split_off(chunks: list[torch.Tensor], size: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    whole = torch.cat(chunks)
+    return whole[:size], ([whole[size:]] if len(whole) > size else [])
+
+
+def latent_cache(config: PriorRunConfig, inr, accelerator) -> LatentCache:
+    """The training set's latents: read from the cache, or encoded by every process (its own shards) first."""
     resolution = inr.image_size[0]
     data = config.data
     key = {"data": str(data.source), "protocol": data.protocol, "split": data.split, "resolution": resolution}
+    key.update(dtype=data.cache_dtype, shard_size=data.shard_size)
     if Path(str(data.source)).exists():  # a local folder or saved dataset: new or edited files change the key
         key["modified"] = Path(str(data.source)).stat().st_mtime_ns
-    folder = Path(data.cache_dir) if data.cache_dir else cache_dir() / "latents"
-    path = folder / f"{_fingerprint(inr, key)}.safetensors"
-    if accelerator.is_main_process and not path.is_file():
+    folder = (Path(data.cache_dir) if data.cache_dir else cache_dir() / "latents") / _fingerprint(inr, key)
+    if not (folder / "manifest.json").is_file():
         dataset = image_dataset(
             data.source,
             data.split,
@@ -226,51 +322,73 @@ def latent_cache(config: PriorRunConfig, inr, accelerator) -> tuple[torch.Tensor
             resolution=None if data.protocol else resolution,
             train=False,
         )
-        latents, labels = encode_dataset(inr, dataset, 64, accelerator.device, show=True)
-        tensors = {"latents": latents.contiguous()}
-        if labels is not None:
-            tensors["labels"] = labels
-        write_atomically(path, save(tensors, metadata={"key": json.dumps(key)}))
-    accelerator.wait_for_everyone()
-    stored = load_file(str(path))
-    return stored["latents"], stored.get("labels"), path
+        missing = missing_shards(folder, len(dataset), data.shard_size)  # a stopped encoding resumes here
+        accelerator.wait_for_everyone()  # every process has the same list before any writes
+        world, rank = accelerator.num_processes, accelerator.process_index
+        if accelerator.is_main_process:
+            done = num_shards(len(dataset), data.shard_size) - len(missing)
+            print(
+                f"latent cache {folder}: {len(missing)} shard(s) to encode"
+                + (f", {done} already done" if done else "")
+                + f", over {world} process(es)",
+                flush=True,
+            )
+        started = time.perf_counter()
+        encoded = encode_shards(inr, dataset, missing[rank::world], config, folder, accelerator)
+        seconds = time.perf_counter() - started
+        counts = accelerator.gather(torch.tensor([encoded, seconds], dtype=torch.float64, device=accelerator.device))
+        if accelerator.is_main_process:
+            names = getattr(dataset, "class_names", None)
+            write_manifest(folder, len(dataset), data.shard_size, dtype=data.cache_dtype, key=key, class_names=names)
+            total = counts.reshape(-1, 2)
+            if total[:, 0].sum() > 0:
+                rate = float(total[:, 0].sum() / total[:, 1].max())
+                for p, (n, t) in enumerate(total.tolist()):
+                    print(f"  process {p}: {int(n)} images in {t:.1f} s", flush=True)
+                print(
+                    f"encoded {int(total[:, 0].sum())} images in {float(total[:, 1].max()):.1f} s "
+                    f"({rate:.1f} images/s over {world} process(es))",
+                    flush=True,
+                )
+        accelerator.wait_for_everyone()
+    return LatentCache(folder)
 
 
 def main(argv: list[str] | None = None) -> dict:
     args, config = parse_args(argv)
     on_termination()
     out = Path(config.output_dir)
-    with claim_run(out, args.resume, final="pipeline"):
-        return _train(args, config, out)
+    here, chosen = resume_request(args.resume, out)
+    with claim_run(out, here, final="pipeline"):
+        return _train(args, config, out, chosen)
 
 
-def _train(args: argparse.Namespace, config: PriorRunConfig, out: Path) -> dict:
+def _train(args: argparse.Namespace, config: PriorRunConfig, out: Path, chosen: Path | None) -> dict:
     prior, train = config.prior, config.train
     checkpoints = out / "checkpoints"
-    accelerator = Accelerator()
+    accelerator = make_accelerator(
+        out, train.report_to, train.timeout_minutes, gradient_accumulation_steps=train.gradient_accumulation_steps
+    )
     set_seed(config.seed)
     main_process = accelerator.is_main_process
     inr = GeneralizableINR.from_pretrained(prior.inr).to(accelerator.device).eval().requires_grad_(False)
     if not ImageTask.accepts(inr):
         raise SystemExit(f"error: {prior.inr} is not an image INR (d_in={inr.d_in}); priors generate images")
-    latents, labels, cache_path = latent_cache(config, inr, accelerator)
-    if prior.unconditional:
-        labels = None
-    num_classes = int(labels.max()) + 1 if labels is not None else 0
+    cache = latent_cache(config, inr, accelerator)
+    labels = None if prior.unconditional else cache.labels()  # (N,) int64: small; the latents stay on disk
+    class_names = cache.class_names if labels is not None else None
+    num_classes = len(class_names) if class_names else (int(labels.max()) + 1 if labels is not None else 0)
 
-    stats = LatentStatistics()
-    for chunk in latents.split(1024):
-        stats.update(chunk)
+    set_seed(config.seed)  # the denoiser's initial weights: the same whether this run encoded the cache or not
+    stats = cache.statistics()
     denoiser = LatentDenoiser.from_preset(
         prior.preset,
-        num_latents=latents.shape[1],
-        latent_dim=latents.shape[2],
+        num_latents=cache.shape[0],
+        latent_dim=cache.shape[1],
         num_classes=num_classes,
         class_dropout=prior.class_dropout,
     )
     denoiser.set_latent_statistics(stats.mean.float(), stats.std())
-    data = denoiser.standardize(latents).to(accelerator.device)
-    labels = labels.to(accelerator.device) if labels is not None else None
     scheduler = training_scheduler()
     ema = EMAModel(denoiser.parameters(), decay=prior.ema_decay)
     optimizer = torch.optim.Adam(denoiser.parameters(), lr=train.lr)
@@ -281,28 +399,33 @@ def _train(args: argparse.Namespace, config: PriorRunConfig, out: Path) -> dict:
     parts = {"settings": settings, "model": accelerator.unwrap_model(denoiser), "optimizer": optimizer}
     parts.update(ema=ema, state=state)
     if args.resume:
-        resume_run(checkpoints, parts, settings, show=main_process)
+        resume_run(checkpoints, parts, settings, show=main_process, checkpoint=chosen)
         ema.to(accelerator.device)
 
     def checkpoint() -> None:
         save_checkpoint(accelerator, checkpoints, state.step, train.keep_checkpoints, parts)
 
     world = accelerator.num_processes
-    if train.batch_size % world:
-        raise SystemExit(f"error: train.batch_size={train.batch_size} must be divisible by the {world} processes")
+    if train.batch_size % (world * train.gradient_accumulation_steps):
+        raise SystemExit(
+            f"error: train.batch_size={train.batch_size} must be divisible by the {world} processes times "
+            f"train.gradient_accumulation_steps={train.gradient_accumulation_steps}"
+        )
     if main_process:
         out.mkdir(parents=True, exist_ok=True)
         params = sum(p.numel() for p in accelerator.unwrap_model(denoiser).parameters())
         print(
-            f"LatentDenoiser ({prior.preset}): {params:,} parameters | {len(data)} latents {tuple(data.shape[1:])} "
-            f"from {cache_path} | {num_classes or 'no'} classes | {train.max_steps} steps of {train.batch_size}",
+            f"LatentDenoiser ({prior.preset}): {params:,} parameters | {len(cache)} latents {cache.shape} "
+            f"from {cache.folder} | {num_classes or 'no'} classes | {train.max_steps} steps of {train.batch_size}",
             flush=True,
         )
+    start_tracking(accelerator, "ginr-train-prior", dataclasses.asdict(config))
+    pipe = lambda: _pipeline(accelerator, denoiser, ema, scheduler, inr, class_names)  # noqa: E731
 
     bar = tqdm(total=train.max_steps, initial=state.step, disable=not main_process, desc="training prior")
     denoiser.train()
     try:
-        _loop(accelerator, config, state, denoiser, optimizer, ema, scheduler, data, labels, bar, checkpoint)
+        _loop(accelerator, config, state, denoiser, optimizer, ema, scheduler, cache, labels, bar, checkpoint, pipe)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep what was trained, then stop
         if world == 1 and state.step > 0:
             checkpoint()
@@ -313,38 +436,23 @@ def _train(args: argparse.Namespace, config: PriorRunConfig, out: Path) -> dict:
 
     result = {"steps": state.step, "train_minutes": state.train_seconds / 60, "classes": num_classes}
     if main_process:
-        final = copy.deepcopy(accelerator.unwrap_model(denoiser)).eval()
-        ema.copy_to(final.parameters())  # the EMA weights are the ones that sample
-        pipe = LatentINRPipeline(final, sampling_scheduler(scheduler.config), inr)
+        final = pipe()
         result.update(
             command=command_line(),
             inr=str(prior.inr),
             data=str(config.data.source),
             config=dataclasses.asdict(config),
-            latent_cache=str(cache_path),
+            latent_cache=str(cache.folder),
             final_loss=state.losses[-1][1] if state.losses else math.nan,
             losses=state.losses,
         )
 
         def fill(folder: Path) -> None:
-            pipe.save_pretrained(folder)
-            prior_model_card(pipe, result).save(folder / "README.md")
+            final.save_pretrained(folder)
+            prior_model_card(final, result).save(folder / "README.md")
 
         replace_dir(out / "pipeline", fill)
-        pipe.set_progress_bar_config(disable=True)
-        per_class = 8
-        rows = []
-        for c in range(max(num_classes, 1)):
-            labels_c = [c] * per_class if num_classes else None
-            images = pipe(
-                class_labels=labels_c,
-                batch_size=per_class,
-                num_inference_steps=train.sample_steps,
-                generator=torch.Generator().manual_seed(config.seed + c),
-                output_type="pt",
-            ).images
-            rows.append(list(images.cpu()))
-        save_png(image_grid(rows, cell=64), out / "samples.png")
+        save_png(_sample_grid(final, num_classes, train.sample_steps, config.seed), out / "samples.png")
         write_json(out / "metrics.json", result)
         print(
             f"trained the prior for {state.step} steps ({state.train_seconds / 60:.1f} min); wrote {out}/pipeline, "
@@ -356,47 +464,97 @@ def _train(args: argparse.Namespace, config: PriorRunConfig, out: Path) -> dict:
     return result
 
 
-def _loop(accelerator, config, state, denoiser, optimizer, ema, scheduler, data, labels, bar, checkpoint) -> None:
+def _pipeline(accelerator, denoiser, ema, scheduler, inr, class_names) -> LatentINRPipeline:
+    """The pipeline of the EMA weights (the ones that sample), class names as ``id2label``."""
+    final = copy.deepcopy(accelerator.unwrap_model(denoiser)).eval()
+    ema.copy_to(final.parameters())
+    id2label = dict(enumerate(class_names)) if class_names else None
+    pipe = LatentINRPipeline(final, sampling_scheduler(scheduler.config), inr, id2label=id2label)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _sample_grid(
+    pipe: LatentINRPipeline, num_classes: int, steps: int, seed: int, per_class: int = 8, max_rows: int | None = None
+) -> torch.Tensor:
+    """A grid of samples: one row per class (the first ``max_rows``), or one unconditional row."""
+    rows = []
+    for c in range(min(max(num_classes, 1), max_rows or max(num_classes, 1))):
+        images = pipe(
+            class_labels=[c] * per_class if num_classes else None,
+            batch_size=per_class,
+            num_inference_steps=steps,
+            generator=torch.Generator().manual_seed(seed + c),
+            output_type="pt",
+        ).images
+        rows.append(list(images.cpu()))
+    return image_grid(rows, cell=64)
+
+
+def _loop(accelerator, config, state, denoiser, optimizer, ema, scheduler, cache, labels, bar, checkpoint, pipe):
     """Train until ``train.max_steps``, checkpointing every ``train.checkpoint_every`` steps."""
     train = config.train
     world, rank = accelerator.num_processes, accelerator.process_index
+    k = train.gradient_accumulation_steps
     per_process = train.batch_size // world
-    mine = slice(rank * per_process, (rank + 1) * per_process)
+    micro = per_process // k
     started = time.perf_counter() - state.train_seconds
+    step_started = time.perf_counter()
     T = scheduler.config.num_train_timesteps
+    raw = accelerator.unwrap_model(denoiser)
+    shape = cache.shape
     while state.step < train.max_steps:
         # Every draw is made for the whole global batch and depends on (seed, step) only, so it is the same on
-        # every process and after a resume; each process then takes its slice. N processes thus train on the
-        # same batches as one (DDP averages the slices' gradients into the full batch's gradient).
-        seed_step(config.seed, state.step, rank)
+        # every process and after a resume; each process then reads and trains on its slice only (cut into k
+        # micro-batches). N processes thus train on the same batches as one (DDP averages the gradients).
         g = step_generator(config.seed, state.step)
-        pick = torch.randint(0, len(data), (train.batch_size,), generator=g)
+        pick = torch.randint(0, len(cache), (train.batch_size,), generator=g)
         t = torch.randint(0, T, (train.batch_size,), generator=g)
-        noise = torch.randn((train.batch_size, *data.shape[1:]), generator=g)
-        y = None
-        if labels is not None:
-            y = accelerator.unwrap_model(denoiser).drop_labels(labels[pick.to(labels.device)], g)[mine]
-        pick, t, noise = pick[mine].to(data.device), t[mine].to(data.device), noise[mine].to(data.device)
-        x0 = data[pick]
-        x_t = scheduler.add_noise(x0, noise, t)
-        loss = F.mse_loss(denoiser(x_t, t, y), x0)
-        accelerator.backward(loss)
+        noise = torch.randn((train.batch_size, *shape), generator=g)
+        y = raw.drop_labels(labels[pick], g) if labels is not None else None
+        losses = []
+        for m in range(k):
+            seed_step(config.seed, state.step * k + m, rank)
+            mine = slice(rank * per_process + m * micro, rank * per_process + (m + 1) * micro)
+            latents, _ = cache[pick[mine]]  # only this slice is read from the memory-mapped shards
+            x0 = raw.standardize(latents.to(accelerator.device))
+            t_m, noise_m = t[mine].to(accelerator.device), noise[mine].to(accelerator.device)
+            y_m = y[mine].to(accelerator.device) if y is not None else None
+            with accelerator.accumulate(denoiser):
+                x_t = scheduler.add_noise(x0, noise_m, t_m)
+                loss = F.mse_loss(denoiser(x_t, t_m, y_m).float(), x0)
+                accelerator.backward(loss)
+            losses.append(loss.detach())
+        loss = torch.stack(losses).mean()
         norm = torch.nn.utils.get_total_norm([p.grad for p in denoiser.parameters() if p.grad is not None])
         if not step_is_finite(accelerator, loss, norm):
             last = latest_checkpoint(Path(config.output_dir) / "checkpoints")
             raise non_finite_step(state.step + 1, loss, last, 0, "Lower train.lr")
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        ema.step(accelerator.unwrap_model(denoiser).parameters())
+        ema.step(raw.parameters())
         state.step += 1
         state.train_seconds = time.perf_counter() - started
         bar.update(1)
-        if state.step % 50 == 0:
-            mean_loss = accelerator.reduce(loss.detach(), reduction="mean").item()  # over all processes
+        if state.step % train.log_every == 0:
+            mean_loss = accelerator.reduce(loss, reduction="mean").item()  # over all processes
             state.losses.append([state.step, mean_loss])
             bar.set_postfix(loss=f"{mean_loss:.4f}", refresh=False)
+            step_time = (time.perf_counter() - step_started) / train.log_every
+            log_scalars(
+                accelerator,
+                {"train/loss": mean_loss, "train/lr": train.lr, "train/step_seconds": step_time},
+                state.step,
+            )
+            step_started = time.perf_counter()
         if state.step % train.checkpoint_every == 0 and state.step < train.max_steps:
+            pause = time.perf_counter()
             checkpoint()
+            if accelerator.log_with and accelerator.is_main_process:  # a preview of the EMA weights' samples
+                grid = _sample_grid(pipe(), raw.config.num_classes, 25, config.seed, per_class=4, max_rows=8)
+                log_preview(accelerator, "samples", grid, state.step)
+            started += time.perf_counter() - pause
+            step_started += time.perf_counter() - pause
         stop_if_asked()
 
 

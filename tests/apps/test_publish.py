@@ -255,3 +255,46 @@ def test_a_prior_run_with_a_link_or_a_stray_file_in_its_pipeline_is_refused(prio
     stray.write_text("private key")
     message = _fails([run, "--repo-id", PRIOR_REPO, "--dry-run", tmp_path / "b"], capsys)
     assert f"{stray}: a suffix-less file is not something a ginr run writes" in message
+
+
+# The Hub's task ids (huggingface.js packages/tasks: the `pipeline_tag` values the Hub filters on) that ginr's
+# models could claim; "image-generation" is not one.
+HUB_TASKS = {"image-to-image", "image-to-3d", "unconditional-image-generation", "text-to-image", "image-to-video"}
+
+
+def _check_hub_metadata(card: ModelCard, where: str) -> None:
+    data = card.data
+    assert data.library_name == "ginr" and data.license == "apache-2.0", where
+    assert data.pipeline_tag in HUB_TASKS, (where, data.pipeline_tag)
+    assert all(r.task_type in HUB_TASKS for r in data.eval_results or []), where
+    assert data.base_model is None or re.fullmatch(r"[\w.-]+/[\w.-]+", data.base_model), (where, data.base_model)
+    assert "More Information Needed" not in card.text, where
+
+
+def test_every_card_the_apps_write_has_valid_hub_metadata(image_run, prior_run, tmp_path, monkeypatch):
+    from ginr_apps.cards import prior_model_card
+    from ginr_diffusion import LatentINRPipeline
+
+    cards = {"model": ModelCard.load(image_run / "model" / "README.md")}
+    staged = tmp_path / "staged"
+    publish.main([str(image_run), "--repo-id", REPO, "--dry-run", str(staged)])
+    cards["published model"] = ModelCard.load(staged / "README.md")
+    cards["prior"] = ModelCard.load(prior_run / "pipeline" / "README.md")
+    publish.main([str(prior_run / "pipeline"), "--repo-id", PRIOR_REPO, "--dry-run", str(tmp_path / "prior")])
+    cards["published prior"] = ModelCard.load(tmp_path / "prior" / "README.md")
+    for where, card in cards.items():
+        _check_hub_metadata(card, where)
+    assert cards["model"].data.pipeline_tag == "image-to-image"
+    assert cards["prior"].data.pipeline_tag == "unconditional-image-generation"
+    assert "class-conditional" in cards["prior"].data.tags
+    assert cards["prior"].data.base_model is None  # its INR is a local folder: no Hub id to name
+    # a prior of a Hub INR names it as its base model
+    pipe = LatentINRPipeline.from_pretrained(prior_run / "pipeline")
+    metrics = json.loads((prior_run / "metrics.json").read_text())
+    hub_prior = prior_model_card(pipe, {**metrics, "inr": "ginr-tester/locinr-digits"})
+    _check_hub_metadata(hub_prior, "prior of a Hub INR")
+    assert hub_prior.data.base_model == "ginr-tester/locinr-digits"
+    # the card huggingface_hub writes when a user pushes a model directly names the code and the docs
+    model = LocalityAwareINR.from_pretrained(image_run / "model")
+    generated = model.generate_model_card()
+    assert "github.com/ginr-project/ginr" in generated.text and "More Information Needed" not in generated.text

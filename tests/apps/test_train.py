@@ -169,3 +169,62 @@ def test_mixed_precision_comes_from_the_launcher_or_the_config(tmp_path, tiny_co
     assert "bf16 is ~100x slower than fp32" in result.stderr  # CPUs are warned, not silently slowed
     app(TRAIN, "--config", tiny_config(tmp_path / "fp32"), "train.max_steps=2")
     assert json.loads((tmp_path / "fp32" / "metrics.json").read_text())["mixed_precision"] == "no"
+
+
+def test_gradient_accumulation_of_k_micro_batches_equals_one_step_of_the_whole_batch(tmp_path, tiny_config, app):
+    # batch 8 in one step, and the same 8 items as 4 micro-batches of 2: the same update (the random draws of
+    # each item are keyed by its place in the step's batch, and the micro-batch losses average to the step's)
+    common = ["train.max_steps=2", "train.batch_size=8", "train.warmup_steps=0", "train.checkpoint_every=1"]
+    app(TRAIN, "--config", tiny_config(tmp_path / "whole"), *common)
+    app(TRAIN, "--config", tiny_config(tmp_path / "micro"), *common, "train.gradient_accumulation_steps=4")
+    for step in (1, 2):
+        a = load_file(tmp_path / "whole" / "checkpoints" / f"step-{step:08d}" / "model.safetensors")
+        b = load_file(tmp_path / "micro" / "checkpoints" / f"step-{step:08d}" / "model.safetensors")
+        assert all(torch.allclose(a[k], b[k], atol=1e-5, rtol=0) for k in a), f"step {step}"
+        moved = max((a[k] - b[k]).abs().max().item() for k in a)
+        assert moved < 1e-5
+    bad = app(TRAIN, "--config", tiny_config(tmp_path / "bad"), "train.gradient_accumulation_steps=3", check=False)
+    assert bad.returncode != 0 and "train.batch_size=4 must be divisible by train.gradient_accumulation_steps=3" in (
+        bad.stderr
+    )
+
+
+def test_resume_from_a_chosen_checkpoint_here_or_into_a_new_run(tmp_path, tiny_config, app):
+    run = tmp_path / "run"
+    app(TRAIN, "--config", tiny_config(run), "train.keep_checkpoints=10", "data.subsample=0.5")
+    chosen = run / "checkpoints" / "step-00000004"
+    fork = tmp_path / "fork"
+    result = app(
+        TRAIN, "--config", tiny_config(fork), "train.keep_checkpoints=10", "data.subsample=0.5", "--resume", chosen
+    )
+    assert f"resumed from {chosen} at step 4" in result.stdout
+    a = load_file(run / "model" / "model.safetensors")
+    b = load_file(fork / "model" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the same steps 5-8 as the original run
+    assert (run / "checkpoints" / "step-00000008").is_dir()  # the original run is untouched
+    missing = app(
+        TRAIN, "--config", tiny_config(tmp_path / "x"), "--resume", run / "checkpoints" / "step-9", check=False
+    )
+    assert missing.returncode != 0 and "--resume" in missing.stderr and "step-9 is incomplete" in missing.stderr
+    # into a folder that holds another run: refused, nothing changed
+    taken = app(TRAIN, "--config", tiny_config(fork), "--resume", chosen, check=False)
+    assert taken.returncode != 0 and "already holds a run" in taken.stderr
+
+
+def test_trackers_write_tensorboard_events_with_the_logged_scalars(tmp_path, tiny_config, app):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "run"
+    app(TRAIN, "--config", tiny_config(out), "--report_to", "tensorboard")
+    # <output_dir>/logs/<project>: the scalars and images; the run's settings as hyperparameters beside them
+    board = EventAccumulator(str(out / "logs" / "ginr-train"), size_guidance={"images": 0}).Reload()
+    assert list((out / "logs" / "ginr-train").glob("*/hparams.yml"))
+    tags = board.Tags()
+    assert {"train/loss", "train/lr", "train/step_seconds", "test/psnr"} <= set(tags["scalars"])
+    assert [e.step for e in board.Scalars("train/loss")] == [2, 4, 6, 8]  # every train.log_every steps
+    assert [e.step for e in board.Scalars("test/psnr")] == [4]  # each evaluation during the run
+    history = json.loads((out / "metrics.json").read_text())["history"]
+    assert board.Scalars("test/psnr")[0].value == pytest.approx(history[0]["test_psnr"], rel=1e-5)
+    assert "test/reconstructions" in tags["images"]
+    bad = app(TRAIN, "--config", tiny_config(tmp_path / "bad"), "train.report_to=mlflo", check=False)
+    assert bad.returncode != 0 and "train.report_to must be one of none, tensorboard, wandb, trackio, all" in bad.stderr

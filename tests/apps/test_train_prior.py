@@ -2,12 +2,13 @@
 
 import json
 
+import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file
 
 from ginr_apps.checkpoints import latest_checkpoint
-from ginr_diffusion import LatentINRPipeline
+from ginr_diffusion import LatentCache, LatentINRPipeline
 from ginr_diffusion.fid import FID_WEIGHTS_URL
 
 TRAIN, PRIOR, SAMPLE, EVAL = "apps/train.py", "apps/train_prior.py", "apps/sample.py", "apps/evaluate_prior.py"
@@ -22,8 +23,10 @@ def test_a_prior_trains_caches_latents_resumes_exactly_samples_and_is_scored(tmp
     cache = tmp_path / "latents"
     result = _prior(app, digits_inr, tmp_path / "straight", "--max-steps", "6", cache=cache)
     assert "10 classes" in result.stdout and "encoding latents" in result.stderr
-    cached = list(cache.glob("*.safetensors"))
-    assert len(cached) == 1 and load_file(str(cached[0]))["latents"].shape == (1442, 8, 32)
+    cached = list(cache.glob("*/manifest.json"))
+    assert len(cached) == 1
+    latents = LatentCache(cached[0].parent)
+    assert len(latents) == 1442 and latents.shape == (8, 32) and latents.class_names == [str(c) for c in range(10)]
     stamp = cached[0].stat().st_mtime_ns
     # the cache is reused by the next run: no encoding
     split = tmp_path / "split"
@@ -36,6 +39,7 @@ def test_a_prior_trains_caches_latents_resumes_exactly_samples_and_is_scored(tmp
     # outputs: a loadable pipeline, one row of samples per class, metrics
     pipe = LatentINRPipeline.from_pretrained(tmp_path / "straight" / "pipeline")
     assert pipe.denoiser.config.num_classes == 10 and pipe.scheduler.config.prediction_type == "sample"
+    assert pipe.id2label == {c: str(c) for c in range(10)} and pipe.get_label_ids("7") == [7]
     assert not torch.equal(pipe.denoiser.latent_std, torch.ones_like(pipe.denoiser.latent_std))
     assert Image.open(tmp_path / "straight" / "samples.png").size[1] > 10 * 64
     metrics = json.loads((tmp_path / "straight" / "metrics.json").read_text())
@@ -95,7 +99,7 @@ def test_a_new_inr_never_reuses_stale_latents(tmp_path, digits_inr, app):
         next(other.parameters()).add_(0.01)
     other.save_pretrained(tmp_path / "other")
     _prior(app, tmp_path / "other", tmp_path / "two", "--max-steps", "1", cache=cache)
-    assert len(list(cache.glob("*.safetensors"))) == 2
+    assert len(list(cache.glob("*/manifest.json"))) == 2
 
 
 def test_two_processes_train_the_same_prior_as_one(tmp_path, digits_inr, app):
@@ -113,12 +117,17 @@ def test_two_processes_train_the_same_prior_as_one(tmp_path, digits_inr, app):
         "--max-steps",
         "4",
         "--cache-dir",
-        tmp_path / "cache-two",  # encoded afresh by the main process while the other waits
+        tmp_path / "cache-two",  # encoded afresh by both processes, each its own shards
+        "data.shard_size=256",
         launcher=launcher,
         env={"ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"},
     )
     assert result.stdout.count("LatentDenoiser (tiny)") == 1  # one process reports
-    assert len(list((tmp_path / "cache-two").glob("*.safetensors"))) == 1
+    assert "6 shard(s) to encode, over 2 process(es)" in result.stdout
+    assert "process 0: 768 images in" in result.stdout and "process 1: 674 images in" in result.stdout  # both busy
+    (folder,) = [p.parent for p in (tmp_path / "cache-two").glob("*/manifest.json")]
+    one_cache = LatentCache(next((tmp_path / "cache-one").glob("*/manifest.json")).parent)
+    torch.testing.assert_close(LatentCache(folder)[range(1442)][0], one_cache[range(1442)][0], atol=1e-5, rtol=0)
     # each process trains on its half of the same global batches: the same weights and EMA up to summation order
     a = load_file(str(latest_checkpoint(tmp_path / "one" / "checkpoints") / "model.safetensors"))
     b = load_file(str(latest_checkpoint(tmp_path / "two" / "checkpoints") / "model.safetensors"))
@@ -126,3 +135,41 @@ def test_two_processes_train_the_same_prior_as_one(tmp_path, digits_inr, app):
     one = LatentINRPipeline.from_pretrained(tmp_path / "one" / "pipeline").denoiser.state_dict()
     two = LatentINRPipeline.from_pretrained(tmp_path / "two" / "pipeline").denoiser.state_dict()
     assert all(torch.allclose(one[k], two[k], atol=1e-5) for k in one)
+
+
+def test_an_encoding_killed_halfway_resumes_to_the_same_cache(tmp_path, digits_inr, monkeypatch):
+    from accelerate import Accelerator
+
+    from ginr_apps import train_prior
+    from ginr_core import GeneralizableINR
+
+    inr = GeneralizableINR.from_pretrained(digits_inr).eval()
+    accelerator = Accelerator(cpu=True)
+
+    def config(cache):
+        return train_prior.load_prior_config(
+            None, [f"prior.inr={digits_inr}", f"data.cache_dir={cache}", "data.shard_size=200", "data.num_workers=0"]
+        )
+
+    whole = train_prior.latent_cache(config(tmp_path / "whole"), inr, accelerator)
+    written = []
+    real = train_prior.write_shard
+
+    def dies_after_three(*args, **kwargs):
+        if len(written) == 3:
+            raise KeyboardInterrupt  # the kill arrives while the fourth shard is being encoded
+        written.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_prior, "write_shard", dies_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        train_prior.latent_cache(config(tmp_path / "killed"), inr, accelerator)
+    (folder,) = list((tmp_path / "killed").iterdir())
+    assert sorted(p.name for p in folder.iterdir()) == [f"shard-0000{i}.safetensors" for i in range(3)]
+    monkeypatch.setattr(train_prior, "write_shard", real)
+    stamps = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    resumed = train_prior.latent_cache(config(tmp_path / "killed"), inr, accelerator)
+    assert all((folder / name).stat().st_mtime_ns == stamp for name, stamp in stamps.items())  # kept, not redone
+    for name in sorted(p.name for p in whole.folder.glob("shard-*")):
+        assert (whole.folder / name).read_bytes() == (resumed.folder / name).read_bytes(), name
+    assert len(resumed) == 1442 and torch.equal(resumed.labels(), whole.labels())

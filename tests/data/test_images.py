@@ -205,3 +205,58 @@ def test_a_corrupt_saved_dataset_folder_is_named(tmp_path):
     with pytest.raises(DatasetUnavailableError, match="cannot read this saved `datasets` folder") as caught:
         image_dataset(tmp_path / "saved", "train", resolution=8)
     assert str(tmp_path / "saved") in str(caught.value)
+
+
+def test_class_folders_give_labels_with_names_and_numbered_chunks_do_not(tmp_path):
+    for name, count in (("tench", 2), ("goldfish", 3), ("shark", 1)):
+        for i in range(count):
+            _save(tmp_path / "pets" / name / f"{i}.png", size=(12, 12), color=(i * 30, 0, 0))
+    pets = image_dataset(tmp_path / "pets", "train", resolution=8)
+    assert pets.class_names == ["goldfish", "shark", "tench"]  # sorted, as torchvision's ImageFolder
+    items = [pets[i] for i in range(len(pets))]
+    assert [it["label"] for it in items] == [0, 0, 0, 1, 2, 2]
+    # FFHQ's 00000/, 01000/ ... are chunks of one set, not classes; a flat folder has no classes either
+    for chunk in ("00000", "01000"):
+        _save(tmp_path / "ffhq" / chunk / f"{chunk}.png", size=(12, 12))
+    assert image_dataset(tmp_path / "ffhq", "train", resolution=8).class_names is None
+    assert "label" not in image_dataset(tmp_path / "ffhq", "train", resolution=8)[0]
+    with pytest.raises(ValueError, match="not in one of the 2 class folders"):
+        ImageFolder(tmp_path / "pets", 8, classes=["goldfish", "tench"])
+
+
+def test_imagenet_protocols_number_classes_by_the_training_folders_and_read_synset_names(tmp_path):
+    root = tmp_path / "imagenet"
+    for synset in ("n01440764", "n01443537", "n01484850"):
+        _save(root / "train" / synset / "a.JPEG", size=(300, 280))
+    for synset in ("n01443537", "n01484850"):  # a validation split missing a class keeps the training ids
+        _save(root / "val" / synset / "b.JPEG", size=(300, 280))
+    val = image_dataset(root, "test", protocol="imagenet-256")
+    assert [val[i]["label"] for i in range(len(val))] == [1, 2] and val.class_names[0] == "n01440764"
+    (root / "LOC_synset_mapping.txt").write_text(
+        "n01440764 tench, Tinca tinca\nn01443537 goldfish, Carassius auratus\nn01484850 great white shark\n"
+    )
+    named = image_dataset(root, "train", protocol="imagenet-256")
+    assert named.class_names == ["tench, Tinca tinca", "goldfish, Carassius auratus", "great white shark"]
+    (root / "train" / "n01440764" / "a.JPEG").unlink()
+    (root / "train" / "n01440764").rmdir()
+    (root / "train" / "n01443537" / "a.JPEG").unlink()
+    (root / "train" / "n01443537").rmdir()
+    (root / "train" / "n01484850" / "a.JPEG").unlink()
+    (root / "train" / "n01484850").rmdir()
+    with pytest.raises(FileNotFoundError, match="has no class sub-folders"):
+        image_dataset(root, "test", protocol="imagenet-256")
+
+
+def test_a_classlabel_column_gives_labels_and_names(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    images = [Image.new("RGB", (20, 20), (i * 40, 0, 0)) for i in range(4)]
+    features = datasets.Features({"picture": datasets.Image(), "kind": datasets.ClassLabel(names=["cat", "dog"])})
+    ds = datasets.Dataset.from_dict({"picture": images, "kind": [1, 0, 1, -1]}, features=features)
+    ds.save_to_disk(tmp_path / "saved")
+    loaded = image_dataset(tmp_path / "saved", "train", resolution=8)
+    assert loaded.class_names == ["cat", "dog"] and [loaded[i]["label"] for i in range(3)] == [1, 0, 1]
+    with pytest.raises(ValueError, match="row 3: label -1 in column 'kind' is not one of its 2 classes"):
+        loaded[3]
+    plain = datasets.Dataset.from_dict({"picture": images}, features=datasets.Features({"picture": datasets.Image()}))
+    plain.save_to_disk(tmp_path / "plain")
+    assert image_dataset(tmp_path / "plain", "train", resolution=8).class_names is None

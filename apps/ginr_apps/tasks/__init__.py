@@ -42,7 +42,7 @@ class DataSettings:
     # more held-out splits scored at the end of a run, each reported beside the test split (e.g. smooth)
     extra_test_splits: tuple[str, ...] = ()
     on_error: str = "skip"  # unreadable items: "skip" (warn and count) or "raise"
-    num_workers: int = 0  # DataLoader worker processes
+    num_workers: int | None = None  # DataLoader worker processes (null: some on GPUs for data read from files)
 
 
 @dataclass
@@ -64,6 +64,7 @@ class Task:
     default_source: ClassVar[str] = ""  # the embedded data (no download)
     figure_name: ClassVar[str] = ""  # the picture a run leaves behind
     card_tag: ClassVar[str] = ""  # the Hub tag of its models
+    pipeline_tag: ClassVar[str] = ""  # the Hub task id of its models (what the model does, for the Hub's filters)
 
     def __init__(self, config) -> None:
         self.config, self.data = config, config.data

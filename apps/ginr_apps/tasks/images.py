@@ -48,6 +48,7 @@ class ImageTask(Task):
     default_source = "photos"
     figure_name = "reconstructions.png"
     card_tag = "image-reconstruction"
+    pipeline_tag = "image-to-image"
 
     @classmethod
     def accepts(cls, model) -> bool:
@@ -177,7 +178,7 @@ class ImageTask(Task):
         )
         common = {"dataset_type": label, "dataset_name": label, "dataset_split": split, "metric_type": "psnr"}
         result = EvalResult(
-            task_type="image-to-image",
+            task_type=cls.pipeline_tag,
             task_name="Image reconstruction",
             metric_name=f"PSNR (dB) at {r} px",
             metric_value=round(psnr, 2),

@@ -51,6 +51,7 @@ class NovelViewTask(Task):
     default_source = "scenes"
     figure_name = "novel_views.png"
     card_tag = "novel-view-synthesis"
+    pipeline_tag = "image-to-3d"
 
     @classmethod
     def accepts(cls, model) -> bool:
@@ -221,7 +222,7 @@ class NovelViewTask(Task):
         common = {"dataset_type": label, "dataset_name": label, "dataset_split": split, "metric_type": "psnr"}
         eval_results = [
             EvalResult(
-                task_type="image-to-3d",
+                task_type=cls.pipeline_tag,
                 task_name="Novel view synthesis",
                 metric_name=f"PSNR (dB), {_views_label(entry['setting'])}",
                 metric_value=round(entry["psnr"], 2),

@@ -43,6 +43,7 @@ class EmbeddedDigits(Dataset):
     """One split (``"train"`` or ``"test"``) of the embedded handwritten digits at ``resolution`` px."""
 
     num_classes = 10
+    in_memory = True  # items are drawn from arrays held in memory: no loader workers needed
 
     def __init__(self, split: str = "train", resolution: int = 32, size: int | None = None):
         if split not in ("train", "test"):
@@ -50,6 +51,7 @@ class EmbeddedDigits(Dataset):
         if int(resolution) != resolution or resolution < 1:
             raise ValueError(f"resolution must be a positive integer, got {resolution!r}")
         self.split, self.resolution = split, int(resolution)
+        self.class_names = [str(c) for c in range(self.num_classes)]
         self.ids = _split(split)[:size]
 
     def __len__(self) -> int:

@@ -1,7 +1,10 @@
 """Image datasets: folders of files and Hugging Face ``datasets``, with the paper's transforms.
 
 Every dataset item is a dict ``{"image": (3, r, r) float32 tensor in [0, 1], "index": i,
-"skipped": k}``, where ``k`` counts unreadable files skipped to produce it (0 normally). Every
+"skipped": k}``, where ``k`` counts unreadable files skipped to produce it (0 normally), plus
+``"label": c`` (an int) when the dataset is labeled: class sub-folders (``root/<class>/*.jpg``, the
+classes sorted by name as torchvision's ``ImageFolder``) or a ``ClassLabel`` column. A labeled
+dataset's ``class_names`` lists the name of each class id (``None`` when unlabeled). Every
 dataset also has ``render(i, resolution)``: item ``i`` through the evaluation transform at another
 resolution, which is what evaluating a decoder at x2 compares against.
 
@@ -39,6 +42,7 @@ __all__ = [
     "HFImageDataset",
     "ImageFolder",
     "ImageLoadError",
+    "class_folders",
     "find_images",
     "load_rgb",
     "random_crop_flip",
@@ -139,6 +143,11 @@ class _ImageDataset(Dataset):
             raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
         self.resolution, self.random_crop, self.on_error, self.seed = int(resolution), random_crop, on_error, seed
         self.epoch = 0
+        self.class_names: list[str] | None = None  # labeled datasets: the name of each class id
+
+    def label(self, index: int) -> int:
+        """The class id of image ``index`` (labeled datasets only)."""
+        raise NotImplementedError
 
     # subclasses: number of items, how to read item i, and how to name it in messages
     def __len__(self) -> int:
@@ -171,7 +180,10 @@ class _ImageDataset(Dataset):
                     raise
                 warnings.warn(f"skipping unreadable image {err}", stacklevel=2)
                 continue
-            return {"image": self._transform(image, current, self.resolution), "index": index, "skipped": skipped}
+            item = {"image": self._transform(image, current, self.resolution), "index": index, "skipped": skipped}
+            if self.class_names is not None:
+                item["label"] = self.label(current)
+            return item
         tried = min(size, MAX_CONSECUTIVE_SKIPS)
         raise ImageLoadError(
             f"all {size} images are unreadable (e.g. {self.describe(index)})"
@@ -197,8 +209,27 @@ def find_images(root: str | os.PathLike) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
 
 
+def class_folders(root: str | os.PathLike, files: Sequence[Path]) -> list[str] | None:
+    """The class names of a folder whose images sit in class sub-folders, else None.
+
+    Labeled when every image is directly inside a first-level sub-folder of ``root``, there are at
+    least two such folders and not all their names are numbers (FFHQ's ``00000/``, ``01000/`` ...
+    are chunks of one set, not classes). Classes are the sub-folder names, sorted.
+    """
+    root = Path(root)
+    parents = set()
+    for f in files:
+        relative = Path(f).relative_to(root) if Path(f).is_absolute() == root.is_absolute() else None
+        if relative is None or len(relative.parts) != 2:
+            return None
+        parents.add(relative.parts[0])
+    if len(parents) < 2 or all(p.isdigit() for p in parents):
+        return None
+    return sorted(parents)
+
+
 class ImageFolder(_ImageDataset):
-    """Images found recursively under a folder (or an explicit list of files).
+    """Images found recursively under a folder (or an explicit list of files), labeled by class sub-folder.
 
     Args:
         root: folder to scan (jpg, jpeg, png, webp, any case).
@@ -207,6 +238,9 @@ class ImageFolder(_ImageDataset):
         files: use these files (e.g. a protocol's split) instead of scanning ``root``.
         on_error: ``"skip"`` (warn, count, use the next readable file) or ``"raise"``.
         seed: seed of the random crops.
+        classes: ``"auto"`` (labels from class sub-folders when the layout has them: ``class_folders``),
+            ``None`` (unlabeled), or the list of class folder names in id order (e.g. the training
+            split's, so that a split missing a class keeps the same ids).
     """
 
     def __init__(
@@ -217,12 +251,32 @@ class ImageFolder(_ImageDataset):
         files: Sequence[str | os.PathLike] | None = None,
         on_error: str = "skip",
         seed: int = 0,
+        classes: str | Sequence[str] | None = "auto",
     ):
         super().__init__(resolution, random_crop, on_error, seed)
         self.root = Path(root)
         self.files = [Path(f) for f in files] if files is not None else find_images(self.root)
         if not self.files:
             raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {self.root}")
+        if isinstance(classes, str):
+            if classes != "auto":
+                raise ValueError(f"classes must be 'auto', None or a list of folder names, got {classes!r}")
+            classes = class_folders(self.root, self.files)
+        if classes is not None:
+            ids = {name: i for i, name in enumerate(classes)}
+            self._labels = []
+            for f in self.files:
+                folder = f.parent.name
+                if folder not in ids or f.parent.parent != self.root:
+                    raise ValueError(
+                        f"{f}: not in one of the {len(ids)} class folders of {self.root} "
+                        f"({', '.join(list(ids)[:5])}{', ...' if len(ids) > 5 else ''})"
+                    )
+                self._labels.append(ids[folder])
+            self.class_names = list(classes)
+
+    def label(self, index: int) -> int:
+        return self._labels[index]
 
     def __len__(self) -> int:
         return len(self.files)
@@ -243,6 +297,8 @@ class HFImageDataset(_ImageDataset):
     Args:
         dataset: the ``datasets.Dataset`` (one split).
         image_column: the column holding images; ``None`` picks the only ``Image`` feature.
+        label_column: the ``ClassLabel`` column of the labels; ``None`` picks the only one (unlabeled
+            when there is none); ``False``: unlabeled.
     """
 
     def __init__(
@@ -254,8 +310,10 @@ class HFImageDataset(_ImageDataset):
         on_error: str = "skip",
         seed: int = 0,
         name: str = "dataset",
+        label_column: str | bool | None = None,
     ):
         super().__init__(resolution, random_crop, on_error, seed)
+        from datasets import ClassLabel
         from datasets import Image as ImageFeature
 
         images = [k for k, feature in dataset.features.items() if isinstance(feature, ImageFeature)]
@@ -271,6 +329,27 @@ class HFImageDataset(_ImageDataset):
         # decode ourselves, so that a corrupt entry is an ImageLoadError naming the row, not a crash
         self.dataset = dataset.cast_column(image_column, ImageFeature(decode=False))
         self.image_column, self.name = image_column, name
+        labels = [k for k, feature in dataset.features.items() if isinstance(feature, ClassLabel)]
+        if label_column is None:
+            if len(labels) > 1:
+                raise ValueError(f"{name}: several ClassLabel columns {labels}; pass label_column (or False)")
+            label_column = labels[0] if labels else False
+        elif label_column is not False and label_column not in labels:
+            raise ValueError(f"{name}: {label_column!r} is not a ClassLabel column; ClassLabel columns: {labels}")
+        self.label_column = label_column or None
+        if self.label_column:
+            self.class_names = list(dataset.features[self.label_column].names)
+            # one column read once (Arrow, memory-mapped), not a row decoded per label
+            self._labels = np.asarray(dataset.with_format("numpy", columns=[self.label_column])[self.label_column])
+
+    def label(self, index: int) -> int:
+        value = int(self._labels[index])
+        if not 0 <= value < len(self.class_names):
+            raise ValueError(
+                f"{self.describe(index)}: label {value} in column {self.label_column!r} is not one of its "
+                f"{len(self.class_names)} classes (a missing label is -1)"
+            )
+        return value
 
     def __len__(self) -> int:
         return len(self.dataset)

@@ -104,6 +104,8 @@ class EmbeddedPhotos(Dataset):
     Items are dicts ``{"image": (3, r, r) float tensor in [0, 1], "index": i, "skipped": 0}``.
     """
 
+    in_memory = True  # items are cut from arrays held in memory: no loader workers needed
+
     def __init__(
         self,
         split: str = "train",

@@ -68,6 +68,7 @@ class ImageProtocol:
     splits: dict[str, SplitRule]
     source: str = ""
     notes: str = field(default="", compare=False)
+    class_folders: bool = False  # folders: labels from the class sub-folders of the training split's folder
 
 
 _CELEBA = {
@@ -104,6 +105,7 @@ IMAGE_PROTOCOLS: dict[str, ImageProtocol] = {
         {"train": SplitRule(subdir="train"), "test": SplitRule(subdir="val")},
         "imagenette2-320 (https://github.com/fastai/imagenette, imagenette2-320.tgz): point source at the "
         "extracted imagenette2-320/ (train/ and val/ inside); training uses RandomCrop(178) + flip",
+        class_folders=True,
     ),
     "imagenet-256": ImageProtocol(
         "imagenet-256",
@@ -111,7 +113,9 @@ IMAGE_PROTOCOLS: dict[str, ImageProtocol] = {
         False,
         {"train": SplitRule(subdir="train", hf_split="train"), "test": SplitRule(subdir="val", hf_split="validation")},
         "ImageNet-1k (ILSVRC2012): point source at a folder with train/ and val/ (class sub-folders), or use the "
-        "gated Hub dataset ILSVRC/imagenet-1k after accepting its terms and logging in",
+        "gated Hub dataset ILSVRC/imagenet-1k after accepting its terms and logging in; class names from "
+        "LOC_synset_mapping.txt beside train/ when it is there, else the synset ids",
+        class_folders=True,
     ),
 }
 
@@ -146,6 +150,17 @@ def _load_hub_dataset(source: str, split: str):
         ) from None
     except ValueError as err:  # e.g. an unknown split
         raise DatasetUnavailableError(f"dataset {source!r}: {err}") from None
+
+
+def _protocol_classes(path: Path, spec: ImageProtocol) -> list[str]:
+    """The class folders of a protocol's training split (sorted), so that every split numbers them alike."""
+    train = path / spec.splits["train"].subdir
+    if not train.is_dir():
+        raise FileNotFoundError(f"{train} does not exist: protocol {spec.name!r} expects {spec.source}")
+    classes = sorted(d.name for d in train.iterdir() if d.is_dir())
+    if not classes:
+        raise FileNotFoundError(f"{train} has no class sub-folders: protocol {spec.name!r} expects {spec.source}")
+    return classes
 
 
 def image_dataset(
@@ -248,7 +263,17 @@ def image_dataset(
                 )
         if size is not None:
             files = files[:size]
-        return ImageFolder(root, resolution, random_crop, files=files or None, on_error=on_error, seed=seed)
+        classes = "auto" if protocol is None else None
+        if protocol is not None and IMAGE_PROTOCOLS[protocol].class_folders:
+            classes = _protocol_classes(path, IMAGE_PROTOCOLS[protocol])
+        dataset = ImageFolder(
+            root, resolution, random_crop, files=files or None, on_error=on_error, seed=seed, classes=classes
+        )
+        names = path / "LOC_synset_mapping.txt"  # ImageNet: "n01440764 tench, Tinca tinca" per line
+        if dataset.class_names is not None and names.is_file():
+            mapping = dict(line.split(" ", 1) for line in names.read_text().splitlines() if " " in line)
+            dataset.class_names = [mapping.get(c, c).strip() for c in dataset.class_names]
+        return dataset
     if path.exists():
         raise ValueError(f"{path} is a file; pass a folder of images, a saved dataset or a Hub dataset id")
     if str(source).startswith((".", "/", "~")) or str(source).count("/") > 1:

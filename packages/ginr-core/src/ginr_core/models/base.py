@@ -51,6 +51,8 @@ from .registry import class_by_name, register_family
 __all__ = ["SHARED_SETTINGS", "CheckpointMismatchError", "GeneralizableINR", "SharedSetting", "float32_output", "full"]
 
 PAPER_URL = "https://arxiv.org/abs/2310.05624"
+REPO_URL = "https://github.com/ginr-project/ginr"  # the code (model cards: "Code")
+DOCS_URL = "https://ginr-project.github.io/ginr"  # the documentation (model cards: "Docs")
 
 
 def float32_output(like: torch.Tensor):
@@ -154,6 +156,8 @@ class GeneralizableINR(
     PyTorchModelHubMixin,
     library_name="ginr",
     paper_url=PAPER_URL,
+    repo_url=REPO_URL,
+    docs_url=DOCS_URL,
     license="apache-2.0",
     tags=["ginr", "implicit-neural-representation"],
 ):
