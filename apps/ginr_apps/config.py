@@ -111,6 +111,7 @@ class TrainConfig:
     decode_chunk_size: int | None = None  # decode coordinates in chunks (same result, less memory)
     log_every: int = 10  # steps between loss updates of the progress bar
     cpu_threads: int | None = None  # torch threads per process on CPU (default: the cores / local processes)
+    compile: bool = False  # torch.compile the encoder and the per-coordinate decoding (docs/images.md: when it pays)
     gradient_accumulation_steps: int = 1  # split each step's batch into k micro-batches (same step, less memory)
     report_to: str = "none"  # experiment trackers: none, tensorboard, wandb, trackio or all (through Accelerate)
     timeout_minutes: float = 60.0  # process-group timeout of multi-process runs (a rank waiting longer fails)
@@ -452,6 +453,7 @@ RESUME_MAY_CHANGE = (
     "train.report_to",
     "train.timeout_minutes",
     "train.gradient_accumulation_steps",  # the same steps, split into micro-batches
+    "train.compile",  # the same computation, compiled
 )
 
 

@@ -36,6 +36,9 @@ def make_accelerator(
     DeepSpeed, FSDP and Megatron shard or wrap the model in ways the apps' saving, EMA and evaluation do
     not handle: rather than fail at ``prepare`` or save the wrong weights, the run stops before any work.
     """
+    for variable, name in _UNSUPPORTED_ENV.items():  # before Accelerator(), which may fail on them less clearly
+        if os.environ.get(variable, "false").lower() in ("1", "true", "yes"):
+            raise SystemExit(_unsupported(name))
     if report_to not in REPORT_TO:
         raise SystemExit(f"error: train.report_to must be one of {', '.join(REPORT_TO)}, got {report_to!r}")
     timeout = InitProcessGroupKwargs(timeout=datetime.timedelta(minutes=timeout_minutes))
@@ -47,11 +50,24 @@ def make_accelerator(
     )
     kind = accelerator.distributed_type
     if kind in (DistributedType.DEEPSPEED, DistributedType.FSDP, DistributedType.MEGATRON_LM):
-        raise SystemExit(
-            f"error: {kind.value} is not supported by ginr's training apps (the models are small enough to "
-            f"replicate); supported: {SUPPORTED}. Launch with `accelerate launch --multi_gpu ...` instead."
-        )
+        raise SystemExit(_unsupported(kind.value))
     return accelerator
+
+
+_UNSUPPORTED_ENV = {
+    "ACCELERATE_USE_DEEPSPEED": "DeepSpeed",
+    "ACCELERATE_USE_FSDP": "FSDP",
+    "ACCELERATE_USE_MEGATRON_LM": "Megatron-LM",
+}
+
+
+def _unsupported(name: str) -> str:
+    return (
+        f"error: {name} is not supported by ginr's training apps (they save, average and evaluate one whole "
+        f"replica of the model, which these setups shard); supported: {SUPPORTED}. Launch with "
+        "`accelerate launch --multi_gpu --num_processes N ...` (the models fit on one GPU: the paper's is 50 M "
+        "parameters)."
+    )
 
 
 def loader_workers(configured: int | None, dataset, accelerator: Accelerator) -> int:

@@ -197,6 +197,12 @@ def _precision(configured: str) -> str | None:
     return configured
 
 
+def _later_steps(steps_from: tuple[float, int], step: int, train_seconds: float) -> float | None:
+    """Mean seconds per step after this process's first one (training time: evaluations excluded)."""
+    since, first = steps_from
+    return (train_seconds - since) / (step - first) if step > first else None
+
+
 def _track_evaluation(accelerator, task, model, test_set, by_setting: dict, psnr: float, step: int) -> None:
     """The test metrics and a preview (the task's figure of the first test items) to the trackers."""
     if not accelerator.log_with:
@@ -312,6 +318,8 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path, chosen: Path 
     train_set, test_set = task.datasets()
     cls, kwargs = model_kwargs(config.model)
     model = cls(**kwargs)
+    if config.train.compile:
+        model.compile()  # compiled at the first step: its time is reported apart (metrics.json: "compile")
     resolution = task.resolution(train_set)
     problem = task.check_model(model, train_set)
     if problem:
@@ -383,6 +391,7 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path, chosen: Path 
         **loader_options(workers, accelerator),
     )
     step_started, micro_losses = time.perf_counter(), []
+    first_step = None  # seconds of this process's first step (with train.compile: the compilation)
     try:
         for m_index, items in enumerate(loader):
             m = m_index % accumulation  # the micro-batch of this step
@@ -425,6 +434,8 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path, chosen: Path 
             optimizer.zero_grad(set_to_none=True)
             state.step += 1
             state.train_seconds = time.perf_counter() - started
+            if first_step is None:
+                first_step, steps_from = time.perf_counter() - step_started, (state.train_seconds, state.step)
             bar.update(1)
             if state.step % config.train.log_every == 0:
                 bar.set_postfix(loss=f"{loss.item():.4f}", test_psnr=f"{last_psnr:.2f}", refresh=False)
@@ -506,6 +517,13 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path, chosen: Path 
         "world_size": world,
         "hardware": _hardware(accelerator),
         "mixed_precision": accelerator.mixed_precision,
+        "compile": {
+            "enabled": config.train.compile,
+            "first_step_seconds": first_step,  # with compilation when enabled
+            "later_steps_seconds": _later_steps(steps_from, state.step, state.train_seconds)
+            if first_step is not None
+            else None,
+        },
         "command": command_line(),
         "model": {
             "class": cls.__name__,

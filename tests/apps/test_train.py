@@ -228,3 +228,22 @@ def test_trackers_write_tensorboard_events_with_the_logged_scalars(tmp_path, tin
     assert "test/reconstructions" in tags["images"]
     bad = app(TRAIN, "--config", tiny_config(tmp_path / "bad"), "train.report_to=mlflo", check=False)
     assert bad.returncode != 0 and "train.report_to must be one of none, tensorboard, wandb, trackio, all" in bad.stderr
+
+
+def test_launcher_precision_wins_over_an_explicit_config_and_says_so(tmp_path, tiny_config, app):
+    out = tmp_path / "run"
+    env = {"ACCELERATE_MIXED_PRECISION": "bf16"}
+    result = app(TRAIN, "--config", tiny_config(out), "train.max_steps=1", "train.mixed_precision=fp16", env=env)
+    assert json.loads((out / "metrics.json").read_text())["mixed_precision"] == "bf16"
+    assert "the launcher's bf16 wins over train.mixed_precision=fp16" in result.stdout
+
+
+@pytest.mark.parametrize("variable", ["ACCELERATE_USE_DEEPSPEED", "ACCELERATE_USE_FSDP"])
+def test_sharded_setups_stop_at_start_naming_the_supported_ones(tmp_path, tiny_config, app, variable):
+    out = tmp_path / "run"
+    for script in (TRAIN, "apps/train_prior.py"):
+        args = ["--config", tiny_config(out)] if script == TRAIN else ["--inr", tmp_path / "none", "--output-dir", out]
+        result = app(script, *args, env={variable: "true"}, check=False)
+        assert result.returncode != 0 and "is not supported by ginr's training apps" in result.stderr
+        assert "supported: one process" in result.stderr and "--multi_gpu" in result.stderr
+        assert not (out / "checkpoints").exists()

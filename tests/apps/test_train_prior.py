@@ -84,6 +84,14 @@ def test_a_prior_trains_caches_latents_resumes_exactly_samples_and_is_scored(tmp
     report = json.loads((tmp_path / "straight" / "eval" / "fid.json").read_text())
     assert report["reference"] == "digits" and report["split"] == "test" and report["reference_images"] == 8
     assert report["num_samples"] == 6 and report["fid"] > 0 and f"FID {report['fid']:.2f}" in scored.stdout
+    assert "reference statistics from" not in scored.stdout
+    # the reference statistics are cached under a key of the reference set: the same evaluation reuses them
+    again = app(EVAL, pipeline, "--num-samples", "6", "--steps", "2", "--batch-size", "4", "--reference-size", "8",
+                "--inception-weights", fid_weights)  # fmt: skip
+    assert "reference statistics from" in again.stdout and f"FID {report['fid']:.2f}" in again.stdout
+    other = app(EVAL, pipeline, "--num-samples", "6", "--steps", "2", "--batch-size", "4", "--reference-size", "7",
+                "--inception-weights", fid_weights)  # fmt: skip
+    assert "reference statistics from" not in other.stdout  # another reference set: computed afresh
     offline = app(EVAL, pipeline, "--num-samples", "6", check=False)  # no weights cached, HF_HUB_OFFLINE=1
     assert offline.returncode != 0 and "HF_HUB_OFFLINE" in offline.stderr and FID_WEIGHTS_URL in offline.stderr
     assert "generating" not in offline.stderr  # it stopped before any slow work

@@ -12,15 +12,17 @@ write any shard: the apps give shard ``s`` to rank ``s % world`` and every rank 
 shards in parallel. A shard is written atomically when it is whole; an encoding that stops halfway
 keeps its finished shards and ``missing_shards`` names the ones left, so a restart resumes there and
 ends with the same cache. ``LatentCache`` opens the shards with ``numpy.memmap``: reading a batch
-touches only its rows, so a process never holds the whole cache in memory (ImageNet's 1.28 M x 256 x
-256 latents are ~336 GB in float32, half in float16 or bfloat16). The statistics of the whole set are
-merged from the shards' own, with no second pass over the data.
+touches only its rows (no read-ahead), and the pages are released from the process after each read
+(they stay in the operating system's page cache), so a process never holds the cache in memory
+(ImageNet's 1.28 M x 256 x 256 latents are ~336 GB in float32, half in float16 or bfloat16). The
+statistics of the whole set are merged from the shards' own, with no second pass over the data.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import mmap
 import os
 import struct
 import tempfile
@@ -170,13 +172,18 @@ class _Shard:
                 raise LatentCacheError(f"{path}: tensor {name!r} has {end - begin} bytes for shape {shape}")
             if end > begin:
                 array = np.memmap(path, dtype=numpy_dtype, mode="r", offset=offset + begin, shape=shape)
+                if hasattr(array, "_mmap") and hasattr(mmap, "MADV_RANDOM"):
+                    array._mmap.madvise(mmap.MADV_RANDOM)  # batches are random rows: no read-ahead
             else:
                 array = np.zeros(shape, dtype=numpy_dtype)
             self.arrays[name] = (array, torch_view)
 
     def take(self, name: str, rows: np.ndarray) -> torch.Tensor:
         array, view = self.arrays[name]
-        tensor = torch.from_numpy(np.ascontiguousarray(array[rows]))
+        tensor = torch.from_numpy(np.array(array[rows]))  # a copy: the mapping is not held
+        if hasattr(array, "_mmap") and hasattr(mmap, "MADV_DONTNEED"):
+            # the pages leave this process (they stay in the page cache): its memory does not grow with reads
+            array._mmap.madvise(mmap.MADV_DONTNEED)
         return tensor.view(view) if view is not None else tensor
 
     def whole(self, name: str) -> torch.Tensor:
