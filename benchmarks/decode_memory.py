@@ -114,7 +114,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--models", nargs="+", default=["locinr"], choices=list(list_families()))
     parser.add_argument("--preset", default="ffhq-1024")
     parser.add_argument("--resolution", type=int, default=1024)
-    parser.add_argument("--chunk-size", type=int, default=65536)
+    parser.add_argument(
+        "--chunk-size", type=int, default=8192, help="coordinates per chunk (render_image's CPU default)"
+    )
     parser.add_argument("--small-chunk-size", type=int, default=4096, help="reference decoding to compare against")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")

@@ -12,8 +12,10 @@ FAMILIES = ["locinr", "ipc", "transinr", "learned_init", "ipc_nerf", "transinr_n
 @pytest.mark.parametrize("family", FAMILIES)
 def test_compiled_models_equal_eager_forward_and_gradients(family, tmp_path, tiny, inputs):
     torch._dynamo.reset()
-    eager = tiny(family).train()
-    compiled = tiny(family).train()
+    # eval mode: dropout and the NeRFs' depth jitter draw from torch's generator in eager code, from inductor's
+    # own in compiled code (equal in distribution, not in value)
+    eager = tiny(family).eval()
+    compiled = tiny(family).eval()
     compiled.load_state_dict(eager.state_dict())
     assert compiled.compile() is compiled and compiled.compiled and not eager.compiled
     x, coords = inputs(eager)

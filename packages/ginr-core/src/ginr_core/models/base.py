@@ -307,11 +307,18 @@ class GeneralizableINR(
         return self.decode(self.encode(x), coords, chunk_size=chunk_size)
 
     def render_image(
-        self, latents: torch.Tensor, height: int, width: int | None = None, chunk_size: int | None = 65536
+        self, latents: torch.Tensor, height: int, width: int | None = None, chunk_size: int | str | None = "auto"
     ) -> torch.Tensor:
-        """Decode a full ``height x width`` pixel grid: ``(B, d_out, H, W)``, at any resolution."""
+        """Decode a full ``height x width`` pixel grid: ``(B, d_out, H, W)``, at any resolution.
+
+        ``chunk_size="auto"``: 8,192 coordinates at a time on CPU (the chunk's activations stay in the
+        caches: a 1024 x 1024 LocINR decode runs at ~1.5x its FLOP time at the matmul rate, against
+        ~1.7x with 65,536), 65,536 on accelerators; an int or None as ``decode``'s.
+        """
         if self.d_in != 2:
             raise ValueError(f"render_image needs a pixel-coordinate model (d_in=2); this one has d_in={self.d_in}")
+        if chunk_size == "auto":
+            chunk_size = 8192 if latents.device.type == "cpu" else 65536
         width = height if width is None else width
         coords = image_coords(height, width, device=latents.device).view(1, -1, 2)
         out = self.decode(latents, coords, chunk_size=chunk_size)
