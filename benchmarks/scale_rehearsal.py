@@ -16,6 +16,9 @@
    grow with the data (goal: < 100 MB more).
 6. Samples by class name (``apps/sample.py --classes "red disc" ...``) and scores the class accuracy
    of samples at guidance 2.5 and 1.0 with a classifier fitted on real held-out images (chance: 10 %).
+7. The storage dtype of the cache (``data.cache_dtype``): the same prior trained from float32,
+   bfloat16 and float16 caches (``--dtype-steps`` steps, one process); the mean loss of the last
+   quarter of each run and the caches' sizes.
 
 Prints every figure and writes ``<output-dir>/scale_rehearsal.json``.
 """
@@ -181,6 +184,24 @@ def peak_rss(inr: Path, data: Path, cache: Path, steps: int, out: Path) -> dict:
     return {"peak": float(peak), "anonymous": float(anonymous), "file_backed": float(mapped)}
 
 
+def storage_dtypes(inr: Path, data: Path, steps: int, out: Path) -> dict:
+    """The prior's training loss from float32, bfloat16 and float16 caches (same seed, same steps)."""
+    result = {}
+    for dtype in ("float32", "bfloat16", "float16"):
+        run, cache = out / f"dtype-{dtype}", out / f"cache-{dtype}"
+        shutil.rmtree(run, ignore_errors=True)
+        args = ["apps/train_prior.py", "--inr", inr, "--data", data, "--cache-dir", cache, "--output-dir", run]
+        args += ["--max-steps", steps, "--batch-size", "64", "--sample-steps", "2", "data.shard_size=1000"]
+        args += [f"data.cache_dtype={dtype}", f"train.checkpoint_every={steps}", "train.log_every=10"]
+        launch(args, 1, out / f"dtype-{dtype}.log")
+        losses = [
+            loss for step, loss in json.loads((run / "metrics.json").read_text())["losses"] if step > steps * 3 / 4
+        ]
+        size = sum(p.stat().st_size for p in cache.rglob("shard-*"))
+        result[dtype] = {"loss_last_quarter": sum(losses) / len(losses), "cache_mb": size / 2**20}
+    return result
+
+
 def class_accuracy(pipeline: Path, val: Path, per_class: int, steps: int) -> dict:
     """Class accuracy of samples drawn by class name, judged by a classifier fitted on real held-out images."""
     from sklearn.linear_model import LogisticRegression
@@ -219,6 +240,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rss-steps", type=int, default=200, help="prior steps of each peak-RSS run")
     parser.add_argument("--per-class", type=int, default=50, help="samples per class for the accuracy")
     parser.add_argument("--sample-steps", type=int, default=50, help="DDIM steps of the samples")
+    parser.add_argument("--dtype-steps", type=int, default=600, help="prior steps per cache dtype (0: skip)")
     parser.add_argument("--output-dir", type=Path, default=ROOT / "runs" / "scale_rehearsal")
     args = parser.parse_args(argv)
     out = args.output_dir.resolve()
@@ -311,6 +333,9 @@ def main(argv: list[str] | None = None) -> dict:
     )
     figures["class_accuracy"] = class_accuracy(prior / "pipeline", data, args.per_class, args.sample_steps)
 
+    if args.dtype_steps:
+        figures["cache_dtype"] = storage_dtypes(inr / "model", data, args.dtype_steps, out)
+
     one, two = figures["encode_1_rank"], figures["encode_2_ranks"]
     accuracy = figures["class_accuracy"]
     print(f"\nINR (2 ranks, {args.inr_minutes} min): test PSNR {figures['inr_test_psnr']:.2f} dB")
@@ -329,6 +354,11 @@ def main(argv: list[str] | None = None) -> dict:
         f"{accuracy['guidance 1.0']:.1%}, chance {accuracy['chance']:.0%} (classifier on real held-out images: "
         f"{accuracy['classifier_on_real']:.1%})"
     )
+    for dtype, r in figures.get("cache_dtype", {}).items():
+        print(
+            f"cache {dtype}: {r['cache_mb']:.0f} MB, prior loss over the last quarter of {args.dtype_steps} steps "
+            f"{r['loss_last_quarter']:.4f}"
+        )
     print(f"samples by class name: {grid}; total {(time.perf_counter() - started) / 60:.1f} min")
     (out / "scale_rehearsal.json").write_text(json.dumps(figures, indent=2))
     return figures

@@ -28,6 +28,10 @@ ADDED_SINCE = {
         "tf32": True,  # issue 13: fp32 runs use TF32 matmuls on GPUs that have them
         "eval_every_epochs": None,  # issue 13: evaluations on epoch boundaries
         "decay_steps": 0,  # issue 14: a linear decay of the learning rate over the last steps
+        "compile": False,  # issue 16: torch.compile of the encoder and the per-coordinate decoding
+        "gradient_accumulation_steps": 1,  # issue 15: micro-batches of one step
+        "report_to": "none",  # issue 15: experiment trackers
+        "timeout_minutes": 60.0,  # issue 15: the process-group timeout
     },
     "data": {
         "train_repeats": 1,  # issue 13 (novel views only)
@@ -53,6 +57,8 @@ CHANGED_SINCE = [
     ("default", "train", "max_steps", 3000, 2700),  # and 10 % fewer steps: under 10 minutes on this machine
     ("default", "data", "smooth_fraction", 0.0, 0.25),
     ("default", "data", "extra_test_splits", [], ["smooth"]),
+    # issue 15: loader workers chosen from the cores (none on CPU or for in-memory data) unless a config sets them
+    ("", "data", "num_workers", 0, None),
 ]
 # Experiments renamed on purpose since then (old name -> new name): issue 13 names the light-field
 # IPC and TransINR novel-view runs as the extras they are; the paper's baselines are the *_nerf_* runs.
