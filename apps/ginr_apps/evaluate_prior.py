@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 import torch
-from accelerate import PartialState
 from accelerate.utils import gather_object
 from safetensors.torch import load_file, save
 from tqdm.auto import tqdm
@@ -39,7 +38,7 @@ from ginr_diffusion import InceptionWeightsError, inception_features, load_fid_i
 from .cards import command_line
 from .cli import at_least
 from .files import write_atomically, write_json
-from .sample import DTYPES, load_pipeline
+from .sample import DTYPES, load_pipeline, process_state
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -84,7 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
         reference = json.loads(trained.read_text()).get("data") if trained and trained.is_file() else None
         if reference is None:
             raise SystemExit(f"error: {args.pipeline} does not say what it was trained on; pass --reference")
-    state = PartialState(cpu=args.device == "cpu")
+    state = process_state(args.device)
     try:  # before anything slow: without the weights there is nothing to compute
         inception = load_fid_inception(args.inception_weights, device=args.device or state.device)
     except InceptionWeightsError as error:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 from accelerate import PartialState
-from accelerate.utils import gather_object
+from accelerate.utils import gather_object, parse_flag_from_env
 
 from ginr_diffusion import LatentINRPipeline
 
@@ -37,12 +37,19 @@ def sampling_dtype(name: str, device: torch.device) -> torch.dtype:
     return DTYPES[name]
 
 
+def process_state(device: str | None) -> PartialState:
+    """This process's place under ``accelerate launch`` (one process otherwise). ``PartialState`` does not read
+    the launcher's ``ACCELERATE_USE_CPU`` (``Accelerator`` does): without it, CPU ranks would each run alone."""
+    return PartialState(cpu=device == "cpu" or parse_flag_from_env("ACCELERATE_USE_CPU"))
+
+
 def load_pipeline(source: str, device: str | None, dtype: str) -> tuple[LatentINRPipeline, PartialState]:
     """The pipeline on this process's device (``accelerate launch`` gives each process its own) in ``dtype``."""
-    state = PartialState(cpu=device == "cpu")
+    state = process_state(device)
     target = torch.device(device) if device else state.device
     pipe = LatentINRPipeline.from_pretrained(source)
-    pipe = pipe.to(device=target, dtype=sampling_dtype(dtype, target))
+    wanted = sampling_dtype(dtype, target)
+    pipe = pipe.to(target) if wanted == pipe.denoiser.dtype else pipe.to(device=target, dtype=wanted)
     pipe.set_progress_bar_config(disable=True)
     return pipe, state
 

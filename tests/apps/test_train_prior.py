@@ -181,3 +181,27 @@ def test_an_encoding_killed_halfway_resumes_to_the_same_cache(tmp_path, digits_i
     for name in sorted(p.name for p in whole.folder.glob("shard-*")):
         assert (whole.folder / name).read_bytes() == (resumed.folder / name).read_bytes(), name
     assert len(resumed) == 1442 and torch.equal(resumed.labels(), whole.labels())
+
+
+def test_prior_trackers_and_sampling_split_over_two_processes(tmp_path, digits_inr, app):
+    import sys
+
+    import numpy as np
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "prior"
+    _prior(app, digits_inr, out, "--max-steps", "4", "train.log_every=2", "--report_to", "tensorboard",
+           cache=tmp_path / "cache")  # fmt: skip
+    board = EventAccumulator(str(out / "logs" / "ginr-train-prior"), size_guidance={"images": 0}).Reload()
+    assert [e.step for e in board.Scalars("train/loss")] == [2, 4] and "train/step_seconds" in board.Tags()["scalars"]
+    assert "samples" in board.Tags()["images"]  # a grid of the EMA weights' samples at the step-3 checkpoint
+    # the same grid from one process and from two (each row its own seed; rows shared out, gathered in order)
+    args = [out / "pipeline", "--classes", "1", "4", "7", "--per-class", "2", "--steps", "2"]
+    app(SAMPLE, *args, "--output", tmp_path / "one.png")
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
+    launcher += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    two = app(SAMPLE, *args, "--output", tmp_path / "two.png", launcher=launcher,
+              env={"ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert "3 row(s) of 2 samples (2 processes)" in two.stdout
+    a, b = (np.asarray(Image.open(tmp_path / f"{n}.png"), dtype=np.int16) for n in ("one", "two"))
+    assert a.shape == b.shape and np.abs(a - b).max() <= 1  # the same samples (1/255: summation order)
