@@ -183,7 +183,7 @@ def test_an_encoding_killed_halfway_resumes_to_the_same_cache(tmp_path, digits_i
     assert len(resumed) == 1442 and torch.equal(resumed.labels(), whole.labels())
 
 
-def test_prior_trackers_and_sampling_split_over_two_processes(tmp_path, digits_inr, app):
+def test_prior_trackers_and_sampling_split_over_two_processes(tmp_path, digits_inr, app, fid_weights):
     import sys
 
     import numpy as np
@@ -205,3 +205,12 @@ def test_prior_trackers_and_sampling_split_over_two_processes(tmp_path, digits_i
     assert "3 row(s) of 2 samples (2 processes)" in two.stdout
     a, b = (np.asarray(Image.open(tmp_path / f"{n}.png"), dtype=np.int16) for n in ("one", "two"))
     assert a.shape == b.shape and np.abs(a - b).max() <= 1  # the same samples (1/255: summation order)
+    # FID: each process generates its share of the batches (per-batch seeds), the same figure as one process
+    fid_args = [out / "pipeline", "--num-samples", "6", "--steps", "2", "--batch-size", "2", "--reference-size", "8"]
+    fid_args += ["--inception-weights", fid_weights, "--fid-cache", tmp_path / "fid"]
+    app(EVAL, *fid_args, "--output", tmp_path / "fid1.json")
+    app(EVAL, *fid_args, "--output", tmp_path / "fid2.json", launcher=launcher,
+        env={"ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"})  # fmt: skip
+    one, two = (json.loads((tmp_path / f"fid{n}.json").read_text()) for n in (1, 2))
+    assert two["processes"] == 2 and one["processes"] == 1
+    assert abs(one["fid"] - two["fid"]) < 1e-3 * max(1.0, one["fid"])
