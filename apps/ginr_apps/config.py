@@ -420,17 +420,7 @@ def _check_values(config: RunConfig) -> None:
         raise ConfigError(f"data.resolution must be between 1 and {MAX_RESOLUTION} pixels, got {data.resolution}")
     if data.test_size is not None and data.test_size < 1:
         raise ConfigError(f"data.test_size must be >= 1 (or null: the whole test split), got {data.test_size}")
-    if data.num_workers is not None and data.num_workers < 0:
-        raise ConfigError(f"data.num_workers must be >= 0 (or null: chosen from the cores), got {data.num_workers}")
-    if train.gradient_accumulation_steps < 1:
-        raise ConfigError(f"train.gradient_accumulation_steps must be >= 1, got {train.gradient_accumulation_steps}")
-    if train.batch_size % train.gradient_accumulation_steps:
-        raise ConfigError(
-            f"train.batch_size={train.batch_size} must be divisible by "
-            f"train.gradient_accumulation_steps={train.gradient_accumulation_steps}"
-        )
-    check_report_to(train.report_to)
-    _finite("train.timeout_minutes", train.timeout_minutes, 0, False, "a positive number of minutes")
+    check_launcher_settings(train, data.num_workers)
 
 
 # settings a --resume may change: how long the run goes on, and how it is watched and saved
@@ -460,9 +450,20 @@ RESUME_MAY_CHANGE = (
 REPORT_TO = ("none", "tensorboard", "wandb", "trackio", "all")
 
 
-def check_report_to(value: str) -> None:
-    if value not in REPORT_TO:
-        raise ConfigError(f"train.report_to must be one of {', '.join(REPORT_TO)}, got {value!r}")
+def check_launcher_settings(train, num_workers: int | None) -> None:
+    """The settings both training apps share with the launcher: workers, micro-batches, trackers, timeout."""
+    if num_workers is not None and num_workers < 0:
+        raise ConfigError(f"data.num_workers must be >= 0 (or null: chosen from the cores), got {num_workers}")
+    if train.gradient_accumulation_steps < 1:
+        raise ConfigError(f"train.gradient_accumulation_steps must be >= 1, got {train.gradient_accumulation_steps}")
+    if train.batch_size % train.gradient_accumulation_steps:
+        raise ConfigError(
+            f"train.batch_size={train.batch_size} must be divisible by "
+            f"train.gradient_accumulation_steps={train.gradient_accumulation_steps}"
+        )
+    if train.report_to not in REPORT_TO:
+        raise ConfigError(f"train.report_to must be one of {', '.join(REPORT_TO)}, got {train.report_to!r}")
+    _finite("train.timeout_minutes", train.timeout_minutes, 0, False, "a positive number of minutes")
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -25,6 +25,27 @@ from .config import REPORT_TO
 SUPPORTED = "one process (CPU, one GPU or Apple MPS) or data parallel (DDP: --multi_gpu, or CPU ranks)"
 
 
+def add_launcher_flags(parser) -> None:
+    """``--resume [CHECKPOINT]`` and ``--report_to``, the same in both training apps."""
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="CHECKPOINT",
+        help="continue the run in --output-dir from its last checkpoint, or from CHECKPOINT (a checkpoint folder: "
+        "of this run, to go on from that step; of another run, to start --output-dir from it)",
+    )
+    parser.add_argument(
+        "--report_to", "--report-to", dest="report_to", choices=REPORT_TO, help="trackers (train.report_to)"
+    )
+
+
+def launcher_overrides(args) -> list[str]:
+    """The settings ``add_launcher_flags``'s flags stand for."""
+    return [f"train.report_to={args.report_to}"] if args.report_to else []
+
+
 def make_accelerator(
     output_dir: str | os.PathLike,
     report_to: str = "none",
@@ -39,8 +60,6 @@ def make_accelerator(
     for variable, name in _UNSUPPORTED_ENV.items():  # before Accelerator(), which may fail on them less clearly
         if os.environ.get(variable, "false").lower() in ("1", "true", "yes"):
             raise SystemExit(_unsupported(name))
-    if report_to not in REPORT_TO:
-        raise SystemExit(f"error: train.report_to must be one of {', '.join(REPORT_TO)}, got {report_to!r}")
     timeout = InitProcessGroupKwargs(timeout=datetime.timedelta(minutes=timeout_minutes))
     accelerator = Accelerator(
         log_with=None if report_to == "none" else report_to,

@@ -45,7 +45,6 @@ from ginr_data import DatasetUnavailableError, ImageLoadError, LightFieldError
 from .cards import command_line, write_model_card
 from .checkpoints import RunState, claim_run, latest_checkpoint, resume_run, save_checkpoint
 from .config import (
-    REPORT_TO,
     RESUME_MAY_CHANGE,
     ConfigError,
     RunConfig,
@@ -59,6 +58,8 @@ from .figures import save_png, stack_vertically
 from .files import replace_dir, write_json
 from .guards import check_finite, non_finite_step, on_termination, run_app, step_is_finite, stop_if_asked
 from .launch import (
+    add_launcher_flags,
+    launcher_overrides,
     loader_options,
     loader_workers,
     log_preview,
@@ -83,18 +84,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, RunConfig]:
     parser.add_argument("--output-dir", help="where the run writes its files (output_dir)")
     parser.add_argument("--seed", type=int, help="random seed (seed)")
     parser.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), help="train.mixed_precision (GPUs)")
-    parser.add_argument(
-        "--resume",
-        nargs="?",
-        const=True,
-        default=False,
-        metavar="CHECKPOINT",
-        help="continue the run in --output-dir from its last checkpoint, or from CHECKPOINT (a checkpoint folder: "
-        "of this run, to go on from that step; of another run, to start --output-dir from it)",
-    )
-    parser.add_argument(
-        "--report_to", "--report-to", dest="report_to", choices=REPORT_TO, help="trackers (train.report_to)"
-    )
+    add_launcher_flags(parser)
     parser.add_argument(
         "--help-config", action="store_true", help="list every setting with its type, default and meaning, and exit"
     )
@@ -112,8 +102,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, RunConfig]:
         overrides.append(f"seed={args.seed}")
     if args.mixed_precision:
         overrides.append(f"train.mixed_precision={args.mixed_precision}")
-    if args.report_to:
-        overrides.append(f"train.report_to={args.report_to}")
+    overrides += launcher_overrides(args)
     try:
         config = load_config(args.config or DEFAULT_CONFIG, overrides)
     except ConfigError as err:
@@ -438,14 +427,11 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path, chosen: Path 
                 first_step, steps_from = time.perf_counter() - step_started, (state.train_seconds, state.step)
             bar.update(1)
             if state.step % config.train.log_every == 0:
-                bar.set_postfix(loss=f"{loss.item():.4f}", test_psnr=f"{last_psnr:.2f}", refresh=False)
-                step_time = (time.perf_counter() - step_started) / config.train.log_every
+                value, step_time = loss.item(), (time.perf_counter() - step_started) / config.train.log_every
+                bar.set_postfix(loss=f"{value:.4f}", test_psnr=f"{last_psnr:.2f}", refresh=False)
                 log_scalars(
-                    accelerator,
-                    {"train/loss": loss.item(), "train/lr": lr, "train/step_seconds": step_time},
-                    state.step,
+                    accelerator, {"train/loss": value, "train/lr": lr, "train/step_seconds": step_time}, state.step
                 )
-            if state.step % config.train.log_every == 0:
                 step_started = time.perf_counter()
             evaluating = state.step % eval_every == 0 and state.step < total_steps
             saving = state.step % config.train.checkpoint_every == 0 and state.step < total_steps

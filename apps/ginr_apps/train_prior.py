@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -58,11 +59,10 @@ from ginr_diffusion.cache import num_shards, shard_range
 from .cards import command_line, prior_model_card
 from .checkpoints import RunState, claim_run, latest_checkpoint, resume_run, save_checkpoint
 from .config import (
-    REPORT_TO,
     ConfigError,
     SavedSettings,
     build_section,
-    check_report_to,
+    check_launcher_settings,
     check_top_level,
     load_tree,
     parse_with_overrides,
@@ -73,6 +73,8 @@ from .figures import image_grid, save_png
 from .files import replace_dir, write_json
 from .guards import non_finite_step, on_termination, run_app, step_is_finite, stop_if_asked
 from .launch import (
+    add_launcher_flags,
+    launcher_overrides,
     loader_options,
     loader_workers,
     log_preview,
@@ -178,9 +180,7 @@ def load_prior_config(path, overrides: list[str]) -> PriorRunConfig:
         raise ConfigError("prior.inr: which INR? pass --inr <model folder or repo id>")
     if prior.preset not in DENOISER_PRESETS:
         raise ConfigError(f"prior.preset must be one of {', '.join(DENOISER_PRESETS)}, got {prior.preset!r}")
-    names = ("max_steps", "batch_size", "checkpoint_every", "keep_checkpoints", "sample_steps", "log_every")
-    names += ("gradient_accumulation_steps",)
-    for name in names:
+    for name in ("max_steps", "batch_size", "checkpoint_every", "keep_checkpoints", "sample_steps", "log_every"):
         if getattr(train, name) < 1:
             raise ConfigError(f"train.{name} must be >= 1, got {getattr(train, name)}")
     if not 0 < prior.ema_decay < 1 or not 0 <= prior.class_dropout < 1 or not 0 < train.lr < math.inf:
@@ -194,16 +194,7 @@ def load_prior_config(path, overrides: list[str]) -> PriorRunConfig:
     for name in ("shard_size", "encode_batch_size"):
         if getattr(data, name) < 1:
             raise ConfigError(f"data.{name} must be >= 1, got {getattr(data, name)}")
-    if data.num_workers is not None and data.num_workers < 0:
-        raise ConfigError(f"data.num_workers must be >= 0 (or null), got {data.num_workers}")
-    if train.batch_size % train.gradient_accumulation_steps:
-        raise ConfigError(
-            f"train.batch_size={train.batch_size} must be divisible by "
-            f"train.gradient_accumulation_steps={train.gradient_accumulation_steps}"
-        )
-    check_report_to(train.report_to)
-    if not 0 < train.timeout_minutes < math.inf:
-        raise ConfigError(f"train.timeout_minutes must be positive, got {train.timeout_minutes}")
+    check_launcher_settings(train, data.num_workers)
     return config
 
 
@@ -214,17 +205,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, PriorRunConf
     for flag, (setting, kind) in FLAGS.items():
         parser.add_argument(flag, type=kind, help=f"{setting}")
     parser.add_argument("--unconditional", action="store_true", help="prior.unconditional=true")
-    parser.add_argument(
-        "--resume",
-        nargs="?",
-        const=True,
-        default=False,
-        metavar="CHECKPOINT",
-        help="continue the run in --output-dir from its last checkpoint, or from CHECKPOINT (a checkpoint folder)",
-    )
-    parser.add_argument(
-        "--report_to", "--report-to", dest="report_to", choices=REPORT_TO, help="trackers (train.report_to)"
-    )
+    add_launcher_flags(parser)
     parser.add_argument("--help-config", action="store_true", help="list every setting and exit")
     args, overrides = parse_with_overrides(parser, argv)
     if args.help_config:
@@ -240,8 +221,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, PriorRunConf
             overrides.append(f"{setting}={value}")
     if args.unconditional:
         overrides.append("prior.unconditional=true")
-    if args.report_to:
-        overrides.append(f"train.report_to={args.report_to}")
+    overrides += launcher_overrides(args)
     try:
         config = load_prior_config(args.config, overrides)
     except ConfigError as err:
@@ -420,7 +400,7 @@ def _train(args: argparse.Namespace, config: PriorRunConfig, out: Path, chosen: 
             flush=True,
         )
     start_tracking(accelerator, "ginr-train-prior", dataclasses.asdict(config))
-    pipe = lambda: _pipeline(accelerator, denoiser, ema, scheduler, inr, class_names)  # noqa: E731
+    pipe = functools.partial(_pipeline, accelerator, denoiser, ema, scheduler, inr, class_names)
 
     bar = tqdm(total=train.max_steps, initial=state.step, disable=not main_process, desc="training prior")
     denoiser.train()
@@ -479,7 +459,8 @@ def _sample_grid(
 ) -> torch.Tensor:
     """A grid of samples: one row per class (the first ``max_rows``), or one unconditional row."""
     rows = []
-    for c in range(min(max(num_classes, 1), max_rows or max(num_classes, 1))):
+    count = max(num_classes, 1) if max_rows is None else min(max(num_classes, 1), max_rows)
+    for c in range(count):
         images = pipe(
             class_labels=[c] * per_class if num_classes else None,
             batch_size=per_class,
