@@ -28,6 +28,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ginr_core import get_model_class, image_coords, list_families
+from ginr_core.models.base import CPU_CHUNK_ROWS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_step import CPU_ATTENTION_FLOPS, matmul_flops_per_second
@@ -115,7 +116,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--preset", default="ffhq-1024")
     parser.add_argument("--resolution", type=int, default=1024)
     parser.add_argument(
-        "--chunk-size", type=int, default=8192, help="coordinates per chunk (render_image's CPU default)"
+        "--chunk-size",
+        type=int,
+        default=CPU_CHUNK_ROWS,
+        help="coordinates per chunk (default: render_image's on CPU for one image, ginr_core's CPU_CHUNK_ROWS)",
     )
     parser.add_argument("--small-chunk-size", type=int, default=4096, help="reference decoding to compare against")
     parser.add_argument("--device", default="cpu")

@@ -159,9 +159,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument(
         "--chunk-sizes",
         nargs="+",
-        default=["none", "4096"],
-        help="decode the grid in one pass ('none') and/or in chunks of this many coordinates; the result is the "
-        "same, but on CPU small chunks keep every activation below glibc's 32 MB mmap threshold (fewer page faults)",
+        default=["none", "auto"],
+        help="decode the grid in one pass ('none'), in chunks of this many coordinates and/or as the models' "
+        "'auto' (on CPU: ginr_core's CPU_CHUNK_ROWS rows per chunk, whose activations stay in the caches)",
     )
     parser.add_argument("--tf32", action="store_true", help="allow TF32 matmuls on GPUs (as train.tf32)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (first step reported apart)")
@@ -188,7 +188,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         f"{'model':<13} {'chunks':>6} {'params':>11} {'s/step':>8} {'GFLOP/step':>11} {'GFLOP/s':>9} "
         f"{'matmul GFLOP/s':>15} {'ratio':>6}"
     )
-    chunk_sizes = [None if c.lower() == "none" else int(c) for c in args.chunk_sizes]
+    named = {"none": None, "auto": "auto"}
+    chunk_sizes = [named[c.lower()] if c.lower() in named else int(c) for c in args.chunk_sizes]
     for family, chunk_size in ((f, c) for f in args.models for c in chunk_sizes):
         try:
             get_preset(args.preset, family)

@@ -108,7 +108,7 @@ class TrainConfig:
     eval_batch_size: int = 32  # items per evaluation batch
     checkpoint_every: int = 500  # steps between checkpoints
     keep_checkpoints: int = 2  # complete checkpoints kept (the newest)
-    decode_chunk_size: int | None = None  # decode coordinates in chunks (same result, less memory)
+    decode_chunk_size: int | str | None = "auto"  # coords per decoding chunk; auto: cache-sized on CPU, one go on GPUs
     log_every: int = 10  # steps between loss updates of the progress bar
     cpu_threads: int | None = None  # torch threads per process on CPU (default: the cores / local processes)
     compile: bool = False  # torch.compile the encoder and the per-coordinate decoding (docs/images.md: when it pays)
@@ -407,9 +407,12 @@ def _check_values(config: RunConfig) -> None:
         raise ConfigError(f"train.decay_steps must be >= 0, got {train.decay_steps}")
     if train.max_bad_steps < 0:
         raise ConfigError(f"train.max_bad_steps must be >= 0, got {train.max_bad_steps}")
-    for name in ("cpu_threads", "decode_chunk_size", "eval_every_epochs"):
+    for name in ("cpu_threads", "eval_every_epochs"):
         if getattr(train, name) is not None and getattr(train, name) < 1:
             raise ConfigError(f"train.{name} must be >= 1 (or null: the default), got {getattr(train, name)}")
+    chunk = train.decode_chunk_size
+    if chunk is not None and chunk != "auto" and (not isinstance(chunk, int) or chunk < 1):
+        raise ConfigError(f"train.decode_chunk_size must be >= 1, auto or null (one go), got {chunk!r}")
     if train.lr_schedule not in ("constant", "cosine"):
         raise ConfigError(f"train.lr_schedule must be constant or cosine, got {train.lr_schedule!r}")
     if train.mixed_precision not in ("no", "bf16", "fp16"):

@@ -9,6 +9,7 @@ import torch
 from ginr_core import GeneralizableINR, psnr
 
 __all__ = [
+    "evaluation_chunk_size",
     "nearest_support_view",
     "novel_views",
     "nvs_psnr",
@@ -17,6 +18,15 @@ __all__ = [
     "source_index",
     "support_mean_colour",
 ]
+
+
+def evaluation_chunk_size(setting: int | str | None, device: torch.device | str) -> int | str:
+    """``train.decode_chunk_size`` for scoring whole test batches: ``"auto"`` (or ``None``) is the models'
+    cache-sized chunks on CPU and 65,536 coordinates at a time on accelerators, where training's one go
+    over a whole test batch would not fit; a number is kept."""
+    if setting is None or setting == "auto":
+        return "auto" if torch.device(device).type == "cpu" else 65536
+    return setting
 
 
 def source_index(dataset, item: dict) -> int:

@@ -59,6 +59,8 @@ CHANGED_SINCE = [
     ("default", "data", "extra_test_splits", [], ["smooth"]),
     # issue 15: loader workers chosen from the cores (none on CPU or for in-memory data) unless a config sets them
     ("", "data", "num_workers", 0, None),
+    # issue 16: cache-sized decoding chunks on CPU (one go on GPUs, as before; the same result)
+    ("", "train", "decode_chunk_size", None, "auto"),
 ]
 # Experiments renamed on purpose since then (old name -> new name): issue 13 names the light-field
 # IPC and TransINR novel-view runs as the extras they are; the paper's baselines are the *_nerf_* runs.

@@ -129,3 +129,11 @@ def test_extra_test_splits_are_scored_beside_the_test_split(tmp_path, tiny_confi
     from PIL import Image
 
     assert Image.open(out / "reconstructions.png").height > 6 * 128  # the test rows, then 4 smooth crops
+
+
+def test_evaluation_decodes_in_cache_sized_chunks_on_cpu_and_bounded_ones_on_accelerators():
+    from ginr_apps.evaluation import evaluation_chunk_size
+
+    assert evaluation_chunk_size("auto", "cpu") == "auto" and evaluation_chunk_size(None, "cpu") == "auto"
+    assert evaluation_chunk_size("auto", "cuda:0") == 65536 and evaluation_chunk_size(None, "mps") == 65536
+    assert evaluation_chunk_size(4096, "cuda") == 4096 and evaluation_chunk_size(100, "cpu") == 100

@@ -263,6 +263,8 @@ def test_resume_never_unpickles_a_file_from_the_checkpoint_folder(tmp_path, tiny
         ("train.warmup_steps=-5", "train.warmup_steps must be >= 0"),
         ("train.time_budget_minutes=-1", "train.time_budget_minutes must be a positive"),
         ("train.cpu_threads=-2", "train.cpu_threads must be >= 1"),
+        ("train.decode_chunk_size=0", "train.decode_chunk_size must be >= 1, auto or null (one go), got 0"),
+        ("train.decode_chunk_size=fast", "train.decode_chunk_size must be >= 1, auto or null (one go), got 'fast'"),
         ("train.max_bad_steps=-1", "train.max_bad_steps must be >= 0"),
         ("output_dir=null", "output_dir must be a folder path"),
         ("data.resolution=0", "data.resolution must be between 1 and 8192"),

@@ -286,3 +286,48 @@ def test_under_autocast_the_prediction_stays_float32(tiny, inputs, family):
             out = model.decode(latents, coords)
     assert out.dtype == torch.float32 and reference.dtype == torch.float32
     assert (out - reference).abs().max() < 0.1  # bf16 inside, the final layer and the sum in float32
+
+
+def test_auto_chunks_hold_cpu_chunk_rows_rows_and_equal_one_go(tiny, family, monkeypatch):
+    _needs_images(family)
+    import ginr_core.models.base as base
+
+    monkeypatch.setattr(base, "CPU_CHUNK_ROWS", 64)  # 2 instances -> 32 coordinates per chunk
+    model = tiny(family).train()
+    images, coords = _images(), image_coords(13, 11).view(1, -1, 2)
+    sizes = []
+    decode = model._decode
+    model._decode = lambda state, chunk: sizes.append(chunk.shape[1]) or decode(state, chunk)
+    torch.manual_seed(0)
+    auto = model(images, coords, chunk_size="auto")
+    auto.square().mean().backward()
+    grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+    assert sizes == [32, 32, 32, 32, 15]
+    model.zero_grad()
+    torch.manual_seed(0)
+    whole = model(images, coords)
+    whole.square().mean().backward()
+    torch.testing.assert_close(auto, whole, atol=1e-6, rtol=0)
+    for got, want in zip(grads, (p.grad for p in model.parameters() if p.grad is not None)):
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5)
+    with pytest.raises(ValueError, match="chunk_size must be a positive integer, 'auto' or None; got 'fast'"):
+        model.decode(model.encode(images), coords, chunk_size="fast")
+
+
+def test_residual_dropout_is_dropout_with_a_faster_mask():
+    from ginr_core.models.encoder import ResidualDropout
+
+    layer, x = ResidualDropout(0.1), torch.ones(200, 1000)
+    torch.manual_seed(3)
+    y = layer(x)
+    torch.manual_seed(3)
+    assert torch.equal(layer(x), y)  # the mask is a function of the generator's state
+    assert abs((y == 0).float().mean().item() - 0.1) < 0.005
+    assert torch.allclose(y[y != 0], torch.full_like(y[y != 0], 1 / 0.9))  # the kept values scaled by 1/(1-p)
+    assert abs(y.mean().item() - 1.0) < 0.01
+    x.requires_grad_(True)
+    layer(x).sum().backward()
+    assert x.grad.unique().tolist() == [0.0, pytest.approx(1 / 0.9)]  # the same mask scales the gradient
+    half = layer(torch.ones(100, 100, dtype=torch.bfloat16))
+    assert half.dtype == torch.bfloat16 and abs((half == 0).float().mean().item() - 0.1) < 0.02
+    assert torch.equal(layer.eval()(x), x) and torch.equal(ResidualDropout(0.0).train()(x), x)

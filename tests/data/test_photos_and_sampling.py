@@ -100,7 +100,9 @@ def test_a_share_of_training_crops_can_come_from_smooth_regions():
     plain, mixed = EmbeddedPhotos("train"), EmbeddedPhotos("train", smooth_fraction=0.5)
     changed = [i for i in range(100) if mixed.region(i) != plain.region(i)]
     assert 30 < len(changed) < 70  # about half the crops, each decided by its own seeded draw
-    assert all(_is_smooth(mixed.render(i)) for i in changed[:10])
+    pixels = [(mixed.render(i) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy() for i in changed[:10]]
+    assert all(map(_is_smooth, pixels))
+    assert not all(_is_smooth((plain.render(i) * 255).round().byte().permute(1, 2, 0).numpy()) for i in changed[:10])
     assert {mixed.region(i)[0] for i in changed} <= set(PHOTO_SPLITS["train"])  # never a test photograph
     with pytest.raises(ValueError, match="smooth_fraction must be in"):
         EmbeddedPhotos("train", smooth_fraction=1.5)

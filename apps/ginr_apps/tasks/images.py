@@ -15,7 +15,7 @@ from PIL import Image
 from ginr_data import image_dataset, sample_pixels
 
 from ..cli import at_least
-from ..evaluation import psnr_per_image, reconstruct, source_index
+from ..evaluation import evaluation_chunk_size, psnr_per_image, reconstruct, source_index
 from ..figures import image_grid, save_png
 from ..files import write_json
 from . import CardParts, DataSettings, Task, register_task
@@ -115,7 +115,7 @@ class ImageTask(Task):
             dataset,
             indices,
             batch_size=train.eval_batch_size,
-            chunk_size=train.decode_chunk_size or 65536,
+            chunk_size=evaluation_chunk_size(train.decode_chunk_size, device),
             device=device,
             clamped=store,
         )

@@ -15,7 +15,7 @@ from ginr_core import LIGHT_FIELD_CHANNELS, RAY_DIM
 from ginr_data import light_field_dataset
 
 from ..cli import at_least
-from ..evaluation import nearest_support_view, novel_views, nvs_psnr, support_mean_colour
+from ..evaluation import evaluation_chunk_size, nearest_support_view, novel_views, nvs_psnr, support_mean_colour
 from ..figures import image_grid, save_png
 from ..files import write_json
 from . import CardParts, DataSettings, Task, register_task
@@ -134,7 +134,7 @@ class NovelViewTask(Task):
             indices,
             range(low, high + 1),
             train.eval_batch_size,
-            train.decode_chunk_size or 65536,
+            evaluation_chunk_size(train.decode_chunk_size, device),
             device,
             clamped=clamped,
         )

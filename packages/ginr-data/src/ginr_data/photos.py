@@ -146,7 +146,7 @@ class EmbeddedPhotos(Dataset):
         if index not in self._smooth_regions:  # the first smooth candidate of this index's seeded draws
             for attempt in range(10_000):
                 found = self._draw(np.random.default_rng([self.seed, code, index, attempt]))
-                if _is_smooth(self._crop(*found, 32)):
+                if _is_smooth(_crop_array(*found, 32)):
                     break
             else:  # pragma: no cover - the test photographs have plenty of smooth regions
                 raise RuntimeError(f"no smooth crop found for index {index}")
@@ -170,10 +170,8 @@ class EmbeddedPhotos(Dataset):
 
     @staticmethod
     def _crop(name: str, box: tuple[float, float, float, float], flipped: bool, resolution: int) -> torch.Tensor:
-        image = photo(name).resize((resolution, resolution), Image.Resampling.BICUBIC, box=box)
-        if flipped:
-            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()
+        pixels = _crop_array(name, box, flipped, resolution).transpose(2, 0, 1)  # (3, r, r) uint8
+        return torch.from_numpy(pixels.astype(np.float32)).div_(255.0)
 
     def __getitem__(self, index: int) -> dict:
         return {"image": self.render(index), "index": index, "skipped": 0}
@@ -185,8 +183,19 @@ class EmbeddedPhotos(Dataset):
         )
 
 
-def _is_smooth(image: torch.Tensor) -> bool:
-    """Mean absolute neighbour difference below ``SMOOTH_GRADIENT``, standard deviation above ``SMOOTH_MIN_STD``."""
-    rows = (image[:, 1:] - image[:, :-1]).abs().mean()
-    cols = (image[:, :, 1:] - image[:, :, :-1]).abs().mean()
-    return float(rows + cols) < SMOOTH_GRADIENT and float(image.std()) > SMOOTH_MIN_STD
+def _crop_array(name: str, box: tuple[float, float, float, float], flipped: bool, resolution: int) -> np.ndarray:
+    """The crop as ``(r, r, 3)`` uint8 pixels (bicubic resampling of the box, then the flip)."""
+    image = photo(name).resize((resolution, resolution), Image.Resampling.BICUBIC, box=box)
+    if flipped:
+        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return np.asarray(image)
+
+
+def _is_smooth(pixels: np.ndarray) -> bool:
+    """Mean absolute neighbour difference below ``SMOOTH_GRADIENT``, standard deviation above ``SMOOTH_MIN_STD``
+    (``(r, r, 3)`` uint8 pixels read as values in [0, 1]; the sums are exact integers, so the test is cheap:
+    the smooth split searches many candidates per crop)."""
+    values = pixels.astype(np.int32)
+    rows = np.abs(values[1:] - values[:-1]).sum() / (values[1:].size * 255.0)
+    cols = np.abs(values[:, 1:] - values[:, :-1]).sum() / (values[:, 1:].size * 255.0)
+    return rows + cols < SMOOTH_GRADIENT and float(values.std(ddof=1)) / 255.0 > SMOOTH_MIN_STD

@@ -17,7 +17,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["LatentEncoder", "PatchTokenizer", "TransformerBlock", "latent_projection", "symmetric_padding"]
+__all__ = [
+    "LatentEncoder",
+    "PatchTokenizer",
+    "ResidualDropout",
+    "TransformerBlock",
+    "latent_projection",
+    "symmetric_padding",
+]
 
 
 def symmetric_padding(size: int, patch_size: int) -> int:
@@ -75,6 +82,25 @@ class PatchTokenizer(nn.Module):
         return self.proj(x) + self.pos_embed[: num_views * self.num_patches]
 
 
+class ResidualDropout(nn.Module):
+    """``nn.Dropout``'s function (zero each value with probability ``p``, scale the others by ``1 / (1 - p)``;
+    identity in eval mode), with the mask drawn by ``torch.rand``: on CPU ``bernoulli_`` draws ~2x slower,
+    which cost ~1 % of a paper-size training step. The draw is float32 under any precision."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = float(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.where(torch.rand(x.shape, device=x.device) >= self.p, 1.0 / (1.0 - self.p), 0.0)
+        return x * keep.to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
 class TransformerBlock(nn.Module):
     """Pre-norm block ``x += Attn(LN(x)); x += MLP(LN(x))`` with exact GELU and residual dropout.
 
@@ -93,7 +119,7 @@ class TransformerBlock(nn.Module):
         self.norm2 = nn.LayerNorm(width)
         hidden = round(width * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, width))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = ResidualDropout(dropout)
 
     def attention(self, x: torch.Tensor, num_queries: int | None = None) -> torch.Tensor:
         batch, tokens, width = x.shape
