@@ -7,7 +7,8 @@
 2. fused attention: the kernels that ``scaled_dot_product_attention`` launches for the paper's
    178 px LocINR under bf16 autocast, and a forward pass with only the flash backend allowed;
 3. timed training steps at the paper's 178 px configuration, batch 16 (the paper's total batch),
-   bf16 autocast, with counted FLOPs and the ratio to a bf16 matmul (``train_step.py``);
+   bf16 autocast, with counted FLOPs, the ratio to a bf16 matmul and the share of the chip's dense
+   bf16 peak (``train_step.py``), LocINR eager and compiled;
 4. peak memory and time of decoding a 1024 x 1024 grid with the FFHQ 1024 preset
    (``decode_memory.py``).
 
@@ -94,11 +95,14 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name(device)}, CUDA {torch.version.cuda}")
     bf16 = ["--precision", "bf16", "--steps", "5"]
     fp32 = ["--precision", "fp32", "--steps", "3"]
+    compiled = ["--models", "locinr", "--compile", *bf16]
     checks = [
         lambda: correctness(device),
         lambda: fused_attention(device),
         lambda: print("== 3. timed training steps (178 px, batch 16, full grid)"),
         lambda: train_step.main(["--device", "cuda", "--batch-size", "16", "--chunk-sizes", "none", *bf16]),
+        lambda: print("   the same, LocINR compiled (issue 16: eager vs compiled, share of the dense bf16 peak)"),
+        lambda: train_step.main(["--device", "cuda", "--batch-size", "16", "--chunk-sizes", "none", *compiled]),
         lambda: train_step.main(["--device", "cuda", "--batch-size", "16", "--chunk-sizes", "none", *fp32]),
         lambda: print("== 4. decoding 1024 x 1024"),
         lambda: decode_memory.main(

@@ -31,6 +31,17 @@ from ginr_core import get_model_class, get_preset, image_coords, list_families, 
 
 FAMILIES = tuple(list_families())  # every registered family, plug-ins included
 REFERENCE = {"ipc": 8.3, "transinr": 8.6}  # official ginr-ipc code, same config, this CPU kind (NOTES.md)
+# dense (no sparsity) bf16 tensor-core peaks from the vendors' data sheets, TFLOP/s, by device-name fragment
+DENSE_BF16_PEAK = {"H200": 989.0, "H100 SXM": 989.0, "H100 NVL": 835.0, "H100 PCIe": 756.0, "H100": 989.0}
+DENSE_BF16_PEAK |= {"A100": 312.0, "L40S": 362.0, "A10G": 70.0, "L4": 121.0}
+
+
+def dense_bf16_peak(device: torch.device) -> float | None:
+    """The data-sheet dense bf16 peak of this GPU in FLOP/s, or None when unknown (or not a GPU)."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((tf * 1e12 for key, tf in DENSE_BF16_PEAK.items() if key in name), None)
 
 
 def _cpu_flash(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
@@ -137,6 +148,9 @@ def measure(family: str, args, device: torch.device, chunk_size: int | None) -> 
     }
     if device.type == "cuda":
         result["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+        peak = dense_bf16_peak(device)
+        if peak is not None and args.precision == "bf16":
+            result["share_of_dense_bf16_peak"] = flops / seconds / peak
     del model, step
     return result
 
@@ -205,6 +219,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         )
         if args.compile or device.type == "cuda":
             line += f"   first step {r['seconds_first_step']:.1f} s"
+        if "share_of_dense_bf16_peak" in r:
+            line += f"   {r['share_of_dense_bf16_peak']:.1%} of the chip's dense bf16 peak"
         if device.type == "cpu" and args.batch_size == 2 and args.preset == "ffhq-178" and family in REFERENCE:
             line += f"   (official code: ~{REFERENCE[family]} s/step)"
         print(line, flush=True)

@@ -329,8 +329,6 @@ class GeneralizableINR(
         """
         if self.d_in != 2:
             raise ValueError(f"render_image needs a pixel-coordinate model (d_in=2); this one has d_in={self.d_in}")
-        if isinstance(chunk_size, str) and chunk_size != "auto":
-            raise ValueError(f"chunk_size must be a positive integer, 'auto' or None; got {chunk_size!r}")
         if chunk_size == "auto" and latents.device.type != "cpu":
             chunk_size = 65536
         width = height if width is None else width
