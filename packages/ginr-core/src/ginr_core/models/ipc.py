@@ -182,7 +182,7 @@ class IPC(GeneralizableINR):
         h = self.fourier_features(coords)
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers[:last]):
-            h = F.relu(layer(h, weight) if i == self.modulated_layer else layer(h), inplace=True)
+            h = F.relu(layer(h, weight) if i == self.modulated_layer else layer(h))
         with float32_output(h):  # the final layer and the prediction in float32, also under autocast
             h = self.layers[last](full(h), full(weight)) if last == self.modulated_layer else self.layers[last](h)
         return h + self.output_bias

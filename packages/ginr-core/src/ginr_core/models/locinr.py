@@ -45,7 +45,7 @@ class FrequencyFeatures(nn.Module):
         self.linear = nn.Linear(d_f, dim)
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.linear(self.fourier(coords).to(self.linear.weight.dtype)), inplace=True)
+        return F.relu(self.linear(self.fourier(coords).to(self.linear.weight.dtype)))
 
 
 class CrossAttention(nn.Module):
@@ -219,14 +219,14 @@ class LocalityAwareINR(GeneralizableINR):
         if self.selective_token_aggregation:
             m = self.token_aggregation(q, state)  # m_v, (B, n, d)  (Eq. 5)
         else:
-            m = F.relu(self.token_aggregation(q, state), inplace=True)
+            m = F.relu(self.token_aggregation(q, state))
         if not self.multi_band_modulation:
             h = m
             if self.highest_band:  # ReLU(h_F(v; sigma_1) + W_m m_v + b_m)
                 modulation = self.band_modulation[0]
                 h = F.relu(F.linear(m, modulation.weight).add_(self.band_features[0](coords) + modulation.bias))
             for layer in self.hidden_layers:
-                h = F.relu(layer(h), inplace=True)
+                h = F.relu(layer(h))
             with float32_output(h):  # the final layer and the prediction in float32, also under autocast
                 return self.output_layers[0](full(h)) + self.output_bias
 

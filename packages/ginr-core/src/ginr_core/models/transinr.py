@@ -120,6 +120,6 @@ class TransINR(GeneralizableINR):
     def _decode(self, weights: list[torch.Tensor], coords: torch.Tensor) -> torch.Tensor:
         h = self.fourier_features(coords)
         for layer, weight in zip(self.layers[:-1], weights[:-1]):
-            h = F.relu(layer(h, weight), inplace=True)
+            h = F.relu(layer(h, weight))
         with float32_output(h):  # the final layer and the prediction in float32, also under autocast
             return self.layers[-1](full(h), full(weights[-1])) + self.output_bias
