@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 import torch
 
 from ginr_core import GeneralizableINR, psnr
+from ginr_core.models.base import ACCELERATOR_CHUNK
 
 __all__ = [
     "evaluation_chunk_size",
@@ -22,10 +23,10 @@ __all__ = [
 
 def evaluation_chunk_size(setting: int | str | None, device: torch.device | str) -> int | str:
     """``train.decode_chunk_size`` for scoring whole test batches: ``"auto"`` (or ``None``) is the models'
-    cache-sized chunks on CPU and 65,536 coordinates at a time on accelerators, where training's one go
-    over a whole test batch would not fit; a number is kept."""
+    cache-sized chunks on CPU and ``ACCELERATOR_CHUNK`` (65,536) coordinates at a time on accelerators, where
+    training's one go over a whole test batch would not fit (``render_image``'s "auto"); a number is kept."""
     if setting is None or setting == "auto":
-        return "auto" if torch.device(device).type == "cpu" else 65536
+        return "auto" if torch.device(device).type == "cpu" else ACCELERATOR_CHUNK
     return setting
 
 

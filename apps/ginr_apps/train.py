@@ -186,10 +186,11 @@ def _precision(configured: str) -> str | None:
     return configured
 
 
-def _later_steps(steps_from: tuple[float, int], step: int, train_seconds: float) -> float | None:
+def _later_steps(steps_from: tuple[float, int] | None, step: int, train_seconds: float) -> float | None:
     """Mean seconds per step after this process's first one (training time: evaluations excluded)."""
-    since, first = steps_from
-    return (train_seconds - since) / (step - first) if step > first else None
+    if steps_from is None or step <= steps_from[1]:
+        return None
+    return (train_seconds - steps_from[0]) / (step - steps_from[1])
 
 
 def _track_evaluation(accelerator, task, model, test_set, by_setting: dict, psnr: float, step: int) -> None:
@@ -380,7 +381,7 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path, chosen: Path 
         **loader_options(workers, accelerator),
     )
     step_started, micro_losses = time.perf_counter(), []
-    first_step = None  # seconds of this process's first step (with train.compile: the compilation)
+    first_step = steps_from = None  # this process's first step (with train.compile: the compilation)
     try:
         for m_index, items in enumerate(loader):
             m = m_index % accumulation  # the micro-batch of this step
@@ -506,9 +507,7 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path, chosen: Path 
         "compile": {
             "enabled": config.train.compile,
             "first_step_seconds": first_step,  # with compilation when enabled
-            "later_steps_seconds": _later_steps(steps_from, state.step, state.train_seconds)
-            if first_step is not None
-            else None,
+            "later_steps_seconds": _later_steps(steps_from, state.step, state.train_seconds),
         },
         "command": command_line(),
         "model": {

@@ -54,6 +54,8 @@ __all__ = ["SHARED_SETTINGS", "CheckpointMismatchError", "GeneralizableINR", "Sh
 # (4096 x 256) float32 activation is 4 MB, which stays in the last-level cache, where the decoder's
 # tall, thin matmuls run at the square-matmul rate instead of ~0.8 of it (benchmarks/train_step.py).
 CPU_CHUNK_ROWS = 4096
+# Coordinates per chunk when render_image(chunk_size="auto") decodes on an accelerator: memory, not caches.
+ACCELERATOR_CHUNK = 65536
 
 PAPER_URL = "https://arxiv.org/abs/2310.05624"
 REPO_URL = "https://github.com/ginr-project/ginr"  # the code (model cards: "Code")
@@ -330,7 +332,7 @@ class GeneralizableINR(
         if self.d_in != 2:
             raise ValueError(f"render_image needs a pixel-coordinate model (d_in=2); this one has d_in={self.d_in}")
         if chunk_size == "auto" and latents.device.type != "cpu":
-            chunk_size = 65536
+            chunk_size = ACCELERATOR_CHUNK
         width = height if width is None else width
         coords = image_coords(height, width, device=latents.device).view(1, -1, 2)
         out = self.decode(latents, coords, chunk_size=chunk_size)
