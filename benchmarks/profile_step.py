@@ -101,7 +101,9 @@ def profile_step(family: str, config: str, args) -> dict:
     options = SimpleNamespace(
         **CONFIGS[config], precision=args.precision, compile=args.compile, per_image_coords=False, views=1, rays=128
     )
-    _, step = build_step(family, options, device, None)
+    named = {"none": None, "auto": "auto"}
+    chunk_size = named[args.chunk_size.lower()] if args.chunk_size.lower() in named else int(args.chunk_size)
+    _, step = build_step(family, options, device, chunk_size)
     step()  # warm-up: allocations, Adam state (and compilation)
     step()
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
@@ -146,6 +148,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model first")
+    parser.add_argument(
+        "--chunk-size",
+        default="auto",
+        help="decoding chunks: 'auto' (the training default: on CPU, chunks whose activations stay in the caches), "
+        "'none' (one go) or a number of coordinates",
+    )
     parser.add_argument("--output", type=Path, help="write the results as JSON")
     args = parser.parse_args(argv)
     results = []
@@ -155,8 +163,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
             results.append(r)
             print(
                 f"\n{family} / {config} ({CONFIGS[config]['preset']}, batch {CONFIGS[config]['batch_size']}"
-                f"{', compiled' if args.compile else ''}): {r['ms_per_step']:.0f} ms of operator time per step, "
-                f"{r['ops_per_step']:.0f} operator calls"
+                f"{', compiled' if args.compile else ''}, chunks {args.chunk_size}): "
+                f"{r['ms_per_step']:.0f} ms of operator time per step, {r['ops_per_step']:.0f} operator calls"
             )
             print("  by kind: " + ", ".join(f"{k} {v:.0%}" for k, v in r["by_kind"].items()))
             for t in r["top"]:

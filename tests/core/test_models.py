@@ -314,6 +314,33 @@ def test_auto_chunks_hold_cpu_chunk_rows_rows_and_equal_one_go(tiny, family, mon
         model.decode(model.encode(images), coords, chunk_size="fast")
 
 
+@pytest.mark.parametrize("points_batch, weights_batch", [(1, 3), (3, 3), (3, 1)])
+def test_instance_linear_is_a_broadcast_matmul_plus_bias(points_batch, weights_batch):
+    from ginr_core.models.base import instance_linear
+
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(points_batch, 7, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(weights_batch, 5, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    for bias in (
+        torch.randn(4, generator=g, dtype=torch.float64),
+        torch.randn(1, 7, 4, generator=g, dtype=torch.float64),
+    ):
+        bias.requires_grad_(True)
+        out = instance_linear(h, weight, bias)
+        want = torch.matmul(h, weight) + bias
+        assert out.shape == (3, 7, 4)
+        torch.testing.assert_close(out, want)
+        grad = torch.randn(out.shape, generator=g, dtype=torch.float64)
+        got = torch.autograd.grad(out, (h, weight, bias), grad)
+        torch.testing.assert_close(got, torch.autograd.grad(want, (h, weight, bias), grad))
+    # points in another dtype follow the weight's; under autocast the product is in the autocast dtype
+    assert instance_linear(h.float(), weight, bias).dtype == torch.float64
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        half = instance_linear(h.float(), weight.float(), bias.float())
+    assert half.dtype == torch.bfloat16
+    torch.testing.assert_close(half.double(), want, atol=0.1, rtol=0.05)
+
+
 def test_residual_dropout_is_dropout_with_a_faster_mask():
     from ginr_core.models.encoder import ResidualDropout
 
@@ -331,3 +358,8 @@ def test_residual_dropout_is_dropout_with_a_faster_mask():
     half = layer(torch.ones(100, 100, dtype=torch.bfloat16))
     assert half.dtype == torch.bfloat16 and abs((half == 0).float().mean().item() - 0.1) < 0.02
     assert torch.equal(layer.eval()(x), x) and torch.equal(ResidualDropout(0.0).train()(x), x)
+    # both 32-bit lanes of each 64-bit word are uniform: even and odd positions drop at p alike
+    dropped = ResidualDropout(0.3)(torch.ones(400_000)) == 0
+    assert abs(dropped[0::2].float().mean().item() - 0.3) < 0.005
+    assert abs(dropped[1::2].float().mean().item() - 0.3) < 0.005
+    assert ResidualDropout(0.3)(torch.ones(3, 5, 7)).shape == (3, 5, 7)  # an odd number of values

@@ -22,7 +22,7 @@ from torch import nn
 
 from ..checks import integer_at_least, positive_number
 from ..coords import FourierFeatures
-from .base import GeneralizableINR, float32_output, full
+from .base import GeneralizableINR, float32_output, full, instance_linear
 from .encoder import latent_projection
 
 __all__ = [
@@ -72,8 +72,14 @@ class NormalizedLinear(nn.Module):
         self.weight = nn.Parameter(baseline_init_(torch.empty(fan_out, fan_in)))
         self.bias = nn.Parameter(torch.zeros(fan_out))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x.to(self.weight.dtype), F.normalize(self.weight, dim=1), self.bias)
+    def normalized_weight(self) -> torch.Tensor:
+        """The ``(fan_out, fan_in)`` weight with unit rows."""
+        return F.normalize(self.weight, dim=1)
+
+    def forward(self, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """``(..., fan_in) -> (..., fan_out)``; ``weight``: ``normalized_weight()`` computed beforehand."""
+        weight = self.normalized_weight() if weight is None else weight
+        return F.linear(x.to(self.weight.dtype), weight, self.bias)
 
 
 class ModulatedLinear(nn.Module):
@@ -90,7 +96,7 @@ class ModulatedLinear(nn.Module):
         raise NotImplementedError
 
     def forward(self, h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        return torch.matmul(h.to(weight.dtype), weight) + self.bias
+        return instance_linear(h, weight, self.bias)
 
 
 class InstancePatternComposer(ModulatedLinear):
@@ -175,14 +181,18 @@ class IPC(GeneralizableINR):
     def _latents_from_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.latent_proj(tokens)
 
-    def _prepare(self, latents: torch.Tensor) -> torch.Tensor:
-        return self.layers[self.modulated_layer].compose(latents)
+    def _prepare(self, latents: torch.Tensor) -> list[torch.Tensor]:
+        """Each layer's weight for this decode: the instance's composed one ``(B, fan_in, fan_out)`` and the
+        shared layers' normalised ones ``(fan_out, fan_in)``, computed once rather than once per chunk."""
+        return [
+            layer.compose(latents) if i == self.modulated_layer else layer.normalized_weight()
+            for i, layer in enumerate(self.layers)
+        ]
 
-    def _decode(self, weight: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+    def _decode(self, weights: list[torch.Tensor], coords: torch.Tensor) -> torch.Tensor:
         h = self.fourier_features(coords)
-        last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers[:last]):
-            h = F.relu(layer(h, weight) if i == self.modulated_layer else layer(h))
+        for layer, weight in zip(self.layers[:-1], weights[:-1]):
+            h = F.relu(layer(h, weight))
         with float32_output(h):  # the final layer and the prediction in float32, also under autocast
-            h = self.layers[last](full(h), full(weight)) if last == self.modulated_layer else self.layers[last](h)
+            h = self.layers[-1](full(h), full(weights[-1]))
         return h + self.output_bias

@@ -30,7 +30,7 @@ from torch import nn
 
 from ..checks import integer_at_least, positive_number
 from ..coords import FourierFeatures, pixel_targets
-from .base import GeneralizableINR, float32_output, full
+from .base import GeneralizableINR, float32_output, full, instance_linear
 
 __all__ = ["LearnedInit"]
 
@@ -117,9 +117,9 @@ class LearnedInit(GeneralizableINR):
         """``(b, N, d_F)`` features through the MLP with per-instance weights ``(B, fan_in, fan_out)``."""
         h = features
         for w, bias in zip(weights[:-1], self.biases[:-1]):
-            h = F.relu(torch.matmul(h, F.normalize(w, dim=1)) + bias)  # unit-norm weights over each fan-in
+            h = F.relu(instance_linear(h, F.normalize(w, dim=1), bias))  # unit-norm weights over each fan-in
         with float32_output(h):  # the final layer and the prediction in float32, also under autocast
-            h = torch.matmul(full(h), F.normalize(full(weights[-1]), dim=1)) + full(self.biases[-1])
+            h = instance_linear(full(h), F.normalize(full(weights[-1]), dim=1), full(self.biases[-1]))
         return h + self.output_bias
 
     def _features(self, coords: torch.Tensor) -> torch.Tensor:
