@@ -28,6 +28,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
 from ginr_core import get_model_class, get_preset, image_coords, list_families, ray_coordinates
@@ -102,13 +103,15 @@ def build_step(family: str, args, device: torch.device, chunk_size: int | None):
         coords = ray_coordinates(origins, directions, model.ray_format)
         target = torch.rand(args.batch_size, args.rays, 3, device=device)
     use_bf16 = args.precision == "bf16"
-    eager_parts = (model.encoder._compiled_call_impl, model._decode)
+    encoder = model.encoder if model.encoder is not None else nn.Module()  # Learned Init has no encoder
+    eager_parts = (encoder._compiled_call_impl, model._decode)
     if args.compile:
         model.compile()  # train.compile's path: the encoder and the per-coordinate decoding
-    compiled_parts = (model.encoder._compiled_call_impl, model._decode)
+    compiled_parts = (encoder._compiled_call_impl, model._decode)
 
-    def step(eager: bool = False) -> None:
-        model.encoder._compiled_call_impl, model._decode = eager_parts if eager else compiled_parts
+    def step(eager: bool = False) -> None:  # eager=True: the same weights through the uncompiled code
+        if args.compile:
+            encoder._compiled_call_impl, model._decode = eager_parts if eager else compiled_parts
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
             loss = F.mse_loss(model(images, coords, chunk_size=chunk_size).float(), target)
         optimizer.zero_grad(set_to_none=True)
