@@ -239,6 +239,16 @@ def test_bf16_autocast_runs_and_keeps_fourier_features_in_float32(tiny):
     assert out.shape == (1, 8, 3) and torch.isfinite(out).all()
 
 
+def test_a_bf16_model_predicts_in_float32_close_to_its_float32_self(tiny, inputs, family):
+    model = tiny(family).eval()
+    data, coords = inputs(model)
+    with torch.no_grad():
+        want = model(data, coords)
+        got = model.to(torch.bfloat16)(data.bfloat16(), coords)
+    assert got.dtype == torch.float32 and got.shape == want.shape  # the output layers run in float32
+    assert (got - want).abs().max() < 0.05 * want.abs().max() + 0.02
+
+
 @pytest.mark.parametrize("preset", ["celeba-178", "ffhq-256", "ffhq-512", "ffhq-1024", "imagenet-256", "shapenet-nvs"])
 def test_every_preset_builds_every_family(preset):
     from ginr_core import list_presets

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from huggingface_hub.errors import LocalEntryNotFoundError
 from torch import nn
@@ -55,6 +56,7 @@ __all__ = [
     "SharedSetting",
     "float32_output",
     "full",
+    "full_linear",
     "instance_linear",
 ]
 
@@ -80,6 +82,11 @@ def float32_output(like: torch.Tensor):
 def full(t: torch.Tensor) -> torch.Tensor:
     """``t`` in float32 if it is in a half type (bf16, fp16); float32 and float64 stay as they are."""
     return t.to(torch.promote_types(t.dtype, torch.float32))
+
+
+def full_linear(layer: nn.Linear, h: torch.Tensor) -> torch.Tensor:
+    """``layer(h)`` in float32, also for a bf16/fp16 model: a decoder's output layer (under ``float32_output``)."""
+    return F.linear(full(h), full(layer.weight), None if layer.bias is None else full(layer.bias))
 
 
 def instance_linear(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:

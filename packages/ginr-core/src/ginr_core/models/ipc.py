@@ -79,7 +79,7 @@ class NormalizedLinear(nn.Module):
     def forward(self, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         """``(..., fan_in) -> (..., fan_out)``; ``weight``: ``normalized_weight()`` computed beforehand."""
         weight = self.normalized_weight() if weight is None else weight
-        return F.linear(x.to(self.weight.dtype), weight, self.bias)
+        return F.linear(x.to(weight.dtype), weight, self.bias.to(weight.dtype))
 
 
 class ModulatedLinear(nn.Module):

@@ -26,7 +26,7 @@ from torch import nn
 
 from ..checks import integer_at_least, positive_number
 from ..coords import FourierFeatures
-from .base import GeneralizableINR, float32_output, full
+from .base import GeneralizableINR, float32_output, full_linear
 from .encoder import latent_projection
 from .ipc import InstancePatternComposer
 
@@ -228,7 +228,7 @@ class LocalityAwareINR(GeneralizableINR):
             for layer in self.hidden_layers:
                 h = F.relu(layer(h))
             with float32_output(h):  # the final layer and the prediction in float32, also under autocast
-                return self.output_layers[0](full(h)) + self.output_bias
+                return full_linear(self.output_layers[0], h) + self.output_bias
 
         out, h = None, None
         for level in range(self.num_levels):
@@ -243,6 +243,6 @@ class LocalityAwareINR(GeneralizableINR):
             else:
                 h = F.relu(self.hidden_layers[level - 1](m_l + h))  # h_v^(l)  (Eq. 8)
             with float32_output(h):  # the output layers and their sum in float32, also under autocast
-                y = self.output_layers[level](full(h))  # f_out^(l)(h_v^(l))
+                y = full_linear(self.output_layers[level], h)  # f_out^(l)(h_v^(l))
                 out = y if out is None else out + y  # sum over levels  (Eq. 9)
         return out + self.output_bias
