@@ -324,6 +324,54 @@ def test_auto_chunks_hold_cpu_chunk_rows_rows_and_equal_one_go(tiny, family, mon
         model.decode(model.encode(images), coords, chunk_size="fast")
 
 
+@pytest.mark.parametrize("levels, coord_batch", [(1, 1), (2, 1), (2, 3), (3, 1)])
+def test_multi_band_modulation_backward_is_the_gradient(levels, coord_batch):
+    from ginr_core.models.locinr import MultiBandModulation
+
+    g = torch.Generator().manual_seed(levels)
+
+    def rand(*shape):
+        return torch.randn(*shape, generator=g, dtype=torch.float64, requires_grad=True)
+
+    d, d_out = 4, 3
+    args = (
+        [rand(3, 5, d)]
+        + [rand(coord_batch, 5, d) for _ in range(levels)]
+        + [rand(d, d) for _ in range(levels)]
+        + [rand(d, d) for _ in range(levels - 1)]
+        + [rand(d) for _ in range(levels - 1)]
+        + [rand(d_out, d) for _ in range(levels)]
+        + [rand(d_out) for _ in range(levels)]
+    )
+    assert torch.autograd.gradcheck(MultiBandModulation.apply, tuple(args))
+    # a subset of the inputs needing gradients (frozen decoder weights, say) gets only theirs
+    frozen = [a.detach() if i > levels else a for i, a in enumerate(args)]
+    out = MultiBandModulation.apply(*frozen)
+    grads = torch.autograd.grad(out.sum(), [a for a in frozen if a.requires_grad])
+    assert len(grads) == levels + 1
+
+
+@pytest.mark.parametrize("shared_coords", [True, False])
+def test_fused_multi_band_modulation_equals_the_module_code(tiny, shared_coords):
+    model = tiny("locinr").train()
+    x = _images()
+    coords = torch.rand(1 if shared_coords else 2, 40, 2) * 2 - 1
+    results = []
+    for fused in (True, False):
+        model.fused_modulation = fused
+        model.zero_grad()
+        out = model(x, coords)
+        out.square().mean().backward()
+        results.append((out.detach(), [p.grad.clone() for p in model.parameters()]))
+    (fused_out, fused_grads), (ref_out, ref_grads) = results
+    torch.testing.assert_close(fused_out, ref_out, atol=1e-6, rtol=1e-5)
+    for got, want in zip(fused_grads, ref_grads):
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-4)
+    with torch.no_grad():  # inference takes the fused path too
+        model.fused_modulation = True
+        torch.testing.assert_close(model(x, coords), ref_out, atol=1e-6, rtol=1e-5)
+
+
 @pytest.mark.parametrize("points_batch, weights_batch", [(1, 3), (3, 3), (3, 1)])
 def test_instance_linear_is_a_broadcast_matmul_plus_bias(points_batch, weights_batch):
     from ginr_core.models.base import instance_linear
