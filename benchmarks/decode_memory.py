@@ -31,7 +31,7 @@ from ginr_core import get_model_class, image_coords, list_families
 from ginr_core.models.base import CPU_CHUNK_ROWS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_step import CPU_ATTENTION_FLOPS, matmul_flops_per_second
+from train_step import EXTRA_FLOPS, matmul_flops_per_second
 
 STATUS = Path("/proc/self/status")
 
@@ -79,7 +79,7 @@ def measure(family: str, args, device: torch.device) -> dict:
         small = coords[:, : args.chunk_size]
         counted = []
         for n in (args.chunk_size // 2, args.chunk_size):  # per-image work + per-coordinate work x N
-            with FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FLOPS) as counter:
+            with FlopCounterMode(display=False, custom_mapping=EXTRA_FLOPS) as counter:
                 model.decode(latents, coords[:, :n])
             counted.append(counter.get_total_flops())
         per_coordinate = (counted[1] - counted[0]) / (args.chunk_size - args.chunk_size // 2)

@@ -56,11 +56,21 @@ def _cpu_flash_backward(grad_out_shape, query_shape, key_shape, value_shape, *ar
     return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
 
 
-# torch's counter knows the CUDA attention kernels but not the CPU flash kernel: count it the same way.
+def _matmul_into(self_shape, a_shape, b_shape, *args, out_shape=None, **kwargs) -> int:
+    """``addmm_`` / ``baddbmm_``: 2 FLOPs per multiply-add, as torch counts ``addmm`` and ``baddbmm``."""
+    batch = a_shape[0] if len(a_shape) == 3 else 1
+    return 2 * batch * a_shape[-2] * a_shape[-1] * b_shape[-1]
+
+
+# What torch's counter misses: it knows the CUDA attention kernels but not the CPU flash kernel (counted the
+# same way), and the out-of-place matmuls but not the in-place ones (LocINR's MultiBandModulation accumulates
+# into its outputs with addmm_).
 _ATEN = torch.ops.aten
-CPU_ATTENTION_FLOPS = {
+EXTRA_FLOPS = {
     _ATEN._scaled_dot_product_flash_attention_for_cpu: _cpu_flash,
     _ATEN._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_flash_backward,
+    _ATEN.addmm_: _matmul_into,
+    _ATEN.baddbmm_: _matmul_into,
 }
 
 
@@ -129,7 +139,7 @@ def measure(family: str, args, device: torch.device, chunk_size: int | None) -> 
     _sync(device)
     first = time.perf_counter() - start
     step()
-    with FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FLOPS) as counter:
+    with FlopCounterMode(display=False, custom_mapping=EXTRA_FLOPS) as counter:
         step(eager=True)  # the model's FLOPs, counted on the eager graph
     flops = counter.get_total_flops()
     dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
