@@ -329,7 +329,7 @@ class LocalityAwareINR(GeneralizableINR):
             with float32_output(h):  # the final layer and the prediction in float32, also under autocast
                 return full_linear(self.output_layers[0], h) + self.output_bias
 
-        if self._fused_modulation_applies(m):
+        if self._fused_modulation_applies(m):  # Eq. 6-9 in one function; the module code below is the reference
             coord_terms = [f(coords) + w.bias for f, w in zip(self.band_features, self.band_modulation)]  # Eq. 6
             y = MultiBandModulation.apply(
                 m,
@@ -341,6 +341,7 @@ class LocalityAwareINR(GeneralizableINR):
                 *(layer.bias for layer in self.output_layers),
             )
             return y + self.output_bias
+
         out, h = None, None
         for level in range(self.num_levels):
             h_f = self.band_features[level](coords)  # (h_F)_v^(l), (b, n, d)  (Eq. 6)
