@@ -352,7 +352,7 @@ class GeneralizableINR(
         """Decode a full ``height x width`` pixel grid: ``(B, d_out, H, W)``, at any resolution.
 
         ``chunk_size="auto"``: on CPU ``decode``'s (``CPU_CHUNK_ROWS // B`` coordinates at a time: the
-        chunk's activations stay in the caches, and a 1024 x 1024 LocINR decode runs at ~1.45x its FLOP
+        chunk's activations stay in the caches, and a 1024 x 1024 LocINR decode runs at ~1.3x its FLOP
         time at the matmul rate, against 1.5x with 8,192 and ~1.7x with 65,536), 65,536 on accelerators
         (memory); an int or None as ``decode``'s.
         """
