@@ -108,7 +108,7 @@ class MultiBandModulation(torch.autograd.Function):
         h = y = None
         for level in range(levels):
             # m^(l) = ReLU((h_F)^(l) + b_m^(l) + W_m^(l) m)  (Eq. 7): the coordinate term is the accumulator
-            m_l = torch.empty_like(rows)
+            m_l = rows.new_empty(rows.shape)
             m_l.view(batch, n, d).copy_(c[level].expand(batch, n, d))
             m_l.addmm_(rows, band_w[level].t()).relu_()
             if level == 0:
