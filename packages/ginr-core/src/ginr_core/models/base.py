@@ -75,7 +75,7 @@ DOCS_URL = "https://ginr-project.github.io/ginr"  # the documentation (model car
 def float32_output(like: torch.Tensor):
     """Autocast switched off, for a decoder's final layer and its prediction: under bf16/fp16 autocast
     the outputs (and the loss the apps compute from them) stay float32; feed the layer ``full(...)``
-    inputs. ``with float32_output(h): out = last_layer(full(h))``."""
+    inputs. ``with float32_output(h): out = full_linear(last_layer, h)``."""
     return torch.autocast(like.device.type, enabled=False)
 
 

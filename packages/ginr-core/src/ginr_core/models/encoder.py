@@ -93,7 +93,6 @@ class ResidualDropout(nn.Module):
     def __init__(self, p: float):
         super().__init__()
         self.p = float(p)
-        self.threshold = round(self.p * 2**32) - 2**31  # keep a lane >= this: probability 1 - p
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
@@ -101,7 +100,8 @@ class ResidualDropout(nn.Module):
         if x.device.type == "cpu":
             n = x.numel()
             words = torch.empty((n + 1) // 2, dtype=torch.int64).random_(-(2**63), None)
-            keep = words.view(torch.int32)[:n].view(x.shape) >= self.threshold
+            threshold = round(self.p * 2**32) - 2**31  # a lane is >= this with probability 1 - p
+            keep = words.view(torch.int32)[:n].view(x.shape) >= threshold
         else:  # accelerators draw floats fast (counter-based generators)
             keep = torch.rand(x.shape, device=x.device) >= self.p
         return x * torch.where(keep, 1.0 / (1.0 - self.p), 0.0).to(x.dtype)

@@ -17,6 +17,7 @@ Shapes: B instances, b in {B, 1} coordinate sets, n coordinates, R tokens, d hid
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -97,11 +98,16 @@ class MultiBandModulation(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, m, *flat):
+    def _groups(flat: tuple) -> tuple[int, list[tuple]]:
+        """``(L, [coord_terms, band_weights, hidden_weights, hidden_biases, output_weights, output_biases])``."""
         levels = (len(flat) + 2) // 6  # L coordinate terms, L band weights, 2 (L - 1) hidden, 2 L output
-        c, band_w, rest = flat[:levels], flat[levels : 2 * levels], flat[2 * levels :]
-        hidden_w, hidden_b = rest[: levels - 1], rest[levels - 1 : 2 * levels - 2]
-        out_w, out_b = rest[2 * levels - 2 : 3 * levels - 2], rest[3 * levels - 2 :]
+        sizes = (levels, levels, levels - 1, levels - 1, levels, levels)
+        bounds = list(itertools.accumulate(sizes, initial=0))
+        return levels, [tuple(flat[a:b]) for a, b in itertools.pairwise(bounds)]
+
+    @staticmethod
+    def forward(ctx, m, *flat):
+        levels, (c, band_w, hidden_w, hidden_b, out_w, out_b) = MultiBandModulation._groups(flat)
         batch, n, d = m.shape
         rows = m.reshape(-1, d)
         band, summed, hidden = [], [], []
@@ -124,50 +130,46 @@ class MultiBandModulation(torch.autograd.Function):
             else:
                 y.addmm_(h, out_w[level].t()).add_(out_b[level])
         ctx.save_for_backward(m, *flat, *band, *summed, *hidden)
-        ctx.levels = levels
+        ctx.num_inputs = len(flat)
         return y.view(batch, n, -1)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_y):
-        levels = ctx.levels
-        saved = ctx.saved_tensors
-        m, flat, acts = saved[0], saved[1 : 6 * levels - 1], saved[6 * levels - 1 :]
-        c, band_w, rest = flat[:levels], flat[levels : 2 * levels], flat[2 * levels :]
-        hidden_w = rest[: levels - 1]
-        out_w = rest[2 * levels - 2 : 3 * levels - 2]
+        saved = ctx.saved_tensors  # unpacked once
+        m, flat, acts = saved[0], saved[1 : 1 + ctx.num_inputs], saved[1 + ctx.num_inputs :]
+        levels, (c, band_w, hidden_w, _, out_w, _) = MultiBandModulation._groups(flat)
+        _, needs = MultiBandModulation._groups(ctx.needs_input_grad[1:])
         band, summed, hidden = acts[:levels], acts[levels : 2 * levels], acts[2 * levels :]
-        needs = ctx.needs_input_grad  # (m, *flat)
         batch, n, d = m.shape
         rows, g = m.reshape(-1, d), grad_y.reshape(-1, grad_y.shape[-1])
-        grads = [None] * len(flat)
+        grads = [[None] * len(group) for group in needs]  # per group, as _groups splits the inputs
+        grad_c, grad_band_w, grad_hidden_w, grad_hidden_b, grad_out_w, grad_out_b = grads
         grad_m = carry = None  # carry: the gradient reaching h^(l) from level l + 1
         for level in reversed(range(levels)):
-            o = 4 * levels - 2 + level  # index of out_w[level] in flat; its bias is L further
-            if needs[1 + o]:
-                grads[o] = g.t() @ hidden[level]
-            if needs[1 + o + levels]:
-                grads[o + levels] = g.sum(0)
+            if needs[4][level]:
+                grad_out_w[level] = g.t() @ hidden[level]
+            if needs[5][level]:
+                grad_out_b[level] = g.sum(0)
             grad_h = g @ out_w[level] if carry is None else carry.addmm_(g, out_w[level])
             if level > 0:
                 grad_z = torch.ops.aten.threshold_backward(grad_h, hidden[level], 0)
-                k = 2 * levels + level - 1  # hidden_w[level - 1]; its bias is L - 1 further
-                if needs[1 + k]:
-                    grads[k] = grad_z.t() @ summed[level]
-                if needs[1 + k + levels - 1]:
-                    grads[k + levels - 1] = grad_z.sum(0)
+                if needs[2][level - 1]:
+                    grad_hidden_w[level - 1] = grad_z.t() @ summed[level]
+                if needs[3][level - 1]:
+                    grad_hidden_b[level - 1] = grad_z.sum(0)
                 carry = grad_z @ hidden_w[level - 1]  # reaches both m^(l) and h^(l-1)
                 grad_a = torch.ops.aten.threshold_backward(carry, band[level], 0)
             else:
                 grad_a = torch.ops.aten.threshold_backward(grad_h, band[0], 0)
-            if needs[1 + level]:  # the coordinate term, summed over the batch when it is shared
-                grad_c = grad_a.view(batch, n, d)
-                grads[level] = grad_c.sum(0, keepdim=True) if c[level].shape[0] == 1 < batch else grad_c
-            if needs[1 + levels + level]:
-                grads[levels + level] = grad_a.t() @ rows
-            if needs[0]:
+            if needs[0][level]:  # the coordinate term, summed over the batch when it is shared
+                per_row = grad_a.view(batch, n, d)
+                grad_c[level] = per_row.sum(0, keepdim=True) if c[level].shape[0] == 1 < batch else per_row
+            if needs[1][level]:
+                grad_band_w[level] = grad_a.t() @ rows
+            if ctx.needs_input_grad[0]:
                 grad_m = grad_a @ band_w[level] if grad_m is None else grad_m.addmm_(grad_a, band_w[level])
-        return (None if grad_m is None else grad_m.view(batch, n, d), *grads)
+        return (None if grad_m is None else grad_m.view(batch, n, d), *(x for group in grads for x in group))
 
 
 class LocalityAwareINR(GeneralizableINR):
@@ -323,7 +325,7 @@ class LocalityAwareINR(GeneralizableINR):
             h = m
             if self.highest_band:  # ReLU(h_F(v; sigma_1) + W_m m_v + b_m)
                 modulation = self.band_modulation[0]
-                h = F.relu(F.linear(m, modulation.weight).add_(self.band_features[0](coords) + modulation.bias))
+                h = F.relu(F.linear(m, modulation.weight) + (self.band_features[0](coords) + modulation.bias))
             for layer in self.hidden_layers:
                 h = F.relu(layer(h))
             with float32_output(h):  # the final layer and the prediction in float32, also under autocast
