@@ -399,6 +399,31 @@ def test_instance_linear_is_a_broadcast_matmul_plus_bias(points_batch, weights_b
     torch.testing.assert_close(half.double(), want, atol=0.1, rtol=0.05)
 
 
+@pytest.mark.parametrize("batch", [1, 2, 3, 8, 9])
+def test_batch_sum_and_broadcast_batch_match_sum_and_expand(batch):
+    from ginr_core.models.base import batch_sum, broadcast_batch
+
+    g = torch.Generator().manual_seed(batch)
+    x = torch.randn(batch, 6, 5, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(batch_sum(x), x.sum(0, keepdim=True))
+    transposed = x.transpose(1, 2)  # a transposed gradient stays transposed: no copy when it is turned back
+    if 2 <= batch <= 8:
+        assert batch_sum(transposed).transpose(1, 2).is_contiguous()
+    half = torch.randn(batch, 4, generator=g).bfloat16()
+    assert torch.equal(batch_sum(half), half.sum(0, keepdim=True))  # half types accumulate in float32
+    # broadcast_batch is expand, with the gradient summed over the batch, also to second order
+    shared = torch.randn(1, 6, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    out = broadcast_batch(shared, batch)
+    assert out.shape == (batch, 6, 5) and torch.equal(out, shared.expand(batch, -1, -1))
+    weight = torch.randn(batch, 6, 5, generator=g, dtype=torch.float64)
+    (grad,) = torch.autograd.grad((out.square() * weight).sum(), shared, create_graph=True)
+    torch.testing.assert_close(grad, (2 * shared * weight).sum(0, keepdim=True))
+    (second,) = torch.autograd.grad(grad.sum(), shared)
+    torch.testing.assert_close(second, 2 * weight.sum(0, keepdim=True))
+    with torch.no_grad():
+        assert broadcast_batch(shared, batch).shape == (batch, 6, 5)
+
+
 def test_residual_dropout_is_dropout_with_a_faster_mask():
     from ginr_core.models.encoder import ResidualDropout
 

@@ -89,6 +89,36 @@ def full_linear(layer: nn.Linear, h: torch.Tensor) -> torch.Tensor:
     return F.linear(full(h), full(layer.weight), None if layer.bias is None else full(layer.bias))
 
 
+def batch_sum(x: torch.Tensor) -> torch.Tensor:
+    """``(B, ...)`` -> ``(1, ...)``, the sum over the batch: for a few instances added up one by one, ~2x faster
+    on CPU than ``sum(0)``, and in ``x``'s own memory layout (a transposed gradient stays transposed). Half types
+    go through ``sum``, which accumulates in float32."""
+    if not 2 <= x.shape[0] <= 8 or x.dtype not in (torch.float32, torch.float64):
+        return x.sum(0, keepdim=True)
+    total = x[0] + x[1]
+    for row in x[2:]:
+        total.add_(row)
+    return total.unsqueeze(0)
+
+
+class _BroadcastBatch(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, batch: int) -> torch.Tensor:
+        return x.expand(batch, *x.shape[1:])
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return batch_sum(grad), None
+
+
+def broadcast_batch(x: torch.Tensor, batch: int) -> torch.Tensor:
+    """``(1, ...)`` -> ``(batch, ...)``: ``x.expand(batch, ...)`` (a view), whose gradient is summed by
+    ``batch_sum`` rather than ``expand``'s ``sum``: one coordinate set shared by the batch."""
+    if x.shape[0] == batch or not (x.requires_grad and torch.is_grad_enabled()) or torch.compiler.is_compiling():
+        return x.expand(batch, *x.shape[1:])
+    return _BroadcastBatch.apply(x, batch)
+
+
 def instance_linear(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """``h @ weight + bias`` per instance: ``(b, n, fan_in)`` points, ``(B, fan_in, fan_out)`` weights and a
     ``(fan_out,)`` (or ``(b, n, fan_out)``) bias -> ``(max(b, B), n, fan_out)``; ``b`` or ``B`` may be 1 (one
@@ -98,7 +128,7 @@ def instance_linear(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -
     batch = max(h.shape[0], weight.shape[0])
     if not torch.is_autocast_enabled(h.device.type):  # under autocast, baddbmm casts its operands itself
         h, bias = h.to(weight.dtype), bias.to(weight.dtype)
-    return torch.baddbmm(bias, h.expand(batch, -1, -1), weight.expand(batch, -1, -1))
+    return torch.baddbmm(bias, broadcast_batch(h, batch), broadcast_batch(weight, batch))
 
 
 class CheckpointMismatchError(ValueError):

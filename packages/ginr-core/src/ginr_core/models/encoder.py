@@ -86,9 +86,9 @@ class ResidualDropout(nn.Module):
     """``nn.Dropout``'s function (zero each value with probability ``p``, scale the others by ``1 / (1 - p)``;
     identity in eval mode), with a cheaper mask: every 64-bit word from the generator (full range) gives two
     uniform 32-bit lanes, and a value is kept when its lane is at least ``p`` of the way up the lane's range
-    (``p`` resolved to 2^-32, finer than ``torch.rand``'s 2^-24). On CPU that draws the mask ~3x faster than
-    ``torch.rand`` and ~5x faster than ``bernoulli_``; accelerators use ``torch.rand``. The mask is a function
-    of the generator's state."""
+    (``p`` resolved to 2^-32, finer than ``torch.rand``'s 2^-24), and the comparison is written straight into a
+    mask of ``x``'s dtype. On CPU that draws the mask ~3x faster than ``torch.rand`` and ~5x faster than
+    ``bernoulli_``; accelerators use ``torch.rand``. The mask is a function of the generator's state."""
 
     def __init__(self, p: float):
         super().__init__()
@@ -101,9 +101,12 @@ class ResidualDropout(nn.Module):
             n = x.numel()
             words = torch.empty((n + 1) // 2, dtype=torch.int64).random_(-(2**63), None)
             threshold = round(self.p * 2**32) - 2**31  # a lane is >= this with probability 1 - p
-            keep = words.view(torch.int32)[:n].view(x.shape) >= threshold
-        else:  # accelerators draw floats fast (counter-based generators)
-            keep = torch.rand(x.shape, device=x.device) >= self.p
+            # the comparison written straight into x's dtype (1 or 0), then scaled: ~6x faster than a bool
+            # mask and torch.where, whose mixed-dtype loops are not vectorised on CPU
+            mask = torch.ge(words.view(torch.int32)[:n].view(x.shape), threshold, out=torch.empty_like(x))
+            return x * mask.mul_(1.0 / (1.0 - self.p))
+        # accelerators draw floats fast (counter-based generators)
+        keep = torch.rand(x.shape, device=x.device) >= self.p
         return x * torch.where(keep, 1.0 / (1.0 - self.p), 0.0).to(x.dtype)
 
     def extra_repr(self) -> str:
@@ -131,15 +134,17 @@ class TransformerBlock(nn.Module):
         self.dropout = ResidualDropout(dropout)
 
     def attention(self, x: torch.Tensor, num_queries: int | None = None) -> torch.Tensor:
-        batch, tokens, width = x.shape
+        batch, width = x.shape[0], x.shape[-1]
         head_dim = width // self.heads
         if num_queries is None:
-            q, k, v = self.qkv(x).view(batch, tokens, 3, self.heads, head_dim).permute(2, 0, 3, 1, 4)
+            q, k, v = self.qkv(x).split(width, dim=-1)
         else:
             w, b = self.qkv.weight, self.qkv.bias
             q = F.linear(x[:, -num_queries:], w[:width], b[:width])
-            q = q.view(batch, num_queries, self.heads, head_dim).transpose(1, 2)
-            k, v = F.linear(x, w[width:], b[width:]).view(batch, tokens, 2, self.heads, head_dim).permute(2, 0, 3, 1, 4)
+            k, v = F.linear(x, w[width:], b[width:]).split(width, dim=-1)
+        # (B, T, width) -> (B, heads, T, head_dim) views. Split, not one permuted (B, T, 3, heads, head_dim)
+        # view: the backward then joins the attention's gradients with one cat instead of a stack and a copy.
+        q, k, v = (t.unflatten(-1, (self.heads, head_dim)).transpose(1, 2) for t in (q, k, v))
         y = F.scaled_dot_product_attention(q, k, v)  # (B, heads, T_q, head_dim)
         y = y.transpose(1, 2).reshape(batch, -1, width)
         return self.dropout(self.proj(y))

@@ -28,7 +28,7 @@ from torch.autograd.function import once_differentiable
 
 from ..checks import integer_at_least, positive_number
 from ..coords import FourierFeatures
-from .base import GeneralizableINR, float32_output, full_linear
+from .base import GeneralizableINR, batch_sum, broadcast_batch, float32_output, full_linear
 from .encoder import latent_projection
 from .ipc import InstancePatternComposer
 
@@ -69,17 +69,16 @@ class CrossAttention(nn.Module):
 
     def prepare(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, R, d)`` tokens -> keys and values, each ``(B, heads, R, d / heads)``."""
-        batch, tokens, dim = latents.shape
-        kv = self.kv_proj(latents).view(batch, tokens, 2, self.heads, dim // self.heads)
-        key, value = kv.permute(2, 0, 3, 1, 4)
-        return key, value
+        dim = latents.shape[-1]
+        key, value = self.kv_proj(latents).split(dim, dim=-1)  # split, as the encoder's q, k, v
+        return tuple(t.unflatten(-1, (self.heads, dim // self.heads)).transpose(1, 2) for t in (key, value))
 
     def forward(self, queries: torch.Tensor, keys_values: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         """``(b, n, d)`` queries -> ``(B, n, d)`` modulation vectors ``m_v``."""
         key, value = keys_values
         b, n, dim = queries.shape
         q = self.q_proj(queries).view(b, n, self.heads, dim // self.heads).transpose(1, 2)
-        q = q.expand(key.shape[0], -1, -1, -1)  # one coordinate set for the whole batch: a view
+        q = broadcast_batch(q, key.shape[0])  # one coordinate set for the whole batch: a view
         out = F.scaled_dot_product_attention(q, key, value)  # (B, heads, n, d / heads)
         return self.out_proj(out.transpose(1, 2).reshape(key.shape[0], n, dim))
 
@@ -147,13 +146,14 @@ class MultiBandModulation(torch.autograd.Function):
         grad_c, grad_band_w, grad_hidden_w, grad_hidden_b, grad_out_w, grad_out_b = grads
         grad_m = carry = None  # carry: the gradient reaching h^(l) from level l + 1
         for level in reversed(range(levels)):
-            if needs[4][level]:
-                grad_out_w[level] = g.t() @ hidden[level]
             if needs[5][level]:
                 grad_out_b[level] = g.sum(0)
             grad_h = g @ out_w[level] if carry is None else carry.addmm_(g, out_w[level])
+            # f_out^(l)'s weight gradient right after the ReLU's backward has read h^(l): still in the caches
             if level > 0:
                 grad_z = torch.ops.aten.threshold_backward(grad_h, hidden[level], 0)
+                if needs[4][level]:
+                    grad_out_w[level] = g.t() @ hidden[level]
                 if needs[2][level - 1]:
                     grad_hidden_w[level - 1] = grad_z.t() @ summed[level]
                 if needs[3][level - 1]:
@@ -161,10 +161,12 @@ class MultiBandModulation(torch.autograd.Function):
                 carry = grad_z @ hidden_w[level - 1]  # reaches both m^(l) and h^(l-1)
                 grad_a = torch.ops.aten.threshold_backward(carry, band[level], 0)
             else:
-                grad_a = torch.ops.aten.threshold_backward(grad_h, band[0], 0)
+                grad_a = torch.ops.aten.threshold_backward(grad_h, band[0], 0)  # h^(1) = m^(1)
+                if needs[4][0]:
+                    grad_out_w[0] = g.t() @ hidden[0]
             if needs[0][level]:  # the coordinate term, summed over the batch when it is shared
                 per_row = grad_a.view(batch, n, d)
-                grad_c[level] = per_row.sum(0, keepdim=True) if c[level].shape[0] == 1 < batch else per_row
+                grad_c[level] = batch_sum(per_row) if c[level].shape[0] == 1 < batch else per_row
             if needs[1][level]:
                 grad_band_w[level] = grad_a.t() @ rows
             if ctx.needs_input_grad[0]:
