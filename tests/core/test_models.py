@@ -372,6 +372,38 @@ def test_fused_multi_band_modulation_equals_the_module_code(tiny, shared_coords)
         torch.testing.assert_close(model(x, coords), ref_out, atol=1e-6, rtol=1e-5)
 
 
+def test_output_projection_is_folded_into_eq7_only_on_the_fused_path(tiny):
+    from ginr_core.models.locinr import _FoldedAttention
+
+    model = tiny("locinr").train()
+    latents = model.encode(_images())
+    folded = model._prepare(latents)
+    assert isinstance(folded, _FoldedAttention)  # W_m^(l) W_o and b_m^(l) + W_m^(l) b_o, once per decode
+    out_proj, first = model.token_aggregation.out_proj, model.band_modulation[0]
+    torch.testing.assert_close(folded.band_weights[0], first.weight @ out_proj.weight)
+    torch.testing.assert_close(folded.band_biases[0], first.bias + first.weight @ out_proj.bias)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the module code, with W_o apart
+        assert not isinstance(model._prepare(latents), _FoldedAttention)
+    model.fused_modulation = False
+    assert not isinstance(model._prepare(latents), _FoldedAttention)
+    model.fused_modulation = True
+    # at the paper's width (d = 256) in float32 the folded products stay within float tolerance of the module code
+    torch.manual_seed(0)
+    wide = LocalityAwareINR(
+        image_size=16, patch_size=4, encoder_width=64, encoder_depth=1, encoder_heads=2, dropout=0.0
+    )
+    x, coords = _images(), torch.rand(1, 300, 2) * 2 - 1
+    outputs = []
+    for fused in (True, False):
+        wide.fused_modulation = fused
+        wide.zero_grad()
+        out = wide(x, coords)
+        out.square().mean().backward()
+        outputs.append((out.detach(), wide.token_aggregation.out_proj.weight.grad.clone()))
+    torch.testing.assert_close(outputs[0][0], outputs[1][0], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(outputs[0][1], outputs[1][1], atol=1e-6, rtol=1e-3)
+
+
 @pytest.mark.parametrize("points_batch, weights_batch", [(1, 3), (3, 3), (3, 1)])
 def test_instance_linear_is_a_broadcast_matmul_plus_bias(points_batch, weights_batch):
     from ginr_core.models.base import instance_linear
