@@ -41,18 +41,6 @@ def test_fourier_features_match_hand_computation_of_eq2():
     assert torch.allclose(ff.frequencies(), torch.tensor([1.0, 4.0]))
 
 
-@pytest.mark.parametrize("d_in, d_f", [(2, 256), (6, 252), (6, 256)])
-def test_fourier_features_written_in_place_equal_the_differentiable_ones(d_in, d_f):
-    # without a gradient in the coordinates the cosines and sines are written into one buffer (no concatenation);
-    # with one they are concatenated, so that the derivative in the coordinates exists: the same numbers
-    features, coords = FourierFeatures(d_in, d_f, 64.0), torch.rand(3, 500, d_in) * 2 - 1
-    written = features(coords)
-    differentiable = features(coords.clone().requires_grad_(True))
-    assert written.is_contiguous() and not written.requires_grad and differentiable.requires_grad
-    assert torch.equal(written, differentiable.detach())
-    assert torch.equal(written[0, :7], features(coords[0, :7]))  # a slice of coordinates, the same features
-
-
 def test_fourier_frequencies_are_log_spaced_from_one_to_sigma():
     w = FourierFeatures(2, 256, 128.0).frequencies()
     assert w.shape == (64,)

@@ -454,6 +454,12 @@ def test_batch_sum_and_broadcast_batch_match_sum_and_expand(batch):
     torch.testing.assert_close(second, 2 * weight.sum(0, keepdim=True))
     with torch.no_grad():
         assert broadcast_batch(shared, batch).shape == (batch, 6, 5)
+    # and under torch.func's transforms
+    plain = shared.detach()
+    grad = torch.func.grad(lambda t: (broadcast_batch(t, batch).square() * weight).sum())(plain)
+    torch.testing.assert_close(grad, (2 * plain * weight).sum(0, keepdim=True))
+    _, tangent = torch.func.jvp(lambda t: broadcast_batch(t, batch), (plain,), (torch.ones_like(plain),))
+    assert torch.equal(tangent, torch.ones(batch, 6, 5, dtype=torch.float64))
 
 
 def test_residual_dropout_is_dropout_with_a_faster_mask():

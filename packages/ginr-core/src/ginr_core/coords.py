@@ -125,14 +125,7 @@ class FourierFeatures(nn.Module):
                 ],
                 dim=-1,
             )
-        if (angles.requires_grad and torch.is_grad_enabled()) or torch.compiler.is_compiling():
-            # a derivative in the coordinates is wanted (out= is not differentiable), or the compiler fuses it
-            return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
-        features = angles.new_empty(*angles.shape[:-1], 2 * angles.shape[-1])
-        half = angles.shape[-1]
-        torch.cos(angles, out=features[..., :half])  # written in place: no concatenation pass
-        torch.sin(angles, out=features[..., half:])
-        return features
+        return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
 
     def extra_repr(self) -> str:
         scale = "" if self.scale == math.pi else f", scale={self.scale:g}"

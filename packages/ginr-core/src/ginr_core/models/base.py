@@ -102,13 +102,23 @@ def batch_sum(x: torch.Tensor) -> torch.Tensor:
 
 
 class _BroadcastBatch(torch.autograd.Function):
+    generate_vmap_rule = True  # usable under torch.func transforms (grad, vmap, jacrev, jvp)
+
     @staticmethod
-    def forward(ctx, x: torch.Tensor, batch: int) -> torch.Tensor:
+    def forward(x: torch.Tensor, batch: int) -> torch.Tensor:
         return x.expand(batch, *x.shape[1:])
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        ctx.batch = inputs[1]
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         return batch_sum(grad), None
+
+    @staticmethod
+    def jvp(ctx, x_tangent: torch.Tensor, _):
+        return x_tangent.expand(ctx.batch, *x_tangent.shape[1:])
 
 
 def broadcast_batch(x: torch.Tensor, batch: int) -> torch.Tensor:

@@ -214,7 +214,8 @@ class LocalityAwareINR(GeneralizableINR):
     """
 
     family = "locinr"
-    # Eq. 7-9 through MultiBandModulation where it applies (float32/64, no autocast); False: the module code
+    # Eq. 7-9 through MultiBandModulation, with W_o folded into Eq. 7, where it applies (float32/64, no
+    # autocast); False: the module code
     fused_modulation: ClassVar[bool] = True
     # decoder settings per preset (the shared part is in ginr_core.presets)
     presets: ClassVar[dict[str, dict[str, Any]]] = {
