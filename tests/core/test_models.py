@@ -351,24 +351,29 @@ def test_multi_band_modulation_backward_is_the_gradient(levels, coord_batch):
     assert len(grads) == levels + 1
 
 
-@pytest.mark.parametrize("shared_coords", [True, False])
-def test_fused_multi_band_modulation_equals_the_module_code(tiny, shared_coords):
-    model = tiny("locinr").train()
-    x = _images()
-    coords = torch.rand(1 if shared_coords else 2, 40, 2) * 2 - 1
+def _fused_and_module_code(model, x, coords):
+    """``[(output, parameter gradients)]`` of a LocINR step on its fused path, then on the module code."""
     results = []
     for fused in (True, False):
         model.fused_modulation = fused
         model.zero_grad()
         out = model(x, coords)
         out.square().mean().backward()
-        results.append((out.detach(), [p.grad.clone() for p in model.parameters()]))
-    (fused_out, fused_grads), (ref_out, ref_grads) = results
+        results.append((out.detach(), {name: p.grad.clone() for name, p in model.named_parameters()}))
+    model.fused_modulation = True
+    return results
+
+
+@pytest.mark.parametrize("shared_coords", [True, False])
+def test_fused_multi_band_modulation_equals_the_module_code(tiny, shared_coords):
+    model = tiny("locinr").train()
+    x = _images()
+    coords = torch.rand(1 if shared_coords else 2, 40, 2) * 2 - 1
+    (fused_out, fused_grads), (ref_out, ref_grads) = _fused_and_module_code(model, x, coords)
     torch.testing.assert_close(fused_out, ref_out, atol=1e-6, rtol=1e-5)
-    for got, want in zip(fused_grads, ref_grads):
-        torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-4)
+    for name, want in ref_grads.items():
+        torch.testing.assert_close(fused_grads[name], want, atol=1e-6, rtol=1e-4)
     with torch.no_grad():  # inference takes the fused path too
-        model.fused_modulation = True
         torch.testing.assert_close(model(x, coords), ref_out, atol=1e-6, rtol=1e-5)
 
 
@@ -393,15 +398,10 @@ def test_output_projection_is_folded_into_eq7_only_on_the_fused_path(tiny):
         image_size=16, patch_size=4, encoder_width=64, encoder_depth=1, encoder_heads=2, dropout=0.0
     )
     x, coords = _images(), torch.rand(1, 300, 2) * 2 - 1
-    outputs = []
-    for fused in (True, False):
-        wide.fused_modulation = fused
-        wide.zero_grad()
-        out = wide(x, coords)
-        out.square().mean().backward()
-        outputs.append((out.detach(), wide.token_aggregation.out_proj.weight.grad.clone()))
-    torch.testing.assert_close(outputs[0][0], outputs[1][0], atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(outputs[0][1], outputs[1][1], atol=1e-6, rtol=1e-3)
+    (fused_out, fused_grads), (ref_out, ref_grads) = _fused_and_module_code(wide, x, coords)
+    torch.testing.assert_close(fused_out, ref_out, atol=1e-5, rtol=1e-4)
+    name = "token_aggregation.out_proj.weight"
+    torch.testing.assert_close(fused_grads[name], ref_grads[name], atol=1e-6, rtol=1e-3)
 
 
 @pytest.mark.parametrize("points_batch, weights_batch", [(1, 3), (3, 3), (3, 1)])

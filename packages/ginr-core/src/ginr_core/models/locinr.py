@@ -29,7 +29,7 @@ from torch.autograd.function import once_differentiable
 from ..checks import integer_at_least, positive_number
 from ..coords import FourierFeatures
 from .base import GeneralizableINR, batch_sum, broadcast_batch, float32_output, full_linear
-from .encoder import latent_projection
+from .encoder import latent_projection, merge_heads, split_heads
 from .ipc import InstancePatternComposer
 
 __all__ = ["CrossAttention", "FrequencyFeatures", "LocalityAwareINR", "MultiBandModulation"]
@@ -71,7 +71,7 @@ class CrossAttention(nn.Module):
         """``(B, R, d)`` tokens -> keys and values, each ``(B, heads, R, d / heads)``."""
         dim = latents.shape[-1]
         key, value = self.kv_proj(latents).split(dim, dim=-1)  # split, as the encoder's q, k, v
-        return tuple(t.unflatten(-1, (self.heads, dim // self.heads)).transpose(1, 2) for t in (key, value))
+        return split_heads(key, self.heads), split_heads(value, self.heads)
 
     def forward(
         self, queries: torch.Tensor, keys_values: tuple[torch.Tensor, torch.Tensor], project: bool = True
@@ -79,11 +79,9 @@ class CrossAttention(nn.Module):
         """``(b, n, d)`` queries -> ``(B, n, d)`` modulation vectors ``m_v`` (``project=False``: the heads'
         outputs before the output projection, which the caller then applies itself)."""
         key, value = keys_values
-        b, n, dim = queries.shape
-        q = self.q_proj(queries).view(b, n, self.heads, dim // self.heads).transpose(1, 2)
+        q = split_heads(self.q_proj(queries), self.heads)  # (b, heads, n, d / heads)
         q = broadcast_batch(q, key.shape[0])  # one coordinate set for the whole batch: a view
-        out = F.scaled_dot_product_attention(q, key, value)  # (B, heads, n, d / heads)
-        out = out.transpose(1, 2).reshape(key.shape[0], n, dim)
+        out = merge_heads(F.scaled_dot_product_attention(q, key, value))  # (B, n, d)
         return self.out_proj(out) if project else out
 
 
