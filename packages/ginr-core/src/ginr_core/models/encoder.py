@@ -96,11 +96,12 @@ def merge_heads(y: torch.Tensor) -> torch.Tensor:
 
 class ResidualDropout(nn.Module):
     """``nn.Dropout``'s function (zero each value with probability ``p``, scale the others by ``1 / (1 - p)``;
-    identity in eval mode), with a cheaper mask: every 64-bit word from the generator (full range) gives two
-    uniform 32-bit lanes, and a value is kept when its lane is at least ``p`` of the way up the lane's range
-    (``p`` resolved to 2^-32, finer than ``torch.rand``'s 2^-24), and the comparison is written straight into a
-    mask of ``x``'s dtype. On CPU that draws the mask ~3x faster than ``torch.rand`` and ~5x faster than
-    ``bernoulli_``; accelerators use ``torch.rand``. The mask is a function of the generator's state."""
+    identity in eval mode), with a cheaper mask: every 64-bit word from the generator (full range) gives four
+    uniform 16-bit lanes, and a value is kept when its lane is at least ``p`` of the way up the lane's range
+    (``p`` resolved to 2^-16: 0.1 is drawn as 6554 / 65536 = 0.10001), and the comparison is written straight
+    into a mask of ``x``'s dtype. On CPU that draws the mask ~6x faster than ``torch.rand`` and ~10x faster than
+    ``bernoulli_`` (a quarter of the generator's words; the 16-bit comparison is vectorised, the 32-bit one was
+    ~7x slower); accelerators use ``torch.rand``. The mask is a function of the generator's state."""
 
     def __init__(self, p: float):
         super().__init__()
@@ -111,9 +112,10 @@ class ResidualDropout(nn.Module):
             return x
         if x.device.type == "cpu":
             n = x.numel()
-            words = torch.empty((n + 1) // 2, dtype=torch.int64).random_(-(2**63), None)
-            lanes = words.view(torch.int32)[:n].view(x.shape)
-            threshold = round(self.p * 2**32) - 2**31  # a lane is >= this with probability 1 - p
+            words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(2**63), None)
+            lanes = words.view(torch.int16)[:n].view(x.shape)
+            # a lane is >= this with probability 1 - p (p within 2^-17 of 1 is drawn as 1 - 2^-16: int16 range)
+            threshold = min(round(self.p * 2**16), 2**16 - 1) - 2**15
         else:  # accelerators draw floats fast (counter-based generators)
             lanes, threshold = torch.rand(x.shape, device=x.device), self.p
         # the comparison written straight into x's dtype (1 or 0), then scaled: on CPU ~6x faster than a bool

@@ -85,6 +85,12 @@ class CrossAttention(nn.Module):
         return self.out_proj(out) if project else out
 
 
+def _relu_backward_(grad: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+    """``grad`` zeroed where the ReLU's ``output`` is 0, in place (``grad`` is a buffer of the caller's own): ~2x
+    faster than the out-of-place ``threshold_backward`` on a (4096, 256) chunk, which writes fresh memory."""
+    return torch.ops.aten.threshold_backward.grad_input(grad, output, 0, grad_input=grad)
+
+
 class MultiBandModulation(torch.autograd.Function):
     """Eq. 7-9 for one chunk, forward and backward written out: the same numbers as the module code in
     ``LocalityAwareINR._decode`` (which stays the reference, and runs under autocast or for a half-precision
@@ -150,10 +156,10 @@ class MultiBandModulation(torch.autograd.Function):
         for level in reversed(range(levels)):
             if needs[5][level]:
                 grad_out_b[level] = g.sum(0)
-            grad_h = g @ out_w[level] if carry is None else carry.addmm_(g, out_w[level])
+            grad_h = g @ out_w[level] if carry is None else carry.addmm_(g, out_w[level])  # our own buffer
             # f_out^(l)'s weight gradient right after the ReLU's backward has read h^(l): still in the caches
             if level > 0:
-                grad_z = torch.ops.aten.threshold_backward(grad_h, hidden[level], 0)
+                grad_z = _relu_backward_(grad_h, hidden[level])
                 if needs[4][level]:
                     grad_out_w[level] = g.t() @ hidden[level]
                 if needs[2][level - 1]:
@@ -161,9 +167,9 @@ class MultiBandModulation(torch.autograd.Function):
                 if needs[3][level - 1]:
                     grad_hidden_b[level - 1] = grad_z.sum(0)
                 carry = grad_z @ hidden_w[level - 1]  # reaches both m^(l) and h^(l-1)
-                grad_a = torch.ops.aten.threshold_backward(carry, band[level], 0)
+                grad_a = torch.ops.aten.threshold_backward(carry, band[level], 0)  # carry reaches h^(l-1) too
             else:
-                grad_a = torch.ops.aten.threshold_backward(grad_h, band[0], 0)  # h^(1) = m^(1)
+                grad_a = _relu_backward_(grad_h, band[0])  # h^(1) = m^(1)
                 if needs[4][0]:
                     grad_out_w[0] = g.t() @ hidden[0]
             if needs[0][level]:  # the coordinate term, summed over the batch when it is shared
