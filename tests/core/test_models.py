@@ -486,4 +486,4 @@ def test_residual_dropout_is_dropout_with_a_faster_mask():
     # p at the ends of [0, 1): resolved to 2^-16, never all values dropped, nothing dropped below 2^-17
     assert (ResidualDropout(1 - 1e-7)(torch.ones(4_000_000)) != 0).sum().item() in range(20, 130)  # ~61 kept
     assert torch.equal(ResidualDropout(1e-7)(torch.ones(1000)), torch.ones(1000) / (1 - 1e-7))
-    assert ResidualDropout(0.3)(torch.ones(3, 5, 7)).shape == (3, 5, 7)  # an odd number of values
+    assert ResidualDropout(0.3)(torch.ones(3, 5, 7)).shape == (3, 5, 7)  # 105 values: not a multiple of 4 lanes
