@@ -65,16 +65,20 @@ def build(session: nox.Session) -> None:
     session.run("twine", "check", "--strict", *sorted(str(p) for p in DIST.iterdir()))
     checks = {
         "ginr-core": (
-            "import ginr_core, torch; "
+            "import tempfile, ginr_core, torch; "
             "m = ginr_core.LocalityAwareINR(image_size=16, patch_size=4, encoder_width=32, encoder_depth=1, "
-            "encoder_heads=2, num_latents=8, hidden_dim=16, fourier_dim=16); "
-            "y = m(torch.rand(1, 3, 16, 16), ginr_core.image_coords(8, 8).view(1, -1, 2)); "
-            "assert y.shape == (1, 64, 3), y.shape; "
+            "encoder_heads=2, num_latents=8, hidden_dim=16, fourier_dim=16).eval(); "
+            "x, c = torch.rand(2, 3, 16, 16), ginr_core.image_coords(8, 8).view(1, -1, 2); "
+            "y = m(x, c); assert y.shape == (2, 64, 3), y.shape; "
+            "folder = m.save_pretrained(tempfile.mkdtemp()); "
+            "back = ginr_core.GeneralizableINR.from_pretrained(folder, strict=True); "
+            "assert type(back) is ginr_core.LocalityAwareINR and back.config == m.config; "
+            "assert torch.equal(back(x, c), y), 'the reloaded model decodes other numbers'; "
             "import importlib.util as u; "
             "extra = [m for m in ('datasets', 'diffusers', 'accelerate') if u.find_spec(m)]; "
             "assert not extra, f'ginr-core pulled {extra}'; "
-            "print('ginr-core', ginr_core.__version__, 'forward ok', tuple(y.shape), 'without', "
-            "'datasets, diffusers or accelerate')"
+            "print('ginr-core', ginr_core.__version__, 'forward, save_pretrained, strict reload: identical', "
+            "tuple(y.shape), 'without datasets, diffusers or accelerate')"
         ),
         "ginr-data": (
             "import tempfile, ginr_data; from ginr_data.scenes import render_scenes; "

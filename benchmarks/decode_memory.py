@@ -20,18 +20,30 @@ report is the measured time over that (the target: at most 1.5x). ``--compile`` 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ginr_core import get_model_class, image_coords, list_families
-from ginr_core.models.base import CPU_CHUNK_ROWS
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_step import EXTRA_FLOPS, matmul_flops_per_second
+
+def _load_sibling(name: str) -> ModuleType:
+    """benchmarks/<name>.py as module ``name`` (once), loaded by path: no sys.path entry needed."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+        sys.modules[name] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+_common = _load_sibling("_common")
+CPU_ATTENTION_FLOPS, matmul_flops_per_second = _common.CPU_ATTENTION_FLOPS, _common.matmul_flops_per_second
+CPU_CHUNK_ROWS = _common.CPU_CHUNK_ROWS
 
 STATUS = Path("/proc/self/status")
 
@@ -79,7 +91,7 @@ def measure(family: str, args, device: torch.device) -> dict:
         small = coords[:, : args.chunk_size]
         counted = []
         for n in (args.chunk_size // 2, args.chunk_size):  # per-image work + per-coordinate work x N
-            with FlopCounterMode(display=False, custom_mapping=EXTRA_FLOPS) as counter:
+            with FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FLOPS) as counter:
                 model.decode(latents, coords[:, :n])
             counted.append(counter.get_total_flops())
         per_coordinate = (counted[1] - counted[0]) / (args.chunk_size - args.chunk_size // 2)
@@ -119,7 +131,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         "--chunk-size",
         type=int,
         default=CPU_CHUNK_ROWS,
-        help="coordinates per chunk (default: render_image's on CPU for one image, ginr_core's CPU_CHUNK_ROWS)",
+        help="coordinates per chunk (default: the CPU chunk for one image, CPU_CHUNK_ROWS = 4096)",
     )
     parser.add_argument("--small-chunk-size", type=int, default=4096, help="reference decoding to compare against")
     parser.add_argument("--device", default="cpu")

@@ -16,17 +16,28 @@ the optimiser, and the rest.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from collections import defaultdict
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_step import FAMILIES, build_step
+
+def _load_sibling(name: str) -> ModuleType:
+    """benchmarks/<name>.py as module ``name`` (once), loaded by path: no sys.path entry needed."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+        sys.modules[name] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+_train_step = _load_sibling("train_step")
+FAMILIES, build_step = _train_step.FAMILIES, _train_step.build_step
 
 CONFIGS = {
     "paper": {"preset": "ffhq-178", "batch_size": 2},

@@ -11,30 +11,46 @@ evaluate their MLP at ``points_per_ray`` (128) points of each ray, the light-fie
 A step is forward + backward + Adam update on a batch of images, decoding every pixel (the
 paper's 178 px protocol). Model FLOPs are counted by ``torch.utils.flop_counter`` (matmuls and
 attention, forward and backward; the CPU flash kernel's backward counts its recomputed scores,
-as torch counts the CUDA ones); achieved FLOP/s is that count over the fastest timed step. LocINR's
-fused path folds the attention's output projection into Eq. 7's products (the same function with
-~4.5 % fewer FLOPs at 178 px): its ``paper`` columns give the FLOPs of its equations as written
-(the module code, ``fused_modulation = False``) and the median ratio at that count. Each
-timed step is compared with a plain square fp32 (or bf16) matmul timed just before and after it,
-so that a busy moment of a shared machine slows both alike: ``ratio`` is the median over the
-steps of (step FLOP/s / matmul FLOP/s around it), ``fastest`` the fastest step against the fastest
+as torch counts the CUDA ones); achieved FLOP/s is that count over the fastest timed step. It
+counts the FLOPs the code executes: LocINR's decoder folds the attention's output projection into
+Eq. 7's products (the same function, fewer FLOPs than its equations as written). Each timed step
+is compared with a plain square fp32 (or bf16) matmul timed just before and after it, so that a
+busy moment of a shared machine slows both alike: ``ratio`` is the median over the steps of
+(step FLOP/s / matmul FLOP/s around it), ``fastest`` the fastest step against the fastest
 matmul (the protocol of the figures the speed issue quotes: minimum of 3 steps).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
 import sys
 import time
+from pathlib import Path
+from types import ModuleType
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+from torch.utils.flop_counter import FlopCounterMode
 
 from ginr_core import get_model_class, get_preset, image_coords, list_families, ray_coordinates
+
+
+def _load_sibling(name: str) -> ModuleType:
+    """benchmarks/<name>.py as module ``name`` (once), loaded by path: no sys.path entry needed."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+        sys.modules[name] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+_common = _load_sibling("_common")
+CPU_ATTENTION_FLOPS, chunk_size_of = _common.CPU_ATTENTION_FLOPS, _common.chunk_size_of
+matmul_flops_per_second, sync = _common.matmul_flops_per_second, _common.sync
 
 FAMILIES = tuple(list_families())  # every registered family, plug-ins included
 REFERENCE = {"ipc": 8.3, "transinr": 8.6}  # official ginr-ipc code, same config, this CPU kind (NOTES.md)
@@ -51,52 +67,10 @@ def dense_bf16_peak(device: torch.device) -> float | None:
     return next((tf * 1e12 for key, tf in DENSE_BF16_PEAK.items() if key in name), None)
 
 
-def _cpu_flash(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
-    return sdpa_flop_count(query_shape, key_shape, value_shape)
-
-
-def _cpu_flash_backward(grad_out_shape, query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
-    return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
-
-
-def _matmul_into(self_shape, a_shape, b_shape, *args, out_shape=None, **kwargs) -> int:
-    """``addmm_`` / ``baddbmm_``: 2 FLOPs per multiply-add, as torch counts ``addmm`` and ``baddbmm``."""
-    batch = a_shape[0] if len(a_shape) == 3 else 1
-    return 2 * batch * a_shape[-2] * a_shape[-1] * b_shape[-1]
-
-
-# What torch's counter misses: it knows the CUDA attention kernels but not the CPU flash kernel (counted the
-# same way), and the out-of-place matmuls but not the in-place ones (LocINR's MultiBandModulation accumulates
-# into its outputs with addmm_).
-_ATEN = torch.ops.aten
-EXTRA_FLOPS = {
-    _ATEN._scaled_dot_product_flash_attention_for_cpu: _cpu_flash,
-    _ATEN._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_flash_backward,
-    _ATEN.addmm_: _matmul_into,
-    _ATEN.baddbmm_: _matmul_into,
-}
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def matmul_flops_per_second(device: torch.device, dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
-    a = torch.randn(size, size, device=device, dtype=dtype)
-    b = torch.randn(size, size, device=device, dtype=dtype)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        _sync(device)
-        start = time.perf_counter()
-        a @ b
-        _sync(device)
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best
-
-
-def build_step(family: str, args, device: torch.device, chunk_size: int | None):
+def build_step(family: str, args, device: torch.device, chunk_size: int | str | None):
+    """(model, step): ``step()`` is one training step; ``chunk_size``: coordinates per decoding chunk, None
+    (one go) or "auto" (on CPU ``CPU_CHUNK_ROWS // batch``, as ``decode(chunk_size="auto")`` did)."""
+    chunk_size = chunk_size_of(chunk_size, args.batch_size, device)
     torch.manual_seed(0)
     model = get_model_class(family).from_preset(args.preset).to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, fused=device.type in ("cpu", "cuda"))
@@ -136,29 +110,23 @@ def build_step(family: str, args, device: torch.device, chunk_size: int | None):
 
 def measure(family: str, args, device: torch.device, chunk_size: int | None) -> dict:
     model, step = build_step(family, args, device, chunk_size)
-    _sync(device)
+    sync(device)
     start = time.perf_counter()
     step()  # warm-up (allocations, Adam state; compilation with --compile)
-    _sync(device)
+    sync(device)
     first = time.perf_counter() - start
     step()
-    with FlopCounterMode(display=False, custom_mapping=EXTRA_FLOPS) as counter:
+    with FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FLOPS) as counter:
         step(eager=True)  # the model's FLOPs, counted on the eager graph
-    flops = paper_flops = counter.get_total_flops()
-    if getattr(model, "fused_modulation", False):  # LocINR: also the FLOPs of its equations as written
-        model.fused_modulation = False  # the module code: W_o apart from Eq. 7's products
-        with FlopCounterMode(display=False, custom_mapping=EXTRA_FLOPS) as counter:
-            step(eager=True)
-        paper_flops = counter.get_total_flops()
-        model.fused_modulation = True
+    flops = counter.get_total_flops()
     dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
     times, ratios, rates = [], [], []
     for _ in range(args.steps):
         before = matmul_flops_per_second(device, dtype, repeats=3)
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         step()
-        _sync(device)
+        sync(device)
         seconds = time.perf_counter() - start
         rate = (before + matmul_flops_per_second(device, dtype, repeats=3)) / 2  # the matmul around this step
         times.append(seconds)
@@ -172,11 +140,7 @@ def measure(family: str, args, device: torch.device, chunk_size: int | None) -> 
         "seconds_per_step": seconds,
         "seconds_median": statistics.median(times),
         "seconds_first_step": first,  # includes torch.compile's compilation with --compile
-        "gflop_per_step": flops / 1e9,
-        # the FLOPs of the model's equations as written (LocINR's fused path folds W_o into Eq. 7: fewer FLOPs
-        # for the same function), and the median ratio at that count: model-FLOP utilisation
-        "paper_gflop_per_step": paper_flops / 1e9,
-        "paper_ratio_to_matmul": statistics.median(ratios) * paper_flops / flops,
+        "gflop_per_step": flops / 1e9,  # as executed (LocINR: W_o folded into Eq. 7's products)
         "achieved_gflops": flops / seconds / 1e9,
         "matmul_gflops": statistics.median(rates) / 1e9,
         # each step against the matmul timed around it (a busy moment slows both), the median over steps
@@ -199,8 +163,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--preset", default="ffhq-178", help="model preset (default: the paper's 178 px setting)")
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--steps", type=int, default=5, help="timed steps per model, each between two matmul timings")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N (timed with synchronize)")
+    parser.add_argument(
+        "--precision",
+        "--dtype",
+        "--mixed-precision",
+        dest="precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="fp32 (with --tf32: TF32 matmuls on GPUs) or bf16 autocast; the reference matmul runs in the same",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument(
         "--per-image-coords",
@@ -212,8 +184,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
         "--chunk-sizes",
         nargs="+",
         default=["none", "auto"],
-        help="decode the grid in one pass ('none'), in chunks of this many coordinates and/or as the models' "
-        "'auto' (on CPU: ginr_core's CPU_CHUNK_ROWS rows per chunk, whose activations stay in the caches)",
+        help="decode the grid in one pass ('none'), in chunks of this many coordinates and/or 'auto' "
+        "(on CPU: CPU_CHUNK_ROWS = 4096 rows, i.e. 4096 // batch coordinates per chunk, whose activations stay in "
+        "the caches; on GPUs: one pass)",
     )
     parser.add_argument("--tf32", action="store_true", help="allow TF32 matmuls on GPUs (as train.tf32)")
     parser.add_argument(
@@ -243,7 +216,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     results = []
     print(
         f"{'model':<13} {'chunks':>6} {'params':>11} {'s/step':>8} {'median':>8} {'GFLOP/step':>11} {'GFLOP/s':>9} "
-        f"{'matmul GFLOP/s':>15} {'ratio':>6} {'fastest':>8}  paper GFLOP, ratio"
+        f"{'matmul GFLOP/s':>15} {'ratio':>6} {'fastest':>8}"
     )
     named = {"none": None, "auto": "auto"}
     chunk_sizes = [named[c.lower()] if c.lower() in named else int(c) for c in args.chunk_sizes]
@@ -260,8 +233,6 @@ def main(argv: list[str] | None = None) -> list[dict]:
             f"{r['seconds_median']:>8.3f} {r['gflop_per_step']:>11.1f} {r['achieved_gflops']:>9.1f} "
             f"{r['matmul_gflops']:>15.1f} {r['ratio_to_matmul']:>6.2f} {r['ratio_fastest']:>8.2f}"
         )
-        if r["paper_gflop_per_step"] != r["gflop_per_step"]:
-            line += f"  {r['paper_gflop_per_step']:.1f}, {r['paper_ratio_to_matmul']:.2f}"
         if args.compile or device.type == "cuda":
             line += f"   first step {r['seconds_first_step']:.1f} s"
         if "share_of_dense_bf16_peak" in r:

@@ -7,24 +7,42 @@ from collections.abc import Iterable, Sequence
 import torch
 
 from ginr_core import GeneralizableINR, psnr
-from ginr_core.models.base import ACCELERATOR_CHUNK
 
 __all__ = [
+    "ACCELERATOR_CHUNK",
+    "CPU_CHUNK_ROWS",
     "evaluation_chunk_size",
     "nearest_support_view",
     "novel_views",
     "nvs_psnr",
     "psnr_per_image",
     "reconstruct",
+    "resolve_chunk_size",
     "source_index",
     "support_mean_colour",
 ]
 
 
+# Rows (instances x coordinate evaluations) per decoding chunk of "auto" on CPU: a (4096 x 256) float32
+# activation is 4 MB, which stays in the last-level cache, where the decoder's tall, thin matmuls run
+# near the square-matmul rate (benchmarks/train_step.py, benchmarks/RESULTS.md).
+CPU_CHUNK_ROWS = 4096
+# Coordinates per chunk when scoring on an accelerator: a bound on memory, not a cache size.
+ACCELERATOR_CHUNK = 65536
+
+
+def resolve_chunk_size(chunk_size: int | str | None, batch: int, device: torch.device | str) -> int | None:
+    """``decode``'s ``chunk_size`` for a setting: ``"auto"`` is ``CPU_CHUNK_ROWS // batch`` coordinates on CPU
+    (cache-sized chunks) and one go on accelerators; a number or ``None`` is kept."""
+    if chunk_size != "auto":
+        return chunk_size
+    return max(1, CPU_CHUNK_ROWS // batch) if torch.device(device).type == "cpu" else None
+
+
 def evaluation_chunk_size(setting: int | str | None, device: torch.device | str) -> int | str:
-    """``train.decode_chunk_size`` for scoring whole test batches: ``"auto"`` (or ``None``) is the models'
-    cache-sized chunks on CPU and ``ACCELERATOR_CHUNK`` (65,536) coordinates at a time on accelerators, where
-    training's one go over a whole test batch would not fit (``render_image``'s "auto"); a number is kept."""
+    """``train.decode_chunk_size`` for scoring whole test batches: ``"auto"`` (or ``None``) is cache-sized
+    chunks on CPU (``"auto"``) and ``ACCELERATOR_CHUNK`` coordinates at a time on accelerators, where
+    training's one go over a whole test batch would not fit; a number is kept."""
     if setting is None or setting == "auto":
         return "auto" if torch.device(device).type == "cpu" else ACCELERATOR_CHUNK
     return setting
@@ -40,12 +58,13 @@ def reconstruct(
     model: GeneralizableINR,
     images: torch.Tensor,
     resolution: int | None = None,
-    chunk_size: int | None = 65536,
+    chunk_size: int | str | None = 65536,
     clamp: bool = True,
 ) -> torch.Tensor:
     """Encode ``(B, 3, H, W)`` images and decode them at ``resolution`` (default H): ``(B, 3, r, r)``,
     clamped to [0, 1] unless ``clamp=False`` (the raw outputs, which the paper's PSNR uses)."""
     latents = model.encode(images)
+    chunk_size = resolve_chunk_size(chunk_size, latents.shape[0], latents.device)
     output = model.render_image(latents, resolution or images.shape[-2], chunk_size=chunk_size)
     return output.clamp(0.0, 1.0) if clamp else output
 
@@ -97,12 +116,14 @@ def novel_views(
     model: GeneralizableINR,
     support: torch.Tensor,
     rays: torch.Tensor,
-    chunk_size: int | None = 65536,
+    chunk_size: int | str | None = 65536,
     clamp: bool = True,
 ) -> torch.Tensor:
     """Colours ``(B, N, 3)`` of rays ``(B, N, 6)`` given support views ``(B, V, 9, H, W)``, clamped
     to [0, 1] unless ``clamp=False``."""
-    output = model.decode(model.encode(support), rays, chunk_size=chunk_size)
+    latents = model.encode(support)
+    chunk_size = resolve_chunk_size(chunk_size, latents.shape[0], latents.device)
+    output = model.decode(latents, rays, chunk_size=chunk_size)
     return output.clamp(0.0, 1.0) if clamp else output
 
 

@@ -164,7 +164,10 @@ def model_card(artefact: Artefact, repo_id: str) -> str:
     except PublishError:
         raise
     except Exception as error:  # weights that do not load are not published
-        raise PublishError(f"{artefact.folder} does not load ({type(error).__name__}: {error})") from None
+        raise PublishError(
+            f"{artefact.folder} does not load ({type(error).__name__}: {error}); a model that does not load is never "
+            "published"
+        ) from None
     if preview is not None:
         card = card.rstrip() + f"\n\n## Preview\n\n![{preview.stem.replace('_', ' ')}]({preview.name})\n"
     return card

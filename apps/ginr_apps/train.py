@@ -54,6 +54,7 @@ from .config import (
     model_kwargs,
     parse_with_overrides,
 )
+from .evaluation import resolve_chunk_size
 from .figures import save_png, stack_vertically
 from .files import replace_dir, write_json
 from .guards import check_finite, non_finite_step, on_termination, run_app, step_is_finite, stop_if_asked
@@ -392,7 +393,8 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path, chosen: Path 
             inputs, coords, targets = task.training_batch(items, accelerator.device, generators, batch_generator)
             with accelerator.accumulate(model):  # gradients synchronised on the last micro-batch only
                 with accelerator.autocast():
-                    prediction = model(inputs, coords, chunk_size=config.train.decode_chunk_size)
+                    chunk = resolve_chunk_size(config.train.decode_chunk_size, inputs.shape[0], inputs.device)
+                    prediction = model(inputs, coords, chunk_size=chunk)
                 micro_loss = F.mse_loss(prediction.float(), targets)
                 accelerator.backward(micro_loss)  # divided by the micro-batches: the step's mean
             micro_losses.append(micro_loss.detach())

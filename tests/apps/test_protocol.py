@@ -137,3 +137,10 @@ def test_evaluation_decodes_in_cache_sized_chunks_on_cpu_and_bounded_ones_on_acc
     assert evaluation_chunk_size("auto", "cpu") == "auto" and evaluation_chunk_size(None, "cpu") == "auto"
     assert evaluation_chunk_size("auto", "cuda:0") == 65536 and evaluation_chunk_size(None, "mps") == 65536
     assert evaluation_chunk_size(4096, "cuda") == 4096 and evaluation_chunk_size(100, "cpu") == 100
+    from ginr_apps.evaluation import CPU_CHUNK_ROWS, resolve_chunk_size
+
+    # "auto" is the apps' cache heuristic: CPU_CHUNK_ROWS rows per chunk on CPU, one go elsewhere
+    assert resolve_chunk_size("auto", 16, "cpu") == CPU_CHUNK_ROWS // 16 == 256
+    assert resolve_chunk_size("auto", 1, "cpu") == 4096
+    assert resolve_chunk_size("auto", 10_000, "cpu") == 1 and resolve_chunk_size("auto", 16, "cuda:0") is None
+    assert resolve_chunk_size(None, 16, "cpu") is None and resolve_chunk_size(300, 16, "cuda") == 300

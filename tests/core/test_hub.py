@@ -176,3 +176,126 @@ def test_a_mistyped_local_path_and_an_uncached_repo_id_say_what_they_are(tmp_pat
     with pytest.raises(LocalEntryNotFoundError, match="HF_HUB_OFFLINE is set") as caught:
         LocalityAwareINR.from_pretrained("someone/never-downloaded")
     assert "someone/never-downloaded" in str(caught.value)
+
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "data", "v0.1.0")
+
+
+@pytest.mark.parametrize("family", sorted(os.listdir(FIXTURES)))
+def test_checkpoints_written_by_ginr_0_1_0_load_and_decode_the_same_numbers(family):
+    from ginr_core import GeneralizableINR
+
+    folder = os.path.join(FIXTURES, family)
+    with open(os.path.join(folder, "config.json")) as f:
+        assert json.load(f)["_ginr_version"] == "0.1.0"
+    model = GeneralizableINR.from_pretrained(folder)
+    assert type(model) is CLASSES[family] and model.family == family
+    expected = load_file(os.path.join(folder, "expected.safetensors"))
+    with torch.no_grad():
+        out = model(expected["inputs"], expected["coords"])
+    torch.testing.assert_close(out, expected["outputs"], atol=1e-6, rtol=0)
+
+
+def test_unknown_loading_arguments_are_refused_by_name(tmp_path, tiny):
+    from ginr_core import GeneralizableINR
+
+    tiny("locinr").save_pretrained(tmp_path)
+    for loader in (GeneralizableINR, LocalityAwareINR):
+        with pytest.raises(TypeError, match=r"from_pretrained got unknown arguments \['foo'\]; it takes .*dtype"):
+            loader.from_pretrained(tmp_path, foo=1)
+    with pytest.raises(ValueError, match="device_map='auto' is not supported.*device='cuda'"):
+        LocalityAwareINR.from_pretrained(tmp_path, device_map="auto")
+    with pytest.raises(TypeError, match=r"LocalityAwareINR got unknown settings \['sigma'\]"):
+        LocalityAwareINR(sigma=3.0)
+
+
+@pytest.mark.parametrize("loader", ["base", "class"])
+def test_dtype_takes_a_torch_dtype_its_name_auto_or_the_torch_dtype_alias(tmp_path, tiny, inputs, loader):
+    from ginr_core import GeneralizableINR
+
+    model = tiny("locinr")
+    model.save_pretrained(tmp_path / "fp32")
+    model.to(torch.bfloat16).save_pretrained(tmp_path / "bf16")
+    cls = GeneralizableINR if loader == "base" else LocalityAwareINR
+    assert cls.from_pretrained(tmp_path / "fp32").dtype == torch.float32
+    assert cls.from_pretrained(tmp_path / "bf16").dtype == torch.float32  # default: float32
+    for dtype in (torch.bfloat16, "bfloat16", "torch.bfloat16"):
+        assert cls.from_pretrained(tmp_path / "fp32", dtype=dtype).dtype == torch.bfloat16
+        assert cls.from_pretrained(tmp_path / "fp32", torch_dtype=dtype).dtype == torch.bfloat16
+    assert cls.from_pretrained(tmp_path / "bf16", dtype="auto").dtype == torch.bfloat16
+    assert cls.from_pretrained(tmp_path / "fp32", dtype="auto").dtype == torch.float32
+    assert cls.from_pretrained(tmp_path / "fp32", dtype="float64").dtype == torch.float64
+    for bad in ("int8", "bfloat", torch.int64, 3):
+        with pytest.raises(ValueError, match="dtype must be a floating torch dtype, its name"):
+            cls.from_pretrained(tmp_path / "fp32", dtype=bad)
+    with pytest.raises(ValueError, match="disagree"):
+        cls.from_pretrained(tmp_path / "fp32", dtype="float16", torch_dtype=torch.bfloat16)
+    # a bf16 model loaded in bf16 decodes as the model it was
+    x, coords = inputs(model)
+    loaded = cls.from_pretrained(tmp_path / "bf16", dtype="auto")
+    with torch.no_grad():
+        assert torch.equal(loaded(x.bfloat16(), coords), model.eval()(x.bfloat16(), coords))
+
+
+def test_device_and_map_location_place_the_weights(tmp_path, tiny):
+    tiny("ipc").save_pretrained(tmp_path)
+    for kwargs in ({"device": "cpu"}, {"map_location": "cpu"}, {"device": torch.device("cpu")}, {}):
+        model = IPC.from_pretrained(tmp_path, **kwargs)
+        assert model.device == torch.device("cpu") and all(p.device.type == "cpu" for p in model.parameters())
+    with pytest.raises(ValueError, match="disagree"):
+        IPC.from_pretrained(tmp_path, device="cpu", map_location="meta")
+
+
+def test_subfolder_loads_a_model_inside_a_folder_or_repo(tmp_path, tiny, inputs):
+    from ginr_core import GeneralizableINR
+
+    model = tiny("transinr").eval()
+    model.save_pretrained(tmp_path / "pipeline" / "inr")
+    (tmp_path / "pipeline" / "model_index.json").write_text("{}")
+    loaded = GeneralizableINR.from_pretrained(tmp_path / "pipeline", subfolder="inr")
+    x, coords = inputs(model)
+    with torch.no_grad():
+        assert torch.equal(loaded(x, coords), model(x, coords))
+    with pytest.raises(CheckpointMismatchError, match=r"holds a diffusers pipeline.*subfolder='inr'"):
+        GeneralizableINR.from_pretrained(tmp_path / "pipeline")
+    with pytest.raises(CheckpointMismatchError, match=r"pipeline/missing: no config.json found"):
+        GeneralizableINR.from_pretrained(tmp_path / "pipeline", subfolder="missing")
+
+
+def test_config_is_a_mapping_with_attribute_access_and_num_parameters_counts(tiny):
+    model = tiny("locinr")
+    config = model.config
+    assert config.num_latents == config["num_latents"] == 8 and config.sigmas == [8.0, 4.0]
+    assert dict(config) == json.loads(json.dumps(dict(config))) and "hidden_dim" in config
+    with pytest.raises(AttributeError, match="no setting 'num_latent'.*num_latents"):
+        _ = config.num_latent
+    config["hidden_dim"] = 99  # a copy: the model's own config is unchanged
+    assert model.config.hidden_dim == 16
+    assert model.num_parameters() == sum(p.numel() for p in model.parameters())
+    model.encoder.requires_grad_(False)
+    assert model.num_parameters(only_trainable=True) == model.num_parameters() - sum(
+        p.numel() for p in model.encoder.parameters()
+    )
+
+
+def test_nan_and_non_floating_weights_are_refused_at_load(tmp_path, tiny):
+    tiny("locinr").save_pretrained(tmp_path)
+    path = tmp_path / "model.safetensors"
+    state = load_file(path)
+    name = "query_features.linear.weight"
+    for tensor, expected in (
+        (torch.full_like(state[name], float("nan")), "holds NaN or Inf values"),
+        (state[name].to(torch.int64), "is torch.int64, expected a floating dtype"),
+        (state[name] > 0, "is torch.bool, expected a floating dtype"),
+    ):
+        save_file({**state, name: tensor}, path)
+        with pytest.raises(CheckpointMismatchError, match=f"{name} {expected}" if "NaN" not in expected else expected):
+            LocalityAwareINR.from_pretrained(tmp_path)
+
+
+def test_a_config_from_a_newer_ginr_says_to_upgrade(tmp_path, tiny):
+    tiny("ipc").save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "new_setting": 1, "_ginr_version": "9.0.0"}))
+    with pytest.raises(CheckpointMismatchError, match=r"\['new_setting'\].*written by ginr-core 9.0.0.*upgrade"):
+        IPC.from_pretrained(tmp_path)

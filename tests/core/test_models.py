@@ -127,10 +127,9 @@ def test_every_trainable_parameter_receives_a_gradient(tiny, family, kwargs):
 
 def test_ablations_build_the_documented_decoders(tiny):
     both_off = tiny("locinr", selective_token_aggregation=False, multi_band_modulation=False)
-    assert (
-        not hasattr(both_off, "band_features")
-        and type(both_off.token_aggregation).__name__ == "InstancePatternComposer"
-    )
+    assert len(both_off.band_features) == len(both_off.band_modulation) == 0  # no band of Eq. 6-7
+    assert type(both_off.token_aggregation).__name__ == "InstancePatternComposer"
+    assert not any(name.startswith("band_") for name, _ in both_off.named_parameters())
     # with both modules replaced the decoder has IPC's layout: query layer, composer, L hidden layers, output
     assert len(both_off.hidden_layers) == 2 and len(both_off.output_layers) == 1
     full = tiny("locinr", sigmas=(8.0, 6.0, 4.0))
@@ -298,110 +297,27 @@ def test_under_autocast_the_prediction_stays_float32(tiny, inputs, family):
     assert (out - reference).abs().max() < 0.1  # bf16 inside, the final layer and the sum in float32
 
 
-def test_auto_chunks_hold_cpu_chunk_rows_rows_and_equal_one_go(tiny, family, monkeypatch):
+def test_chunked_decoding_equals_one_go_in_values_and_gradients(tiny, family):
     _needs_images(family)
-    import ginr_core.models.base as base
-
-    monkeypatch.setattr(base, "CPU_CHUNK_ROWS", 64)  # 2 instances -> 32 coordinates per chunk
     model = tiny(family).train()
     images, coords = _images(), image_coords(13, 11).view(1, -1, 2)
     sizes = []
     decode = model._decode
     model._decode = lambda state, chunk: sizes.append(chunk.shape[1]) or decode(state, chunk)
     torch.manual_seed(0)
-    auto = model(images, coords, chunk_size="auto")
-    auto.square().mean().backward()
+    chunked = model(images, coords, chunk_size=32)
+    chunked.square().mean().backward()
     grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
     assert sizes == [32, 32, 32, 32, 15]
     model.zero_grad()
     torch.manual_seed(0)
     whole = model(images, coords)
     whole.square().mean().backward()
-    torch.testing.assert_close(auto, whole, atol=1e-6, rtol=0)
+    torch.testing.assert_close(chunked, whole, atol=1e-6, rtol=0)
     for got, want in zip(grads, (p.grad for p in model.parameters() if p.grad is not None)):
         torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5)
-    with pytest.raises(ValueError, match="chunk_size must be a positive integer, 'auto' or None; got 'fast'"):
+    with pytest.raises(ValueError, match="chunk_size must be a positive integer, got 'fast'"):
         model.decode(model.encode(images), coords, chunk_size="fast")
-
-
-@pytest.mark.parametrize("levels, coord_batch", [(1, 1), (2, 1), (2, 3), (3, 1)])
-def test_multi_band_modulation_backward_is_the_gradient(levels, coord_batch):
-    from ginr_core.models.locinr import MultiBandModulation
-
-    g = torch.Generator().manual_seed(levels)
-
-    def rand(*shape):
-        return torch.randn(*shape, generator=g, dtype=torch.float64, requires_grad=True)
-
-    d, d_out = 4, 3
-    args = (
-        [rand(3, 5, d)]
-        + [rand(coord_batch, 5, d) for _ in range(levels)]
-        + [rand(d, d) for _ in range(levels)]
-        + [rand(d, d) for _ in range(levels - 1)]
-        + [rand(d) for _ in range(levels - 1)]
-        + [rand(d_out, d) for _ in range(levels)]
-        + [rand(d_out) for _ in range(levels)]
-    )
-    assert torch.autograd.gradcheck(MultiBandModulation.apply, tuple(args))
-    # a subset of the inputs needing gradients (frozen decoder weights, say) gets only theirs
-    frozen = [a.detach() if i > levels else a for i, a in enumerate(args)]
-    out = MultiBandModulation.apply(*frozen)
-    grads = torch.autograd.grad(out.sum(), [a for a in frozen if a.requires_grad])
-    assert len(grads) == levels + 1
-
-
-def _fused_and_module_code(model, x, coords):
-    """``[(output, parameter gradients)]`` of a LocINR step on its fused path, then on the module code."""
-    results = []
-    for fused in (True, False):
-        model.fused_modulation = fused
-        model.zero_grad()
-        out = model(x, coords)
-        out.square().mean().backward()
-        results.append((out.detach(), {name: p.grad.clone() for name, p in model.named_parameters()}))
-    model.fused_modulation = True
-    return results
-
-
-@pytest.mark.parametrize("shared_coords", [True, False])
-def test_fused_multi_band_modulation_equals_the_module_code(tiny, shared_coords):
-    model = tiny("locinr").train()
-    x = _images()
-    coords = torch.rand(1 if shared_coords else 2, 40, 2) * 2 - 1
-    (fused_out, fused_grads), (ref_out, ref_grads) = _fused_and_module_code(model, x, coords)
-    torch.testing.assert_close(fused_out, ref_out, atol=1e-6, rtol=1e-5)
-    for name, want in ref_grads.items():
-        torch.testing.assert_close(fused_grads[name], want, atol=1e-6, rtol=1e-4)
-    with torch.no_grad():  # inference takes the fused path too
-        torch.testing.assert_close(model(x, coords), ref_out, atol=1e-6, rtol=1e-5)
-
-
-def test_output_projection_is_folded_into_eq7_only_on_the_fused_path(tiny):
-    from ginr_core.models.locinr import _FoldedAttention
-
-    model = tiny("locinr").train()
-    latents = model.encode(_images())
-    folded = model._prepare(latents)
-    assert isinstance(folded, _FoldedAttention)  # W_m^(l) W_o and b_m^(l) + W_m^(l) b_o, once per decode
-    out_proj, first = model.token_aggregation.out_proj, model.band_modulation[0]
-    torch.testing.assert_close(folded.band_weights[0], first.weight @ out_proj.weight)
-    torch.testing.assert_close(folded.band_biases[0], first.bias + first.weight @ out_proj.bias)
-    with torch.autocast("cpu", dtype=torch.bfloat16):  # the module code, with W_o apart
-        assert not isinstance(model._prepare(latents), _FoldedAttention)
-    model.fused_modulation = False
-    assert not isinstance(model._prepare(latents), _FoldedAttention)
-    model.fused_modulation = True
-    # at the paper's width (d = 256) in float32 the folded products stay within float tolerance of the module code
-    torch.manual_seed(0)
-    wide = LocalityAwareINR(
-        image_size=16, patch_size=4, encoder_width=64, encoder_depth=1, encoder_heads=2, dropout=0.0
-    )
-    x, coords = _images(), torch.rand(1, 300, 2) * 2 - 1
-    (fused_out, fused_grads), (ref_out, ref_grads) = _fused_and_module_code(wide, x, coords)
-    torch.testing.assert_close(fused_out, ref_out, atol=1e-5, rtol=1e-4)
-    name = "token_aggregation.out_proj.weight"
-    torch.testing.assert_close(fused_grads[name], ref_grads[name], atol=1e-6, rtol=1e-3)
 
 
 @pytest.mark.parametrize("points_batch, weights_batch", [(1, 3), (3, 3), (3, 1)])
@@ -429,61 +345,3 @@ def test_instance_linear_is_a_broadcast_matmul_plus_bias(points_batch, weights_b
         half = instance_linear(h.float(), weight.float(), bias.float())
     assert half.dtype == torch.bfloat16
     torch.testing.assert_close(half.double(), want, atol=0.1, rtol=0.05)
-
-
-@pytest.mark.parametrize("batch", [1, 2, 3, 8, 9])
-def test_batch_sum_and_broadcast_batch_match_sum_and_expand(batch):
-    from ginr_core.models.base import batch_sum, broadcast_batch
-
-    g = torch.Generator().manual_seed(batch)
-    x = torch.randn(batch, 6, 5, generator=g, dtype=torch.float64)
-    torch.testing.assert_close(batch_sum(x), x.sum(0, keepdim=True))
-    transposed = x.transpose(1, 2)  # a transposed gradient stays transposed: no copy when it is turned back
-    if 2 <= batch <= 8:
-        assert batch_sum(transposed).transpose(1, 2).is_contiguous()
-    half = torch.randn(batch, 4, generator=g).bfloat16()
-    assert torch.equal(batch_sum(half), half.sum(0, keepdim=True))  # half types accumulate in float32
-    # broadcast_batch is expand, with the gradient summed over the batch, also to second order
-    shared = torch.randn(1, 6, 5, generator=g, dtype=torch.float64, requires_grad=True)
-    out = broadcast_batch(shared, batch)
-    assert out.shape == (batch, 6, 5) and torch.equal(out, shared.expand(batch, -1, -1))
-    weight = torch.randn(batch, 6, 5, generator=g, dtype=torch.float64)
-    (grad,) = torch.autograd.grad((out.square() * weight).sum(), shared, create_graph=True)
-    torch.testing.assert_close(grad, (2 * shared * weight).sum(0, keepdim=True))
-    (second,) = torch.autograd.grad(grad.sum(), shared)
-    torch.testing.assert_close(second, 2 * weight.sum(0, keepdim=True))
-    with torch.no_grad():
-        assert broadcast_batch(shared, batch).shape == (batch, 6, 5)
-    # and under torch.func's transforms
-    plain = shared.detach()
-    grad = torch.func.grad(lambda t: (broadcast_batch(t, batch).square() * weight).sum())(plain)
-    torch.testing.assert_close(grad, (2 * plain * weight).sum(0, keepdim=True))
-    _, tangent = torch.func.jvp(lambda t: broadcast_batch(t, batch), (plain,), (torch.ones_like(plain),))
-    assert torch.equal(tangent, torch.ones(batch, 6, 5, dtype=torch.float64))
-
-
-def test_residual_dropout_is_dropout_with_a_faster_mask():
-    from ginr_core.models.encoder import ResidualDropout
-
-    layer, x = ResidualDropout(0.1), torch.ones(200, 1000)
-    torch.manual_seed(3)
-    y = layer(x)
-    torch.manual_seed(3)
-    assert torch.equal(layer(x), y)  # the mask is a function of the generator's state
-    assert abs((y == 0).float().mean().item() - 0.1) < 0.005
-    assert torch.allclose(y[y != 0], torch.full_like(y[y != 0], 1 / 0.9))  # the kept values scaled by 1/(1-p)
-    assert abs(y.mean().item() - 1.0) < 0.01
-    x.requires_grad_(True)
-    layer(x).sum().backward()
-    assert x.grad.unique().tolist() == [0.0, pytest.approx(1 / 0.9)]  # the same mask scales the gradient
-    half = layer(torch.ones(100, 100, dtype=torch.bfloat16))
-    assert half.dtype == torch.bfloat16 and abs((half == 0).float().mean().item() - 0.1) < 0.02
-    assert torch.equal(layer.eval()(x), x) and torch.equal(ResidualDropout(0.0).train()(x), x)
-    # the four 16-bit lanes of each 64-bit word are uniform: positions 0-3 mod 4 drop at p alike
-    dropped = ResidualDropout(0.3)(torch.ones(800_000)) == 0
-    for lane in range(4):
-        assert abs(dropped[lane::4].float().mean().item() - 0.3) < 0.005
-    # p at the ends of [0, 1): resolved to 2^-16, never all values dropped, nothing dropped below 2^-17
-    assert (ResidualDropout(1 - 1e-7)(torch.ones(4_000_000)) != 0).sum().item() in range(20, 130)  # ~61 kept
-    assert torch.equal(ResidualDropout(1e-7)(torch.ones(1000)), torch.ones(1000) / (1 - 1e-7))
-    assert ResidualDropout(0.3)(torch.ones(3, 5, 7)).shape == (3, 5, 7)  # 105 values: not a multiple of 4 lanes

@@ -21,11 +21,13 @@ from .models import (
     GeneralizableINR,
     LearnedInit,
     LocalityAwareINR,
+    ModelConfig,
     NeRFIPC,
     NeRFTransINR,
     TransINR,
     get_model_class,
     list_families,
+    register_to_config,
 )
 from .presets import PRESETS, get_preset, list_presets
 from .rays import (
@@ -43,7 +45,7 @@ from .rays import (
     ray_embedding,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "IPC",
@@ -58,6 +60,7 @@ __all__ = [
     "GeneralizableINR",
     "LearnedInit",
     "LocalityAwareINR",
+    "ModelConfig",
     "NeRFIPC",
     "NeRFTransINR",
     "TransINR",
@@ -85,4 +88,5 @@ __all__ = [
     "psnr",
     "ray_coordinates",
     "ray_embedding",
+    "register_to_config",
 ]

@@ -96,6 +96,7 @@ def resolve_file(
     model_id: str | os.PathLike,
     filename: str,
     *,
+    subfolder: str | None = None,
     revision: str | None = None,
     cache_dir: str | Path | None = None,
     token: str | bool | None = None,
@@ -103,19 +104,21 @@ def resolve_file(
     force_download: bool = False,
     quiet: bool = False,
 ) -> Path | None:
-    """The local path of ``filename`` in a folder or a Hub repository (downloaded or from the cache).
+    """The local path of ``filename`` (in ``subfolder``) of a folder or a Hub repository (downloaded or from the
+    cache).
 
     None when a local folder does not hold it; for a repo id, huggingface_hub's error (not found,
     offline and not cached, ...) unless ``quiet``, which returns None instead."""
     model_id = os.fspath(model_id)
     if os.path.isdir(model_id):
-        path = Path(model_id) / filename
+        path = Path(model_id, subfolder or "", filename)
         return path if path.is_file() else None
     try:
         return Path(
             hf_hub_download(
                 repo_id=model_id,
                 filename=filename,
+                subfolder=subfolder or None,
                 revision=revision,
                 cache_dir=cache_dir,
                 token=token,
@@ -132,7 +135,7 @@ def resolve_file(
 def inspect_artifact(model_id: str | os.PathLike, **download) -> Artifact | None:
     """What ``model_id`` (a folder or repo id) holds: a pipeline, an INR, or None (neither, or unreachable).
 
-    ``download`` takes ``revision``, ``cache_dir``, ``token`` and ``local_files_only``.
+    ``download`` takes ``subfolder``, ``revision``, ``cache_dir``, ``token`` and ``local_files_only``.
     """
     source = os.fspath(model_id)
     for kind, filename in (("pipeline", PIPELINE_INDEX), ("inr", CONFIG_FILE)):

@@ -28,7 +28,7 @@ __all__ = ["DENOISER_PRESETS", "LatentDenoiser"]
 DENOISER_PRESETS = {
     # App. A.3: 24 blocks of width 1024 with 16 heads (~458 M parameters with R = 256, D = 256)
     "paper": {"width": 1024, "depth": 24, "heads": 16},
-    # a CPU-sized prior for the embedded default (minutes on 2 cores)
+    # a CPU-sized prior for the embedded default
     "tiny": {"width": 128, "depth": 4, "heads": 4},
 }
 

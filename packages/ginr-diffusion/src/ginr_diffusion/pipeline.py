@@ -164,7 +164,7 @@ class LatentINRPipeline(DiffusionPipeline):
 
     # ------------------------------------------------------------------ decoding
     @torch.no_grad()
-    def render(self, latents: torch.Tensor, resolution: int | None = None, chunk_size: int | str | None = "auto"):
+    def render(self, latents: torch.Tensor, resolution: int | None = None, chunk_size: int | None = 65536):
         """``(B, R, D)`` latents -> ``(B, 3, r, r)`` images in [0, 1], decoded by the INR at any resolution."""
         r = resolution or self.inr.image_size[0]
         inr = self.inr

@@ -4,7 +4,7 @@ Importing this package registers the built-in families; ``list_families()`` adds
 packages (the ``ginr.families`` entry points).
 """
 
-from .base import SHARED_SETTINGS, CheckpointMismatchError, GeneralizableINR, SharedSetting
+from .base import SHARED_SETTINGS, CheckpointMismatchError, GeneralizableINR, ModelConfig, register_to_config
 from .encoder import LatentEncoder
 from .ipc import IPC
 from .learned_init import LearnedInit
@@ -22,11 +22,12 @@ __all__ = [
     "LatentEncoder",
     "LearnedInit",
     "LocalityAwareINR",
+    "ModelConfig",
     "NeRFIPC",
     "NeRFTransINR",
-    "SharedSetting",
     "TransINR",
     "get_model_class",
     "list_families",
     "register_family",
+    "register_to_config",
 ]

@@ -2,10 +2,10 @@
 
 A model turns data into a set of latent tokens (``encode``) and evaluates a coordinate decoder
 conditioned on those tokens at any coordinates (``decode``). A family is a subclass that sets
-``family`` (it then registers itself, see ``registry.py``), takes its own settings as keyword
-arguments plus ``**shared`` (the settings of ``SHARED_SETTINGS``, declared once, here), calls
-``super().__init__(**shared)`` (which builds the shared Transformer encoder) and supplies the
-decoder through three hooks:
+``family`` (it then registers itself, see ``registry.py``), writes out its constructor's arguments
+(its own and the shared ones below) in a ``@register_to_config`` ``__init__``, passes the shared
+ones to ``GeneralizableINR.__init__`` (which checks them and builds the shared Transformer encoder)
+and supplies the decoder through three hooks:
 
 * ``_latents_from_tokens(tokens)``: encoder outputs ``(B, R, E)`` -> latents ``(B, R, D)``;
 * ``_prepare(latents)``: per-instance work done once per ``decode`` call (keys and values of the
@@ -14,23 +14,37 @@ decoder through three hooks:
   ``b`` is ``B`` or 1 (one coordinate set shared by the batch, e.g. a full grid: the coordinate-only
   parts of the decoder are then computed once for the whole batch).
 
-The constructor's keyword arguments, shared ones included, are the saved configuration
-(``config.json``), as in diffusers: the class signature shows them all.
+The constructor's arguments are the saved configuration (``config.json``, ``model.config``), as in
+diffusers. The shared ones (``GeneralizableINR.__init__``):
+
+* ``image_size``: side (or ``(H, W)``) of the encoder's input views;
+* ``patch_size``: patch side in pixels; ``padding``: zero padding per side (``None``: the symmetric
+  padding the size needs);
+* ``in_channels``: channels per view (3 for RGB, 9 for light fields); ``num_views``: view slots of
+  the encoder (1 for images, up to V support views);
+* ``d_in``: coordinate dimensionality (2 for pixels, 6 for rays); ``d_out``: output dimensionality;
+* ``num_latents``: R, latent tokens per instance;
+* ``encoder_width``, ``encoder_depth``, ``encoder_heads``, ``encoder_mlp_ratio``: the Transformer
+  encoder's width E, blocks, heads and MLP width over E;
+* ``dropout``: residual dropout in the encoder (0.1, as the official code);
+* ``output_bias``: constant added to the output (0.5 for pixels in [0, 1]).
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
+import itertools
 import json
 import math
+import os
+import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
-from huggingface_hub import PyTorchModelHubMixin
 from huggingface_hub.errors import LocalEntryNotFoundError
 from torch import nn
 
@@ -47,29 +61,27 @@ from ..hub import (
     resolve_file,
 )
 from .encoder import LatentEncoder, symmetric_padding
-from .registry import class_by_name, register_family
+from .registry import class_by_name, list_families, register_family
 
 __all__ = [
     "SHARED_SETTINGS",
     "CheckpointMismatchError",
     "GeneralizableINR",
-    "SharedSetting",
+    "ModelConfig",
     "float32_output",
     "full",
     "full_linear",
     "instance_linear",
+    "register_to_config",
 ]
 
-# Rows (instances x coordinate evaluations) per decoding chunk with chunk_size="auto" on CPU: a
-# (4096 x 256) float32 activation is 4 MB, which stays in the last-level cache, where the decoder's
-# tall, thin matmuls run at the square-matmul rate instead of ~0.8 of it (benchmarks/train_step.py).
-CPU_CHUNK_ROWS = 4096
-# Coordinates per chunk when render_image(chunk_size="auto") decodes on an accelerator: memory, not caches.
-ACCELERATOR_CHUNK = 65536
+# Coordinates per chunk of render_image by default: a bound on memory at any output resolution.
+RENDER_CHUNK = 65536
 
 PAPER_URL = "https://arxiv.org/abs/2310.05624"
 REPO_URL = "https://github.com/ginr-project/ginr"  # the code (model cards: "Code")
 DOCS_URL = "https://ginr-project.github.io/ginr"  # the documentation (model cards: "Docs")
+CARD_TAGS = ["ginr", "implicit-neural-representation"]
 
 
 def float32_output(like: torch.Tensor):
@@ -89,60 +101,53 @@ def full_linear(layer: nn.Linear, h: torch.Tensor) -> torch.Tensor:
     return F.linear(full(h), full(layer.weight), None if layer.bias is None else full(layer.bias))
 
 
-def batch_sum(x: torch.Tensor) -> torch.Tensor:
-    """``(B, ...)`` -> ``(1, ...)``, the sum over the batch: for a few instances added up one by one, ~2x faster
-    on CPU than ``sum(0)``, and in ``x``'s own memory layout (a transposed gradient stays transposed). Half types
-    go through ``sum``, which accumulates in float32."""
-    if not 2 <= x.shape[0] <= 8 or x.dtype not in (torch.float32, torch.float64):
-        return x.sum(0, keepdim=True)
-    total = x[0] + x[1]
-    for row in x[2:]:
-        total.add_(row)
-    return total.unsqueeze(0)
-
-
-class _BroadcastBatch(torch.autograd.Function):
-    generate_vmap_rule = True  # usable under torch.func transforms (grad, vmap, jacrev, jvp)
-
-    @staticmethod
-    def forward(x: torch.Tensor, batch: int) -> torch.Tensor:
-        return x.expand(batch, *x.shape[1:])
-
-    @staticmethod
-    def setup_context(ctx, inputs, output) -> None:
-        ctx.batch = inputs[1]
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        return batch_sum(grad), None
-
-    @staticmethod
-    def jvp(ctx, x_tangent: torch.Tensor, _):
-        return x_tangent.expand(ctx.batch, *x_tangent.shape[1:])
-
-
-def broadcast_batch(x: torch.Tensor, batch: int) -> torch.Tensor:
-    """``(1, ...)`` -> ``(batch, ...)``: ``x.expand(batch, ...)`` (a view), whose gradient is summed by
-    ``batch_sum`` rather than ``expand``'s ``sum``: one coordinate set shared by the batch."""
-    if x.shape[0] == batch or not (x.requires_grad and torch.is_grad_enabled()) or torch.compiler.is_compiling():
-        return x.expand(batch, *x.shape[1:])
-    return _BroadcastBatch.apply(x, batch)
-
-
 def instance_linear(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """``h @ weight + bias`` per instance: ``(b, n, fan_in)`` points, ``(B, fan_in, fan_out)`` weights and a
     ``(fan_out,)`` (or ``(b, n, fan_out)``) bias -> ``(max(b, B), n, fan_out)``; ``b`` or ``B`` may be 1 (one
-    coordinate set, or one weight, for the whole batch). One ``baddbmm`` on broadcast views: ``torch.matmul``
-    copies a broadcast operand (and its gradient) and adds the bias in another pass, which made a shared-
-    coordinate layer's forward and backward ~1.5x slower (and ~7 % slower without broadcasting) on CPU."""
+    coordinate set, or one weight, for the whole batch). One ``baddbmm`` on expanded views, which adds the bias
+    in the same pass and copies neither operand (``torch.matmul`` copies a broadcast one)."""
     batch = max(h.shape[0], weight.shape[0])
     if not torch.is_autocast_enabled(h.device.type):  # under autocast, baddbmm casts its operands itself
         h, bias = h.to(weight.dtype), bias.to(weight.dtype)
-    return torch.baddbmm(bias, broadcast_batch(h, batch), broadcast_batch(weight, batch))
+    return torch.baddbmm(bias, h.expand(batch, -1, -1), weight.expand(batch, -1, -1))
 
 
 class CheckpointMismatchError(ValueError):
     """A checkpoint does not fit the class or configuration it is being loaded into."""
+
+
+class ModelConfig(dict):
+    """``model.config``: the constructor's arguments as ``config.json`` holds them (tuples as lists). A mapping
+    that also reads as attributes: ``model.config["num_latents"] == model.config.num_latents``."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"the model config has no setting {name!r}; it has: {', '.join(self)}") from None
+
+
+def register_to_config(init: Callable) -> Callable:
+    """Decorator of a family's ``__init__`` (as diffusers' of the same name): the arguments of the call, with
+    the defaults filled in, become ``model.config``, which ``save_pretrained`` writes to ``config.json``. An
+    argument the signature does not name is a ``TypeError`` that lists the ones it does."""
+    signature = inspect.signature(init)
+    names = [p for p in signature.parameters if p != "self"]
+
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        unknown = sorted(set(kwargs) - set(names))
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unknown settings {unknown}; its settings are: {names}")
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        init(self, *args, **kwargs)
+        # a subclass's __init__ calls its parent's through super(): the outermost call records last
+        self._init_arguments = json.loads(json.dumps({k: bound.arguments[k] for k in names}))
+
+    return wrapper
 
 
 def _dropout(name: str, value: Any) -> float:
@@ -157,99 +162,52 @@ def _finite(name: str, value: Any) -> float:
     return float(value)
 
 
-def _optional_padding(name: str, value: Any) -> int | None:
-    return None if value is None else integer_at_least(name, value, minimum=0)
+def _dtype(dtype: torch.dtype | str | None, torch_dtype: torch.dtype | str | None) -> torch.dtype | str | None:
+    """``from_pretrained``'s ``dtype`` (or its alias ``torch_dtype``): a floating torch dtype, its name, or "auto"."""
+    if dtype is not None and torch_dtype is not None and dtype != torch_dtype:
+        raise ValueError(f"dtype={dtype!r} and torch_dtype={torch_dtype!r} disagree; pass one of them")
+    dtype = torch_dtype if dtype is None else dtype
+    if dtype is None or dtype == "auto" or (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        return dtype
+    named = getattr(torch, dtype.removeprefix("torch."), None) if isinstance(dtype, str) else None
+    if not isinstance(named, torch.dtype) or not named.is_floating_point:
+        raise ValueError(
+            f"dtype must be a floating torch dtype, its name ('float32', 'bfloat16', 'float16', 'float64') or "
+            f"'auto' (the saved dtype); got {dtype!r}"
+        )
+    return named
 
 
-def _optional_count(name: str, value: Any) -> int | None:
-    return None if value is None else integer_at_least(name, value)
+# the shared settings: GeneralizableINR.__init__'s arguments, which every family's signature writes out
+SHARED_SETTINGS = (
+    "image_size",
+    "patch_size",
+    "padding",
+    "in_channels",
+    "num_views",
+    "d_in",
+    "d_out",
+    "num_latents",
+    "encoder_width",
+    "encoder_depth",
+    "encoder_heads",
+    "encoder_mlp_ratio",
+    "dropout",
+    "output_bias",
+)
 
 
-@dataclass(frozen=True)
-class SharedSetting:
-    """One setting every family takes: its default, its check (``check(name, value)``), its meaning."""
-
-    default: Any
-    check: Callable[[str, Any], Any]
-    doc: str
-    annotation: Any = int
-
-
-# The settings of the shared encoder and of the data contract, declared once. A family's signature
-# gets them as keyword arguments (defaults here, or the family's ``shared_defaults``); settings
-# named like a ``LatentEncoder`` argument (after ``ENCODER_ARGUMENTS``) go to the encoder, so a new
-# encoder option is one entry here plus its argument there.
-SHARED_SETTINGS: dict[str, SharedSetting] = {
-    "image_size": SharedSetting(
-        178, lambda n, v: image_size_pair(v, n), "side (or (H, W)) of the encoder's input views", int | tuple[int, int]
-    ),
-    "patch_size": SharedSetting(9, integer_at_least, "patch side in pixels"),
-    "padding": SharedSetting(
-        None, _optional_padding, "zero padding per side; None picks the symmetric padding the size needs", int | None
-    ),
-    "in_channels": SharedSetting(3, integer_at_least, "channels per view (3 for RGB; 9 for light fields)"),
-    "num_views": SharedSetting(1, integer_at_least, "view slots of the encoder (1 for images; up to V support views)"),
-    "d_in": SharedSetting(2, integer_at_least, "coordinate dimensionality (2 for pixels, 6 for rays)"),
-    "d_out": SharedSetting(3, integer_at_least, "output dimensionality (3 for RGB)"),
-    "num_latents": SharedSetting(256, _optional_count, "R, latent tokens per instance", int | None),
-    "encoder_width": SharedSetting(768, integer_at_least, "width E of the Transformer encoder"),
-    "encoder_depth": SharedSetting(6, lambda n, v: integer_at_least(n, v, minimum=0), "its number of blocks"),
-    "encoder_heads": SharedSetting(12, integer_at_least, "its attention heads"),
-    "encoder_mlp_ratio": SharedSetting(4.0, positive_number, "its MLP width over encoder_width", float),
-    "dropout": SharedSetting(0.1, _dropout, "residual dropout in the encoder (0.1, as the official code)", float),
-    "output_bias": SharedSetting(0.5, _finite, "constant added to the output (0.5 for pixels in [0, 1])", float),
-}
-# shared setting -> LatentEncoder argument, where the names differ
-ENCODER_ARGUMENTS = {
-    "encoder_width": "width",
-    "encoder_depth": "depth",
-    "encoder_heads": "heads",
-    "encoder_mlp_ratio": "mlp_ratio",
-}
-_ENCODER_PARAMETERS = set(inspect.signature(LatentEncoder).parameters)
-
-
-def _with_shared_settings(cls: type, init: Callable) -> inspect.Signature:
-    """The signature of ``init(self, *, own..., **shared)`` with ``**shared`` spelled out as keywords."""
-    signature = inspect.signature(init)
-    params = list(signature.parameters.values())
-    own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params[1:] if p.kind != p.VAR_KEYWORD]
-    clash = sorted({p.name for p in own} & set(SHARED_SETTINGS))
-    if clash:
-        raise TypeError(f"{cls.__qualname__}.__init__ declares shared settings {clash}: take them through **shared")
-    defaults = {**{k: s.default for k, s in SHARED_SETTINGS.items()}, **cls.shared_defaults}
-    shared = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=defaults[name], annotation=setting.annotation)
-        for name, setting in SHARED_SETTINGS.items()
-    ]
-    return signature.replace(parameters=[params[0], *own, *shared])
-
-
-class GeneralizableINR(
-    nn.Module,
-    PyTorchModelHubMixin,
-    library_name="ginr",
-    paper_url=PAPER_URL,
-    repo_url=REPO_URL,
-    docs_url=DOCS_URL,
-    license="apache-2.0",
-    tags=["ginr", "implicit-neural-representation"],
-):
+class GeneralizableINR(nn.Module):
     """Base class of every model family (``LocalityAwareINR``, ``IPC``, ``TransINR``, plug-ins).
 
     ``GeneralizableINR.from_pretrained(path_or_repo_id)`` loads a checkpoint of any registered
-    family, picking the class that ``config.json`` names.
-
-    Shared keyword arguments (``SHARED_SETTINGS``): ``image_size``, ``patch_size``, ``padding``,
-    ``in_channels``, ``num_views``, ``d_in``, ``d_out``, ``num_latents``, ``encoder_width``,
-    ``encoder_depth``, ``encoder_heads``, ``encoder_mlp_ratio``, ``dropout``, ``output_bias``.
+    family, picking the class that ``config.json`` names. The shared keyword arguments are
+    described in this module's docstring (``SHARED_SETTINGS`` names them).
     """
 
     family: ClassVar[str] = ""
-    # constructor kwargs per preset name, merged over ginr_core.presets' shared part of that preset
+    # constructor kwargs per preset name (the whole configuration); see ginr_core.presets
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
-    # this family's defaults for shared settings, where they differ from SHARED_SETTINGS'
-    shared_defaults: ClassVar[dict[str, Any]] = {}
     # False for a family without the Transformer encoder (Learned Init adapts weights by gradient steps)
     uses_encoder: ClassVar[bool] = True
     # whether the family takes posed views and rays (d_in=6) as well as images
@@ -261,41 +219,69 @@ class GeneralizableINR(
     ray_format: ClassVar[str] = "plucker"
 
     def __init_subclass__(cls, **kwargs) -> None:
-        init = cls.__dict__.get("__init__")
-        if init is not None and any(p.kind == p.VAR_KEYWORD for p in inspect.signature(init).parameters.values()):
-            init.__signature__ = _with_shared_settings(cls, init)  # what the Hub mixin and --help-config read
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("family"):
             register_family(cls)
 
-    @classmethod
-    def shared_settings(cls, **shared) -> dict[str, Any]:
-        """The shared settings with this family's defaults filled in and each value checked."""
-        unknown = sorted(set(shared) - set(SHARED_SETTINGS))
-        if unknown:
-            raise TypeError(f"{cls.__name__} got unexpected settings {unknown}")
-        values = {**{k: s.default for k, s in SHARED_SETTINGS.items()}, **cls.shared_defaults, **shared}
-        return {k: SHARED_SETTINGS[k].check(k, v) for k, v in values.items()}
-
-    def __init__(self, **shared) -> None:
+    def __init__(
+        self,
+        *,
+        image_size: int | tuple[int, int],
+        patch_size: int,
+        padding: int | None,
+        in_channels: int,
+        num_views: int,
+        d_in: int,
+        d_out: int,
+        num_latents: int,
+        encoder_width: int,
+        encoder_depth: int,
+        encoder_heads: int,
+        encoder_mlp_ratio: float,
+        dropout: float,
+        output_bias: float,
+    ) -> None:
         """Check the shared settings and build the shared ``LatentEncoder``."""
         super().__init__()
-        settings = self.shared_settings(**shared)
-        size, patch = settings["image_size"], settings["patch_size"]
-        if settings["padding"] is None:
-            pads = {symmetric_padding(side, patch) for side in size}
+        self.image_size = image_size_pair(image_size)
+        self.patch_size = integer_at_least("patch_size", patch_size)
+        if padding is None:
+            pads = {symmetric_padding(side, self.patch_size) for side in self.image_size}
             if len(pads) > 1:
-                name = type(self).__name__
-                raise ValueError(f"{name}: image_size={size} needs different padding per side; pass padding explicitly")
-            settings["padding"] = pads.pop()
-        if settings["num_latents"] is None:
+                raise ValueError(
+                    f"{type(self).__name__}: image_size={self.image_size} needs different padding per side; "
+                    "pass padding explicitly"
+                )
+            padding = pads.pop()
+        self.padding = integer_at_least("padding", padding, minimum=0)
+        self.in_channels = integer_at_least("in_channels", in_channels)
+        self.num_views = integer_at_least("num_views", num_views)
+        self.d_in = integer_at_least("d_in", d_in)
+        self.d_out = integer_at_least("d_out", d_out)
+        if num_latents is None:
             raise ValueError(f"{type(self).__name__}: num_latents must be set")
-        for name, value in settings.items():
-            if not isinstance(getattr(type(self), name, None), property):
-                setattr(self, name, value)
-        encoder = {ENCODER_ARGUMENTS.get(k, k): v for k, v in settings.items()}
-        encoder = {k: v for k, v in encoder.items() if k in _ENCODER_PARAMETERS}
-        self.encoder = LatentEncoder(**encoder) if type(self).uses_encoder else None
+        self.num_latents = integer_at_least("num_latents", num_latents)
+        self.encoder_width = integer_at_least("encoder_width", encoder_width)
+        self.encoder_depth = integer_at_least("encoder_depth", encoder_depth, minimum=0)
+        self.encoder_heads = integer_at_least("encoder_heads", encoder_heads)
+        self.encoder_mlp_ratio = positive_number("encoder_mlp_ratio", encoder_mlp_ratio)
+        self.dropout = _dropout("dropout", dropout)
+        self.output_bias = _finite("output_bias", output_bias)
+        self.encoder = None
+        if self.uses_encoder:
+            self.encoder = LatentEncoder(
+                image_size=self.image_size,
+                patch_size=self.patch_size,
+                padding=self.padding,
+                in_channels=self.in_channels,
+                num_views=self.num_views,
+                num_latents=self.num_latents,
+                width=self.encoder_width,
+                depth=self.encoder_depth,
+                heads=self.encoder_heads,
+                mlp_ratio=self.encoder_mlp_ratio,
+                dropout=self.dropout,
+            )
 
     @classmethod
     def from_preset(cls, name: str, **overrides):
@@ -308,14 +294,16 @@ class GeneralizableINR(
         return cls(**{**get_preset(name, cls.family), **overrides})
 
     @property
-    def config(self) -> dict[str, Any]:
-        """The constructor's keyword arguments, as ``config.json`` holds them (tuples become lists)."""
-        return json.loads(json.dumps(self._hub_mixin_config or {}))
+    def config(self) -> ModelConfig:
+        """The constructor's arguments, as ``config.json`` holds them (a fresh copy)."""
+        arguments = self.__dict__.get("_init_arguments")
+        if arguments is None:
+            raise TypeError(f"{type(self).__name__}.__init__ must be decorated with @register_to_config")
+        return ModelConfig(json.loads(json.dumps(arguments)))
 
-    @property
-    def num_latents(self) -> int:
-        """R, the number of latent tokens per instance."""
-        return self.encoder.num_latents
+    def num_parameters(self, only_trainable: bool = False) -> int:
+        """The number of parameters (those with ``requires_grad`` only, with ``only_trainable``)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not only_trainable)
 
     @property
     def device(self) -> torch.device:
@@ -350,7 +338,7 @@ class GeneralizableINR(
         """
         return self._latents_from_tokens(self.encoder(self._check_views(x)))
 
-    def decode(self, latents: torch.Tensor, coords: torch.Tensor, chunk_size: int | str | None = None) -> torch.Tensor:
+    def decode(self, latents: torch.Tensor, coords: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
         """Evaluate the INR of each instance at coordinates.
 
         Args:
@@ -361,19 +349,13 @@ class GeneralizableINR(
                 this many points, i.e. ``chunk_size // points_per_ray`` rays). Per-instance work
                 (keys and values, modulated weights) is done once; the result equals unchunked
                 decoding and peak memory grows with ``chunk_size`` instead of N. ``None`` decodes
-                in one go. ``"auto"``: on CPU, chunks of ``CPU_CHUNK_ROWS // B`` evaluations, so that
-                each chunk's activations stay in the caches (measured: 2-4 % faster training
-                steps, ~13 % faster matmuls); on accelerators, one go.
+                in one go.
 
         Returns:
             ``(B, N, d_out)``.
         """
         latents = self._check_latents(latents)
         coords = self._check_coords(coords, latents.shape[0])
-        if isinstance(chunk_size, str) and chunk_size != "auto":
-            raise ValueError(f"chunk_size must be a positive integer, 'auto' or None; got {chunk_size!r}")
-        if chunk_size == "auto":
-            chunk_size = max(1, CPU_CHUNK_ROWS // latents.shape[0]) if latents.device.type == "cpu" else None
         if chunk_size is not None:
             chunk_size = max(1, integer_at_least("chunk_size", chunk_size) // self.evaluations_per_coordinate)
         state = self._prepare(latents)
@@ -387,19 +369,12 @@ class GeneralizableINR(
         return self.decode(self.encode(x), coords, chunk_size=chunk_size)
 
     def render_image(
-        self, latents: torch.Tensor, height: int, width: int | None = None, chunk_size: int | str | None = "auto"
+        self, latents: torch.Tensor, height: int, width: int | None = None, chunk_size: int | None = RENDER_CHUNK
     ) -> torch.Tensor:
-        """Decode a full ``height x width`` pixel grid: ``(B, d_out, H, W)``, at any resolution.
-
-        ``chunk_size="auto"``: on CPU ``decode``'s (``CPU_CHUNK_ROWS // B`` coordinates at a time: the
-        chunk's activations stay in the caches, and a 1024 x 1024 LocINR decode runs at ~1.3x its FLOP
-        time at the matmul rate, against 1.5x with 8,192 and ~1.7x with 65,536), 65,536 on accelerators
-        (memory); an int or None as ``decode``'s.
-        """
+        """Decode a full ``height x width`` pixel grid: ``(B, d_out, H, W)``, at any resolution, ``chunk_size``
+        coordinates at a time (as ``decode``'s; the default bounds memory at any size)."""
         if self.d_in != 2:
             raise ValueError(f"render_image needs a pixel-coordinate model (d_in=2); this one has d_in={self.d_in}")
-        if chunk_size == "auto" and latents.device.type != "cpu":
-            chunk_size = ACCELERATOR_CHUNK
         width = height if width is None else width
         coords = image_coords(height, width, device=latents.device).view(1, -1, 2)
         out = self.decode(latents, coords, chunk_size=chunk_size)
@@ -488,134 +463,220 @@ class GeneralizableINR(
         return coords
 
     # ------------------------------------------------------------------ Hub I/O
-    def save_pretrained(self, save_directory: str | Path, *, config: dict | None = None, **kwargs):
-        """Save ``model.safetensors``, ``config.json`` (constructor arguments + ``_class_name``) and a model card."""
-        from .. import __version__
-
-        config = {**(config if config is not None else self.config), "_class_name": type(self).__name__}
-        config["_family"], config["_ginr_version"] = self.family, __version__
-        return super().save_pretrained(save_directory, config=config, **kwargs)
-
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, **kwargs):
-        """Load a model saved by ``save_pretrained``: a local folder or a Hub repo id (online, or with
-        ``HF_HUB_OFFLINE=1`` from the Hub cache). See ``_from_pretrained`` for the checks."""
-        model_id = str(pretrained_model_name_or_path)
-        check_source(model_id)
-        try:
-            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
-        except LocalEntryNotFoundError as error:
-            # offline, no config.json cached: say so plainly if what is cached is a pipeline
-            revision, cache_dir = kwargs.get("revision"), kwargs.get("cache_dir")
-            held = inspect_artifact(model_id, revision=revision, cache_dir=cache_dir, local_files_only=True)
-            if held is not None and held.kind == "pipeline":
-                raise CheckpointMismatchError(_pipeline_message(model_id, cls)) from None
-            raise LocalEntryNotFoundError(f"{not_cached_message(model_id)} (huggingface_hub: {error})") from None
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError):
-            config = resolve_file(model_id, CONFIG_FILE, quiet=True, local_files_only=True)
-            if config is None:
-                raise
-            read_json(config, CONFIG_FILE)  # names the file and what is wrong with it
-            raise
-
-    def _save_pretrained(self, save_directory: Path) -> None:
+    def save_pretrained(self, save_directory: str | os.PathLike, *, config: dict | None = None) -> Path:
+        """Write ``model.safetensors``, ``config.json`` (``config``, by default ``self.config``, plus
+        ``_class_name``, ``_family`` and ``_ginr_version``) and a model card ``README.md``; returns the folder."""
         from safetensors.torch import save_model
 
-        save_model(self, str(Path(save_directory) / WEIGHTS_FILE), metadata={"format": "pt"})
+        from .. import __version__
+
+        folder = Path(save_directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        saved = {**(self.config if config is None else config), "_class_name": type(self).__name__}
+        saved.update(_family=self.family, _ginr_version=__version__)
+        save_model(self, str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
+        (folder / CONFIG_FILE).write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        self.generate_model_card().save(folder / "README.md")
+        return folder
+
+    def generate_model_card(self):
+        """A minimal model card: the library, the paper, how to load it (the apps write a fuller one)."""
+        from huggingface_hub import ModelCard, ModelCardData
+
+        data = ModelCardData(library_name="ginr", license="apache-2.0", tags=CARD_TAGS)
+        name = type(self).__name__
+        text = (
+            f"# {name}\n\nA ginr {name} ({self.family}): {self.num_parameters():,} parameters. Paper: {PAPER_URL}; "
+            f"code: {REPO_URL}; docs: {DOCS_URL}.\n\n```python\nfrom ginr_core import GeneralizableINR\n\n"
+            'model = GeneralizableINR.from_pretrained("<this folder or repo id>")\n```\n'
+        )
+        return ModelCard(f"---\n{data.to_yaml()}\n---\n{text}")
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        private: bool | None = None,
+        token: str | None = None,
+        revision: str | None = None,
+        commit_message: str = "Upload a ginr model",
+        create_pr: bool = False,
+    ):
+        """``save_pretrained`` into a temporary folder, then upload it to ``repo_id`` (created if need be)."""
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+        with tempfile.TemporaryDirectory(prefix="ginr-push-") as folder:
+            self.save_pretrained(folder)
+            return api.upload_folder(
+                repo_id=repo_id,
+                folder_path=folder,
+                revision=revision,
+                commit_message=commit_message,
+                create_pr=create_pr,
+            )
 
     @classmethod
-    def _from_pretrained(
+    def from_pretrained(
         cls,
+        pretrained_model_name_or_path: str | os.PathLike,
         *,
-        model_id: str,
-        revision: str | None,
-        cache_dir: str | Path | None,
-        force_download: bool,
-        local_files_only: bool,
-        token: str | bool | None,
-        config: dict | None = None,
-        map_location: str = "cpu",
+        subfolder: str | None = None,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        force_download: bool = False,
+        local_files_only: bool = False,
+        token: str | bool | None = None,
+        dtype: torch.dtype | str | None = None,
+        torch_dtype: torch.dtype | str | None = None,
+        device: torch.device | str | None = None,
+        map_location: torch.device | str | None = None,
+        device_map: Any = None,
         strict: bool = True,
-        proxies: dict | None = None,
-        resume_download: bool | None = None,
-        torch_dtype: torch.dtype | None = None,
-        **model_kwargs,
+        **unknown: Any,
     ):
-        """Build the model from ``config.json`` and load ``model.safetensors`` strictly.
+        """Load a model saved by ``save_pretrained`` from a local folder or a Hub repo id (online, or with
+        ``HF_HUB_OFFLINE=1`` from the Hub cache), in evaluation mode.
 
-        ``proxies`` and ``resume_download`` are passed by huggingface_hub < 1.0 and ignored;
-        ``torch_dtype`` (passed by diffusers when the INR is a pipeline component) casts the weights.
+        Args:
+            pretrained_model_name_or_path: a folder, or ``<user>/<name>`` on the Hub.
+            subfolder: the model's folder inside it (a pipeline's INR: ``subfolder="inr"``).
+            revision, cache_dir, force_download, local_files_only, token: as ``hf_hub_download``'s.
+            dtype: the weights' dtype: a floating torch dtype, its name (``"bfloat16"``), or ``"auto"``
+                (the dtype they were saved in); ``None`` keeps float32. ``torch_dtype`` is an alias.
+            device: where the weights go (``map_location`` is an alias). ``device_map`` is refused: a
+                ginr model lives on one device.
+            strict: every tensor of the model in the file and no other (``load_state_dict``'s).
 
-        Raises ``CheckpointMismatchError`` when the checkpoint belongs to another model class, has
-        settings this class does not know, or its tensors do not match the configuration.
+        ``GeneralizableINR.from_pretrained`` builds the class that ``config.json`` names; a family's
+        own ``from_pretrained`` refuses a checkpoint of another class. Raises ``CheckpointMismatchError``
+        when the checkpoint does not fit (another class, settings this class does not take, tensors of
+        the wrong shape, dtype or values), ``TypeError`` for an argument it does not take.
         """
-        download = {"revision": revision, "cache_dir": cache_dir, "token": token, "local_files_only": local_files_only}
-        if config is None:
+        if unknown:
+            known = [p for p in inspect.signature(cls.from_pretrained).parameters if p not in ("cls", "unknown")]
+            raise TypeError(f"{cls.__name__}.from_pretrained got unknown arguments {sorted(unknown)}; it takes {known}")
+        if device_map is not None:
+            raise ValueError(
+                f"device_map={device_map!r} is not supported: a ginr model lives on one device; pass device='cuda' "
+                "(or any one device) instead"
+            )
+        if device is not None and map_location is not None and torch.device(device) != torch.device(map_location):
+            raise ValueError(f"device={device!r} and map_location={map_location!r} disagree; pass one of them")
+        dtype, device = _dtype(dtype, torch_dtype), device if device is not None else map_location
+        model_id = os.fspath(pretrained_model_name_or_path)
+        check_source(model_id)
+        where = f"{model_id}/{subfolder}" if subfolder else model_id
+        download = {"subfolder": subfolder, "revision": revision, "cache_dir": cache_dir, "token": token}
+        download["local_files_only"] = local_files_only
+        try:
+            config_file = resolve_file(model_id, CONFIG_FILE, force_download=force_download, **download)
+        except LocalEntryNotFoundError as error:
+            # offline, no config.json cached: say so plainly if what is cached is a pipeline
+            held = inspect_artifact(model_id, **{**download, "local_files_only": True})
+            if held is not None and held.kind == "pipeline":
+                raise CheckpointMismatchError(_pipeline_message(where, cls)) from None
+            raise LocalEntryNotFoundError(f"{not_cached_message(model_id)} (huggingface_hub: {error})") from None
+        if config_file is None:
             held = inspect_artifact(model_id, **download)
             if held is not None and held.kind == "pipeline":
-                raise CheckpointMismatchError(_pipeline_message(model_id, cls))
-            raise CheckpointMismatchError(f"{model_id}: no {CONFIG_FILE} found; it is not a ginr checkpoint")
-        saved = config.get("_class_name")
-        if cls is GeneralizableINR:  # any ginr model: the class named in config.json
-            target = class_by_name(saved)
-            if target is None:
-                from .registry import list_families
-
-                raise CheckpointMismatchError(
-                    f"{model_id}: config.json names no ginr model class that is installed (_class_name={saved!r}, "
-                    f"_family={config.get('_family')!r}); known: {sorted(c.__name__ for c in list_families().values())}"
-                    " (a family from another package must be installed: it registers through the ginr.families "
-                    "entry points)"
-                )
-            return target._from_pretrained(
-                model_id=model_id,
-                force_download=force_download,
-                config=config,
-                map_location=map_location,
-                strict=strict,
-                torch_dtype=torch_dtype,
-                **download,
-                **{k: v for k, v in model_kwargs.items() if k in target._hub_mixin_init_parameters},
-            )
-        if saved is not None and saved != cls.__name__:
-            raise CheckpointMismatchError(
-                f"{model_id} holds a {saved} checkpoint; it cannot be loaded with {cls.__name__}.from_pretrained "
-                f"(use GeneralizableINR.from_pretrained, or {saved}.from_pretrained)"
-            )
-        unknown = sorted(k for k in config if not k.startswith("_") and k not in cls._hub_mixin_init_parameters)
-        if unknown:
-            raise CheckpointMismatchError(
-                f"{model_id}: config.json has settings that {cls.__name__} does not take: {unknown}"
-            )
-        model = cls(**model_kwargs)
+                raise CheckpointMismatchError(_pipeline_message(where, cls))
+            raise CheckpointMismatchError(f"{where}: no {CONFIG_FILE} found; it is not a ginr checkpoint")
+        config = read_json(config_file, CONFIG_FILE)
+        target = cls._class_for(config, where)
+        model = target(**target._settings_from(config, where))
         weights = resolve_file(model_id, WEIGHTS_FILE, force_download=force_download, **download)
         if weights is None:
-            raise CheckpointMismatchError(f"{model_id}: no {WEIGHTS_FILE} next to {CONFIG_FILE}")
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            state = load_file(weights, device=str(map_location))
-        except (SafetensorError, OSError) as err:
-            raise CheckpointMismatchError(
-                f"{weights}: not a readable safetensors file ({err}); it is truncated or corrupt: save or download "
-                "it again"
-            ) from None
+            raise CheckpointMismatchError(f"{where}: no {WEIGHTS_FILE} next to {CONFIG_FILE}")
+        state = _read_weights(weights, model)
+        if dtype == "auto":
+            dtype = next((t.dtype for t in state.values() if t.is_floating_point()), torch.float32)
         try:
             model.load_state_dict(state, strict=strict)
         except RuntimeError as err:
             raise CheckpointMismatchError(
-                f"{model_id}: the weights in {WEIGHTS_FILE} do not match "
-                f"{cls.__name__}({json.dumps(model.config, sort_keys=True)}):\n{err}"
+                f"{where}: the weights in {WEIGHTS_FILE} do not match "
+                f"{target.__name__}({json.dumps(model.config, sort_keys=True)}):\n{err}"
             ) from None
-        if torch_dtype is not None:
-            model = model.to(torch_dtype)
-        return model.eval()
+        return model.to(device=device, dtype=dtype).eval()
+
+    @classmethod
+    def _class_for(cls, config: dict[str, Any], where: str) -> type[GeneralizableINR]:
+        """The class to build for ``config.json``: the one it names (from the base class), or ``cls`` itself."""
+        saved = config.get("_class_name")
+        if cls is GeneralizableINR:
+            target = class_by_name(saved)
+            if target is None:
+                raise CheckpointMismatchError(
+                    f"{where}: config.json names no ginr model class that is installed (_class_name={saved!r}, "
+                    f"_family={config.get('_family')!r}); known: {sorted(c.__name__ for c in list_families().values())}"
+                    " (a family from another package must be installed: it registers through the ginr.families "
+                    "entry points)"
+                )
+            return target
+        if saved is not None and saved != cls.__name__:
+            raise CheckpointMismatchError(
+                f"{where} holds a {saved} checkpoint; it cannot be loaded with {cls.__name__}.from_pretrained "
+                f"(use GeneralizableINR.from_pretrained, or {saved}.from_pretrained)"
+            )
+        return cls
+
+    @classmethod
+    def _settings_from(cls, config: dict[str, Any], where: str) -> dict[str, Any]:
+        """``config.json``'s settings as this class's constructor arguments, or an error naming the unknown ones
+        (with the version of ginr-core that wrote them when it is newer than this one)."""
+        from .. import __version__
+
+        accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+        settings = {k: v for k, v in config.items() if not k.startswith("_")}
+        unknown = sorted(set(settings) - accepted)
+        if unknown:
+            written = str(config.get("_ginr_version", "unknown"))
+            newer = _version_tuple(written) > _version_tuple(__version__)
+            hint = f"; it was written by ginr-core {written}, newer than this {__version__}: upgrade" if newer else ""
+            raise CheckpointMismatchError(
+                f"{where}: config.json has settings that {cls.__name__} does not take: {unknown}{hint}"
+            )
+        return settings
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    """``"0.2.0"`` -> ``(0, 2, 0)``; the numeric prefix of each part (an unreadable version is ``()``, oldest)."""
+    parts = []
+    for part in version.split("."):
+        digits = "".join(itertools.takewhile(str.isdigit, part))
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def _read_weights(path: Path, model: nn.Module) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file, refused if unreadable, or if a tensor of a floating parameter is not
+    floating (an int or bool file would be cast silently) or holds non-finite values."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(path)
+    except (SafetensorError, OSError) as err:
+        raise CheckpointMismatchError(
+            f"{path}: not a readable safetensors file ({err}); it is truncated or corrupt: save or download it again"
+        ) from None
+    expected = model.state_dict()
+    for name, tensor in state.items():
+        if name in expected and expected[name].is_floating_point():
+            if not tensor.is_floating_point():
+                raise CheckpointMismatchError(f"{path}: tensor {name} is {tensor.dtype}, expected a floating dtype")
+            if not torch.isfinite(tensor).all():
+                raise CheckpointMismatchError(f"{path}: tensor {name} holds NaN or Inf values")
+    return state
 
 
 def _pipeline_message(model_id: str, cls: type) -> str:
     return (
         f"{model_id} holds a diffusers pipeline ({PIPELINE_INDEX}), not a {cls.__name__} checkpoint: "
         "load it with ginr_diffusion.LatentINRPipeline.from_pretrained, or its INR with "
-        f"GeneralizableINR.from_pretrained(<that folder>/inr)"
+        f"GeneralizableINR.from_pretrained({model_id!r}, subfolder='inr')"
     )

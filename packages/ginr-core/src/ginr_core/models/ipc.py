@@ -14,7 +14,6 @@ information: permuting the tokens changes the output (contrast ``LocalityAwareIN
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -22,33 +21,17 @@ from torch import nn
 
 from ..checks import integer_at_least, positive_number
 from ..coords import FourierFeatures
-from .base import GeneralizableINR, float32_output, full, instance_linear
+from ..presets import BASELINE_PRESETS
+from .base import GeneralizableINR, float32_output, full, instance_linear, register_to_config
 from .encoder import latent_projection
 
 __all__ = [
-    "BASELINE_PRESETS",
     "IPC",
     "InstancePatternComposer",
     "ModulatedLinear",
     "NormalizedLinear",
     "baseline_init_",
 ]
-
-# The baselines' decoder settings per preset (IPC; TransINR adds its token counts). ginr-ipc's
-# Fourier bandwidths: 64 for CelebA and FFHQ 178, 128 for ImageNette 178 and FFHQ 512, 256 with the
-# official 32 px patches (1024 tokens) at FFHQ 1024; light fields: sigma 8 (assumed).
-BASELINE_PRESETS = {
-    "celeba-178": {"sigma": 64.0},
-    "ffhq-178": {"sigma": 64.0},
-    "imagenette-178": {"sigma": 128.0},
-    "ffhq-256": {"sigma": 128.0},
-    "ffhq-512": {"sigma": 128.0},
-    "ffhq-1024": {"patch_size": 32, "sigma": 256.0},
-    "imagenet-256": {"sigma": 128.0},
-    "shapenet-nvs": {"fourier_dim": 252, "sigma": 8.0},  # 21 frequencies per ray coordinate, as the official code
-    "photos-32": {"hidden_dim": 128, "fourier_dim": 128, "num_latents": 32, "sigma": 16.0},
-    "scenes-32": {"hidden_dim": 128, "fourier_dim": 120, "num_latents": 32, "sigma": 8.0},
-}
 
 
 def baseline_init_(weight: torch.Tensor) -> torch.Tensor:
@@ -125,7 +108,7 @@ class IPC(GeneralizableINR):
     Shares the Transformer encoder of ``LocalityAwareINR``; the R latent tokens, after LayerNorm and
     a linear map to the modulated layer's fan-in, are the columns of U.
 
-    Args (besides the shared ones of ``GeneralizableINR``; ``num_latents`` is R, the rank of the
+    Args (besides the shared ones, see ``ginr_core.models.base``; ``num_latents`` is R, the rank of the
     composed weight):
         hidden_dim: MLP width (256).
         fourier_dim: Fourier feature dimensionality (256).
@@ -136,9 +119,9 @@ class IPC(GeneralizableINR):
     """
 
     family = "ipc"
-    # decoder settings per preset (the shared part is in ginr_core.presets); TransINR uses them too
-    presets: ClassVar[dict[str, dict[str, Any]]] = BASELINE_PRESETS
+    presets = BASELINE_PRESETS
 
+    @register_to_config
     def __init__(
         self,
         *,
@@ -147,9 +130,37 @@ class IPC(GeneralizableINR):
         sigma: float = 64.0,
         num_layers: int = 5,
         modulated_layer: int = 1,
-        **shared,
+        image_size: int | tuple[int, int] = 178,
+        patch_size: int = 9,
+        padding: int | None = None,
+        in_channels: int = 3,
+        num_views: int = 1,
+        d_in: int = 2,
+        d_out: int = 3,
+        num_latents: int = 256,
+        encoder_width: int = 768,
+        encoder_depth: int = 6,
+        encoder_heads: int = 12,
+        encoder_mlp_ratio: float = 4.0,
+        dropout: float = 0.1,
+        output_bias: float = 0.5,
     ):
-        super().__init__(**shared)
+        super().__init__(
+            image_size=image_size,
+            patch_size=patch_size,
+            padding=padding,
+            in_channels=in_channels,
+            num_views=num_views,
+            d_in=d_in,
+            d_out=d_out,
+            num_latents=num_latents,
+            encoder_width=encoder_width,
+            encoder_depth=encoder_depth,
+            encoder_heads=encoder_heads,
+            encoder_mlp_ratio=encoder_mlp_ratio,
+            dropout=dropout,
+            output_bias=output_bias,
+        )
         d_in, d_out, num_latents = self.d_in, self.d_out, self.num_latents
         hidden_dim = integer_at_least("hidden_dim", hidden_dim)
         integer_at_least("num_layers", num_layers, minimum=2)

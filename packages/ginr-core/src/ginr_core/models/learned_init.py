@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +29,8 @@ from torch import nn
 
 from ..checks import integer_at_least, positive_number
 from ..coords import FourierFeatures, pixel_targets
-from .base import GeneralizableINR, float32_output, full, instance_linear
+from ..presets import LEARNED_INIT_PRESETS
+from .base import GeneralizableINR, float32_output, full, instance_linear, register_to_config
 
 __all__ = ["LearnedInit"]
 
@@ -38,7 +38,7 @@ __all__ = ["LearnedInit"]
 class LearnedInit(GeneralizableINR):
     """A meta-learned initialisation of a Fourier-feature MLP, adapted per image by a few gradient steps.
 
-    Args (besides the shared ones of ``GeneralizableINR``; the encoder settings are unused, and
+    Args (besides the shared ones, see ``ginr_core.models.base``; the encoder settings are unused, and
     ``num_latents`` is 1: the latents are the adapted weights):
         hidden_dim: MLP width (256).
         fourier_dim: Fourier feature dimensionality d_F (256: 128 frequencies' cosines and sines).
@@ -53,15 +53,9 @@ class LearnedInit(GeneralizableINR):
     family = "learned_init"
     uses_encoder = False
     light_fields = False
-    shared_defaults: ClassVar[dict[str, Any]] = {"num_latents": 1}
-    presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "celeba-178": {"sigma": 128.0},  # no official CelebA or FFHQ 178 config: ImageNette's (assumed)
-        "ffhq-178": {"sigma": 128.0},
-        "imagenette-178": {"sigma": 128.0},
-        "ffhq-256": {"sigma": 128.0},
-        "photos-32": {"hidden_dim": 128, "fourier_dim": 128, "sigma": 16.0},
-    }
+    presets = LEARNED_INIT_PRESETS
 
+    @register_to_config
     def __init__(
         self,
         *,
@@ -72,9 +66,37 @@ class LearnedInit(GeneralizableINR):
         inner_steps: int = 2,
         inner_lr: float = 3e-3,
         inner_chunk_size: int | None = None,
-        **shared,
+        image_size: int | tuple[int, int] = 178,
+        patch_size: int = 9,
+        padding: int | None = None,
+        in_channels: int = 3,
+        num_views: int = 1,
+        d_in: int = 2,
+        d_out: int = 3,
+        num_latents: int = 1,
+        encoder_width: int = 768,
+        encoder_depth: int = 6,
+        encoder_heads: int = 12,
+        encoder_mlp_ratio: float = 4.0,
+        dropout: float = 0.1,
+        output_bias: float = 0.5,
     ):
-        super().__init__(**shared)
+        super().__init__(
+            image_size=image_size,
+            patch_size=patch_size,
+            padding=padding,
+            in_channels=in_channels,
+            num_views=num_views,
+            d_in=d_in,
+            d_out=d_out,
+            num_latents=num_latents,
+            encoder_width=encoder_width,
+            encoder_depth=encoder_depth,
+            encoder_heads=encoder_heads,
+            encoder_mlp_ratio=encoder_mlp_ratio,
+            dropout=dropout,
+            output_bias=output_bias,
+        )
         if self.d_in != 2 or self.num_views != 1:
             raise ValueError(
                 f"LearnedInit models images (d_in=2, num_views=1), got d_in={self.d_in}, num_views={self.num_views}"
@@ -98,10 +120,6 @@ class LearnedInit(GeneralizableINR):
             nn.Parameter(torch.randn(fan_in, fan_out) / math.sqrt(fan_in)) for fan_in, fan_out in self.shapes
         )
         self.biases = nn.ParameterList(nn.Parameter(torch.zeros(fan_out)) for _, fan_out in self.shapes)
-
-    @property
-    def num_latents(self) -> int:
-        return 1
 
     @property
     def latent_dim(self) -> int:

@@ -12,30 +12,32 @@ The locality-aware decoder evaluates a coordinate ``v`` in two steps:
    composed coarse-to-fine by a ReLU MLP whose deeper layers see the higher bands (Eq. 8); every
    level contributes to the output (Eq. 9).
 
+``m_v = W_o a_v + b_o`` (the attention's output projection of the heads' outputs ``a_v``) is read
+only by Eq. 7's products ``W_m^(l) m_v``, so ``W_o`` is folded into them once per decode:
+``W_m^(l) W_o`` and ``b_m^(l) + W_m^(l) b_o``. The same function and gradients, with one ``d x d``
+product per coordinate fewer; ``tests/core/test_locinr_equations.py`` holds the literal equations.
+
 Shapes: B instances, b in {B, 1} coordinate sets, n coordinates, R tokens, d hidden width.
 """
 
 from __future__ import annotations
 
-import itertools
+import contextlib
 from collections.abc import Sequence
-from typing import Any, ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.autograd.function import once_differentiable
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ..checks import integer_at_least, positive_number
 from ..coords import FourierFeatures
-from .base import GeneralizableINR, batch_sum, broadcast_batch, float32_output, full_linear
+from ..presets import LOCINR_PRESETS
+from .base import GeneralizableINR, float32_output, full_linear, register_to_config
 from .encoder import latent_projection, merge_heads, split_heads
 from .ipc import InstancePatternComposer
 
-__all__ = ["CrossAttention", "FrequencyFeatures", "LocalityAwareINR", "MultiBandModulation"]
-
-# the paper's decoder at 178 px (App. A.1), also used at 256 px
-_LOCINR_178 = {"sigmas": (128.0, 32.0), "sigma_q": 16.0, "attention_heads": 2}
+__all__ = ["CrossAttention", "FrequencyFeatures", "LocalityAwareINR"]
 
 
 class FrequencyFeatures(nn.Module):
@@ -54,7 +56,7 @@ class CrossAttention(nn.Module):
     """Multi-head attention of coordinate queries over latent tokens (Eq. 5).
 
     Keys and values depend on the instance only: ``prepare`` computes them once per ``decode``;
-    ``forward`` then serves any number of query chunks through fused
+    ``heads_output`` then serves any number of query chunks through fused
     ``scaled_dot_product_attention`` (no n x R score matrix is kept).
     """
 
@@ -69,125 +71,21 @@ class CrossAttention(nn.Module):
 
     def prepare(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, R, d)`` tokens -> keys and values, each ``(B, heads, R, d / heads)``."""
-        dim = latents.shape[-1]
-        key, value = self.kv_proj(latents).split(dim, dim=-1)  # split, as the encoder's q, k, v
+        key, value = self.kv_proj(latents).split(latents.shape[-1], dim=-1)
         return split_heads(key, self.heads), split_heads(value, self.heads)
 
-    def forward(
-        self, queries: torch.Tensor, keys_values: tuple[torch.Tensor, torch.Tensor], project: bool = True
-    ) -> torch.Tensor:
-        """``(b, n, d)`` queries -> ``(B, n, d)`` modulation vectors ``m_v`` (``project=False``: the heads'
-        outputs before the output projection, which the caller then applies itself)."""
+    def heads_output(self, queries: torch.Tensor, keys_values: tuple[torch.Tensor, torch.Tensor], twice=False):
+        """``(b, n, d)`` queries -> ``(B, n, d)`` heads' outputs ``a_v``, concatenated, before ``W_o``.
+        ``twice``: through the math kernel, whose backward is differentiable again (the fused ones' are not)."""
         key, value = keys_values
         q = split_heads(self.q_proj(queries), self.heads)  # (b, heads, n, d / heads)
-        q = broadcast_batch(q, key.shape[0])  # one coordinate set for the whole batch: a view
-        out = merge_heads(F.scaled_dot_product_attention(q, key, value))  # (B, n, d)
-        return self.out_proj(out) if project else out
+        q = q.expand(key.shape[0], -1, -1, -1)  # one coordinate set for the whole batch: a view
+        with sdpa_kernel(SDPBackend.MATH) if twice else contextlib.nullcontext():
+            return merge_heads(F.scaled_dot_product_attention(q, key, value))
 
-
-def _relu_backward_(grad: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
-    """``grad`` zeroed where the ReLU's ``output`` is 0, in place (``grad`` is a buffer of the caller's own): ~2x
-    faster than the out-of-place ``threshold_backward`` on a (4096, 256) chunk, which writes fresh memory."""
-    return torch.ops.aten.threshold_backward.grad_input(grad, output, 0, grad_input=grad)
-
-
-class MultiBandModulation(torch.autograd.Function):
-    """Eq. 7-9 for one chunk, forward and backward written out: the same numbers as the module code in
-    ``LocalityAwareINR._decode`` (which stays the reference, and runs under autocast or for a half-precision
-    model), with the ReLUs in place and the backward's sums accumulated into the matmuls (``addmm_``)
-    instead of separate passes over ``(B * n, d)`` tensors: ~1.5 % of a paper-size CPU training step.
-
-    ``apply(m, *coord_terms, *band_weights, *hidden_weights, *hidden_biases, *output_weights, *output_biases)``
-    with ``m`` ``(B, n, d)`` and, per level l, ``coord_terms[l] = (h_F)^(l) + b_m^(l)`` ``(b, n, d)`` (b in {1, B})
-    and ``band_weights[l] = W_m^(l)`` ``(d, d)``; per level l >= 2, ``W^(l)`` ``(d, d)`` and ``b^(l)`` ``(d,)``;
-    per level, ``f_out^(l)``'s ``(d_out, d)`` weight and ``(d_out,)`` bias. Returns ``(B, n, d_out)``: Eq. 9's
-    sum over the levels, before the output bias.
-    """
-
-    @staticmethod
-    def _groups(flat: tuple) -> tuple[int, list[tuple]]:
-        """``(L, [coord_terms, band_weights, hidden_weights, hidden_biases, output_weights, output_biases])``."""
-        levels = (len(flat) + 2) // 6  # L coordinate terms, L band weights, 2 (L - 1) hidden, 2 L output
-        sizes = (levels, levels, levels - 1, levels - 1, levels, levels)
-        bounds = list(itertools.accumulate(sizes, initial=0))
-        return levels, [tuple(flat[a:b]) for a, b in itertools.pairwise(bounds)]
-
-    @staticmethod
-    def forward(ctx, m, *flat):
-        levels, (c, band_w, hidden_w, hidden_b, out_w, out_b) = MultiBandModulation._groups(flat)
-        batch, n, d = m.shape
-        rows = m.reshape(-1, d)
-        band, summed, hidden = [], [], []
-        h = y = None
-        for level in range(levels):
-            # m^(l) = ReLU((h_F)^(l) + b_m^(l) + W_m^(l) m)  (Eq. 7): the coordinate term is the accumulator
-            m_l = rows.new_empty(rows.shape)
-            m_l.view(batch, n, d).copy_(c[level].expand(batch, n, d))
-            m_l.addmm_(rows, band_w[level].t()).relu_()
-            if level == 0:
-                s = h = m_l  # h^(1) = m^(1)
-            else:
-                s = m_l + h  # h^(l) = ReLU(W^(l) (m^(l) + h^(l-1)) + b^(l))  (Eq. 8)
-                h = torch.addmm(hidden_b[level - 1], s, hidden_w[level - 1].t()).relu_()
-            band.append(m_l)
-            summed.append(s)
-            hidden.append(h)
-            if y is None:  # sum over levels of f_out^(l)(h^(l))  (Eq. 9)
-                y = torch.addmm(out_b[level], h, out_w[level].t())
-            else:
-                y.addmm_(h, out_w[level].t()).add_(out_b[level])
-        ctx.save_for_backward(m, *flat, *band, *summed, *hidden)
-        ctx.num_inputs = len(flat)
-        return y.view(batch, n, -1)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_y):
-        saved = ctx.saved_tensors  # unpacked once
-        m, flat, acts = saved[0], saved[1 : 1 + ctx.num_inputs], saved[1 + ctx.num_inputs :]
-        levels, (c, band_w, hidden_w, _, out_w, _) = MultiBandModulation._groups(flat)
-        _, needs = MultiBandModulation._groups(ctx.needs_input_grad[1:])
-        band, summed, hidden = acts[:levels], acts[levels : 2 * levels], acts[2 * levels :]
-        batch, n, d = m.shape
-        rows, g = m.reshape(-1, d), grad_y.reshape(-1, grad_y.shape[-1])
-        grads = [[None] * len(group) for group in needs]  # per group, as _groups splits the inputs
-        grad_c, grad_band_w, grad_hidden_w, grad_hidden_b, grad_out_w, grad_out_b = grads
-        grad_m = carry = None  # carry: the gradient reaching h^(l) from level l + 1
-        for level in reversed(range(levels)):
-            if needs[5][level]:
-                grad_out_b[level] = g.sum(0)
-            grad_h = g @ out_w[level] if carry is None else carry.addmm_(g, out_w[level])  # our own buffer
-            # f_out^(l)'s weight gradient right after the ReLU's backward has read h^(l): still in the caches
-            if level > 0:
-                grad_z = _relu_backward_(grad_h, hidden[level])
-                if needs[4][level]:
-                    grad_out_w[level] = g.t() @ hidden[level]
-                if needs[2][level - 1]:
-                    grad_hidden_w[level - 1] = grad_z.t() @ summed[level]
-                if needs[3][level - 1]:
-                    grad_hidden_b[level - 1] = grad_z.sum(0)
-                carry = grad_z @ hidden_w[level - 1]  # reaches both m^(l) and h^(l-1)
-                grad_a = torch.ops.aten.threshold_backward(carry, band[level], 0)  # carry reaches h^(l-1) too
-            else:
-                grad_a = _relu_backward_(grad_h, band[0])  # h^(1) = m^(1)
-                if needs[4][0]:
-                    grad_out_w[0] = g.t() @ hidden[0]
-            if needs[0][level]:  # the coordinate term, summed over the batch when it is shared
-                per_row = grad_a.view(batch, n, d)
-                grad_c[level] = batch_sum(per_row) if c[level].shape[0] == 1 < batch else per_row
-            if needs[1][level]:
-                grad_band_w[level] = grad_a.t() @ rows
-            if ctx.needs_input_grad[0]:
-                grad_m = grad_a @ band_w[level] if grad_m is None else grad_m.addmm_(grad_a, band_w[level])
-        return (None if grad_m is None else grad_m.view(batch, n, d), *(x for group in grads for x in group))
-
-
-class _FoldedAttention(NamedTuple):
-    """``LocalityAwareINR._prepare``'s state when the output projection W_o is folded into Eq. 7."""
-
-    keys_values: tuple[torch.Tensor, torch.Tensor]
-    band_weights: list[torch.Tensor]  # W_m^(l) W_o, (d, d) per level
-    band_biases: list[torch.Tensor]  # b_m^(l) + W_m^(l) b_o, (d,) per level
+    def forward(self, queries: torch.Tensor, keys_values: tuple[torch.Tensor, torch.Tensor], twice=False):
+        """``m_v = W_o a_v + b_o``: ``(b, n, d)`` queries -> ``(B, n, d)`` modulation vectors."""
+        return self.out_proj(self.heads_output(queries, keys_values, twice))
 
 
 class LocalityAwareINR(GeneralizableINR):
@@ -198,8 +96,7 @@ class LocalityAwareINR(GeneralizableINR):
     d = d_f = 256, two attention heads, L = 2 levels with ``(sigma_1, sigma_2) = (128, 32)`` and
     ``sigma_q = 16``. ``LocalityAwareINR.from_preset(name)`` builds the other configurations.
 
-    Args (besides the shared ones of ``GeneralizableINR``: image size, patches, views, ``d_in``,
-    ``d_out``, ``num_latents``, the encoder's width, depth, heads and dropout, ``output_bias``):
+    Args (besides the shared ones, see ``ginr_core.models.base``):
         hidden_dim: d, width of the latents and of the decoder.
         fourier_dim: d_f, Fourier feature dimensionality (any even number >= 2 * d_in; the paper's
             256 for images and light fields alike, see ``FourierFeatures``).
@@ -218,44 +115,9 @@ class LocalityAwareINR(GeneralizableINR):
     """
 
     family = "locinr"
-    # Eq. 7-9 through MultiBandModulation, with W_o folded into Eq. 7, where it applies (float32/64, no
-    # autocast); False: the module code
-    fused_modulation: ClassVar[bool] = True
-    # decoder settings per preset (the shared part is in ginr_core.presets)
-    presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "celeba-178": _LOCINR_178,
-        "ffhq-178": _LOCINR_178,
-        "imagenette-178": _LOCINR_178,
-        "ffhq-256": _LOCINR_178,
-        "ffhq-512": {**_LOCINR_178, "attention_heads": 4},
-        # the paper's 48 px patches (16 px of padding per side -> 22 x 22 = 484 tokens) and doubled
-        # bandwidths; attention heads at 1024 are not stated: assumed 4, as at 512.
-        "ffhq-1024": {"patch_size": 48, "sigmas": (256.0, 64.0), "sigma_q": 32.0, "attention_heads": 4},
-        "imagenet-256": {**_LOCINR_178, "attention_heads": 8},
-        # d_F = 256 in the paper; with d_in = 6 the reference implementation's Fourier map computes
-        # floor(128 / 6) = 21 frequencies per dimension, i.e. 252 features, which is what we use.
-        # Attention heads are not stated: assumed 2.
-        "shapenet-nvs": {"fourier_dim": 252, "sigmas": (8.0, 4.0), "sigma_q": 2.0, "attention_heads": 2},
-        # bandwidths scaled to 32 px (Nyquist: w <= 16)
-        "photos-32": {
-            "hidden_dim": 128,
-            "fourier_dim": 128,
-            "num_latents": 32,
-            "sigmas": (24.0, 6.0),
-            "sigma_q": 3.0,
-            "attention_heads": 2,
-        },
-        # the paper's ray bandwidths, 10 frequencies per ray coordinate
-        "scenes-32": {
-            "hidden_dim": 128,
-            "fourier_dim": 120,
-            "num_latents": 32,
-            "sigmas": (8.0, 4.0),
-            "sigma_q": 2.0,
-            "attention_heads": 2,
-        },
-    }
+    presets = LOCINR_PRESETS
 
+    @register_to_config
     def __init__(
         self,
         *,
@@ -267,17 +129,43 @@ class LocalityAwareINR(GeneralizableINR):
         selective_token_aggregation: bool = True,
         multi_band_modulation: bool = True,
         highest_band: bool = False,
-        **shared,
+        image_size: int | tuple[int, int] = 178,
+        patch_size: int = 9,
+        padding: int | None = None,
+        in_channels: int = 3,
+        num_views: int = 1,
+        d_in: int = 2,
+        d_out: int = 3,
+        num_latents: int = 256,
+        encoder_width: int = 768,
+        encoder_depth: int = 6,
+        encoder_heads: int = 12,
+        encoder_mlp_ratio: float = 4.0,
+        dropout: float = 0.1,
+        output_bias: float = 0.5,
     ):
-        super().__init__(**shared)
-        d_in, d_out, num_latents = self.d_in, self.d_out, self.num_latents
+        super().__init__(
+            image_size=image_size,
+            patch_size=patch_size,
+            padding=padding,
+            in_channels=in_channels,
+            num_views=num_views,
+            d_in=d_in,
+            d_out=d_out,
+            num_latents=num_latents,
+            encoder_width=encoder_width,
+            encoder_depth=encoder_depth,
+            encoder_heads=encoder_heads,
+            encoder_mlp_ratio=encoder_mlp_ratio,
+            dropout=dropout,
+            output_bias=output_bias,
+        )
         d = integer_at_least("hidden_dim", hidden_dim)
         if isinstance(sigmas, (int, float)) or not isinstance(sigmas, Sequence) or len(sigmas) == 0:
             raise ValueError(f"sigmas must list the bandwidths of L >= 1 levels, e.g. (128, 32); got {sigmas!r}")
-        sigmas = tuple(positive_number(f"sigmas[{i}]", s) for i, s in enumerate(sigmas))
-        sigma_q = positive_number("sigma_q", sigma_q)
+        self.sigmas = tuple(positive_number(f"sigmas[{i}]", s) for i, s in enumerate(sigmas))
+        self.sigma_q, self.num_levels = positive_number("sigma_q", sigma_q), len(sigmas)
         heads = integer_at_least("attention_heads", attention_heads)
-        self.sigmas, self.sigma_q, self.num_levels = sigmas, sigma_q, len(sigmas)
         self.selective_token_aggregation = bool(selective_token_aggregation)
         self.multi_band_modulation = bool(multi_band_modulation)
         self.highest_band = bool(highest_band)
@@ -287,31 +175,26 @@ class LocalityAwareINR(GeneralizableINR):
         # Latent tokens z_k in R^d: LayerNorm + Linear on the encoder outputs.
         self.latent_proj = latent_projection(self.encoder_width, d)
         # Query q_v = h_F(v; sigma_q, W_q, b_q)  (Eq. 4).
-        self.query_features = FrequencyFeatures(d_in, fourier_dim, sigma_q, d)
+        self.query_features = FrequencyFeatures(self.d_in, fourier_dim, self.sigma_q, d)
         # m_v = MultiHeadAttention(q_v, Z, Z)  (Eq. 5), or IPC's m_v = ReLU(normalize(Z^T V) q_v + b) (w/o STA).
         if self.selective_token_aggregation:
             self.token_aggregation = CrossAttention(d, heads)
         else:
-            self.token_aggregation = InstancePatternComposer(num_latents, d, d)
-        L = self.num_levels
+            self.token_aggregation = InstancePatternComposer(self.num_latents, d, d)
+        # The bands of Eq. 6-7: one per level, or the highest one alone (highest_band), or none.
         if self.multi_band_modulation:
-            # (h_F)^(l) = h_F(v; sigma_l, W_F^(l), b_F^(l))  (Eq. 6), one per level.
-            self.band_features = nn.ModuleList(FrequencyFeatures(d_in, fourier_dim, s, d) for s in sigmas)
-            # W_m^(l), b_m^(l)  (Eq. 7), one per level.
-            self.band_modulation = nn.ModuleList(nn.Linear(d, d) for _ in range(L))
-            # W^(l), b^(l) for l = 2..L  (Eq. 8).
-            self.hidden_layers = nn.ModuleList(nn.Linear(d, d) for _ in range(L - 1))
-            # f_out^(l), l = 1..L  (Eq. 9).
-            self.output_layers = nn.ModuleList(nn.Linear(d, d_out) for _ in range(L))
-        elif self.highest_band:
-            # one level of Eq. 6-7 at sigma_1, then L - 1 plain layers
-            self.band_features = nn.ModuleList([FrequencyFeatures(d_in, fourier_dim, sigmas[0], d)])
-            self.band_modulation = nn.ModuleList([nn.Linear(d, d)])
-            self.hidden_layers = nn.ModuleList(nn.Linear(d, d) for _ in range(L - 1))
-            self.output_layers = nn.ModuleList([nn.Linear(d, d_out)])
+            band_sigmas = self.sigmas
         else:
-            self.hidden_layers = nn.ModuleList(nn.Linear(d, d) for _ in range(L))
-            self.output_layers = nn.ModuleList([nn.Linear(d, d_out)])
+            band_sigmas = self.sigmas[:1] if self.highest_band else ()
+        # (h_F)^(l) = h_F(v; sigma_l, W_F^(l), b_F^(l))  (Eq. 6) and W_m^(l), b_m^(l)  (Eq. 7).
+        self.band_features = nn.ModuleList(FrequencyFeatures(self.d_in, fourier_dim, s, d) for s in band_sigmas)
+        self.band_modulation = nn.ModuleList(nn.Linear(d, d) for _ in band_sigmas)
+        # W^(l), b^(l) for l = 2..L  (Eq. 8); w/o multiFM: the MLP's L - 1 (highest_band) or L hidden layers.
+        hidden = self.num_levels - 1 if self.multi_band_modulation or self.highest_band else self.num_levels
+        self.hidden_layers = nn.ModuleList(nn.Linear(d, d) for _ in range(hidden))
+        # f_out^(l), l = 1..L  (Eq. 9); w/o multiFM: one output layer.
+        outputs = self.num_levels if self.multi_band_modulation else 1
+        self.output_layers = nn.ModuleList(nn.Linear(d, self.d_out) for _ in range(outputs))
 
     @property
     def latent_dim(self) -> int:
@@ -321,77 +204,43 @@ class LocalityAwareINR(GeneralizableINR):
         return self.latent_proj(tokens)
 
     def _prepare(self, latents: torch.Tensor):
+        """Once per decode: keys and values (or w/o STA, IPC's modulated weight) and Eq. 7's ``(W, b)`` per band,
+        with W_o folded in where the attention's output is read by them only."""
+        bands = [(layer.weight, layer.bias) for layer in self.band_modulation]
         if not self.selective_token_aggregation:
-            return self.token_aggregation.compose(latents)  # IPC's modulated weight, once per instance
-        keys_values = self.token_aggregation.prepare(latents)  # keys and values, once per instance
-        if not (self.multi_band_modulation and self._fused_modulation_applies(latents)):
-            return keys_values
-        # m_v = W_o a_v + b_o (the attention's output projection) is read only by Eq. 7's products
-        # W_m^(l) m_v, so W_o is folded into them once per decode: W_m^(l) W_o and b_m^(l) + W_m^(l) b_o.
-        # The same function and gradients, and per coordinate one (B * n, d, d) product fewer forward and two
-        # fewer backward (~4 % of a paper-size training step); the module code keeps W_o apart.
+            return self.token_aggregation.compose(latents), bands
         out_proj = self.token_aggregation.out_proj
-        return _FoldedAttention(
-            keys_values,
-            [modulation.weight @ out_proj.weight for modulation in self.band_modulation],
-            [torch.addmv(modulation.bias, modulation.weight, out_proj.bias) for modulation in self.band_modulation],
-        )
-
-    def _fused_modulation_applies(self, m: torch.Tensor) -> bool:
-        """Whether Eq. 7-9 run as ``MultiBandModulation``: float32/64 weights and activations, no autocast."""
-        weight = self.band_modulation[0].weight
-        return (
-            self.fused_modulation
-            and m.dtype == weight.dtype in (torch.float32, torch.float64)
-            and not torch.is_autocast_enabled(m.device.type)
-        )
-
-    def _fused_bands(self, m, coords, band_weights, band_biases) -> torch.Tensor:
-        """Eq. 6-9 through ``MultiBandModulation``: ``(B, n, d)`` inputs of Eq. 7's products, with their
-        ``(d, d)`` weights and ``(d,)`` biases per level -> ``(B, n, d_out)``."""
-        coord_terms = [f(coords) + b for f, b in zip(self.band_features, band_biases)]  # Eq. 6, plus Eq. 7's bias
-        y = MultiBandModulation.apply(
-            m,
-            *coord_terms,
-            *band_weights,
-            *(layer.weight for layer in self.hidden_layers),
-            *(layer.bias for layer in self.hidden_layers),
-            *(layer.weight for layer in self.output_layers),
-            *(layer.bias for layer in self.output_layers),
-        )
-        return y + self.output_bias
+        if bands:  # W_m^(l) W_o and b_m^(l) + W_m^(l) b_o
+            bands = [(w @ out_proj.weight, torch.addmv(b, w, out_proj.bias)) for w, b in bands]
+        return self.token_aggregation.prepare(latents), bands
 
     def _decode(self, state, coords: torch.Tensor) -> torch.Tensor:
+        aggregation, bands = state
         q = self.query_features(coords)  # q_v, (b, n, d)  (Eq. 3-4)
-        if isinstance(state, _FoldedAttention):  # Eq. 5-9 with W_o folded into Eq. 7 (see _prepare)
-            a = self.token_aggregation(q, state.keys_values, project=False)  # m_v before W_o, (B, n, d)
-            return self._fused_bands(a, coords, state.band_weights, state.band_biases)
-        if self.selective_token_aggregation:
-            m = self.token_aggregation(q, state)  # m_v, (B, n, d)  (Eq. 5)
+        twice = coords.requires_grad and torch.is_grad_enabled()  # a coordinate gradient may be differentiated
+        if not self.selective_token_aggregation:
+            m = F.relu(self.token_aggregation(q, aggregation))  # IPC's m_v, (B, n, d)  (w/o STA)
+        elif bands:
+            m = self.token_aggregation.heads_output(q, aggregation, twice)  # a_v: W_o is in the bands' weights
         else:
-            m = F.relu(self.token_aggregation(q, state))
-        if not self.multi_band_modulation:
+            m = self.token_aggregation(q, aggregation, twice)  # m_v, (B, n, d)  (Eq. 5)
+
+        if not self.multi_band_modulation:  # w/o multiFM: a ReLU MLP on m_v, one output layer
             h = m
             if self.highest_band:  # ReLU(h_F(v; sigma_1) + W_m m_v + b_m)
-                modulation = self.band_modulation[0]
-                h = F.relu(F.linear(m, modulation.weight) + (self.band_features[0](coords) + modulation.bias))
+                (weight, bias), features = bands[0], self.band_features[0]
+                h = F.relu(F.linear(m, weight) + (features(coords) + bias))
             for layer in self.hidden_layers:
                 h = F.relu(layer(h))
             with float32_output(h):  # the final layer and the prediction in float32, also under autocast
                 return full_linear(self.output_layers[0], h) + self.output_bias
 
-        if self._fused_modulation_applies(m):  # Eq. 6-9 in one function; the module code below is the reference
-            modulation = self.band_modulation
-            return self._fused_bands(m, coords, [w.weight for w in modulation], [w.bias for w in modulation])
-
-        out, h = None, None
-        for level in range(self.num_levels):
+        out = h = None
+        for level, (weight, bias) in enumerate(bands):
             h_f = self.band_features[level](coords)  # (h_F)_v^(l), (b, n, d)  (Eq. 6)
-            # m_v^(l) = ReLU((h_F)_v^(l) + W_m^(l) m_v + b_m^(l))  (Eq. 7). The bias joins the coordinate-only
-            # term, which is computed once for a shared coordinate set. Out of place: in-place ops on the
-            # linear layers' (viewed) outputs cost more in the backward's copies than they save (~2 %).
-            modulation = self.band_modulation[level]
-            m_l = F.relu(F.linear(m, modulation.weight) + (h_f + modulation.bias))
+            # m_v^(l) = ReLU((h_F)_v^(l) + W_m^(l) m_v + b_m^(l))  (Eq. 7); the bias joins the coordinate-only
+            # term, computed once for a shared coordinate set
+            m_l = F.relu(F.linear(m, weight) + (h_f + bias))
             if level == 0:
                 h = m_l  # h_v^(1) = m_v^(1)
             else:

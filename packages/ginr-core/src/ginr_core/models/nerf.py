@@ -25,36 +25,13 @@ from typing import Any, ClassVar
 import torch
 
 from ..checks import integer_at_least
+from ..presets import NERF_PRESETS, transinr_presets
 from ..volume import composite, ray_depths, ray_points
+from .base import register_to_config
 from .ipc import IPC
 from .transinr import TransINR
 
-__all__ = ["NERF_PRESETS", "NeRFIPC", "NeRFTransINR", "VolumeRendering"]
-
-# the settings every NeRF-style model starts from: the ShapeNet protocol's views and rays
-NERF_SHARED_DEFAULTS: dict[str, Any] = {
-    "image_size": 128,
-    "patch_size": 8,
-    "in_channels": 9,
-    "num_views": 5,
-    "d_in": 6,
-    "output_bias": 0.0,
-}
-# decoder settings per preset (the shared part is in ginr_core.presets). The embedded scenes (objects
-# within ~1 of the origin, cameras at 3) need other depth bounds; the CPU recipe also halves the
-# points and the width, and lowers the bandwidth to 2^6 for 32 px views (assumed, not the paper's).
-NERF_PRESETS: dict[str, dict[str, Any]] = {
-    "shapenet-nvs": {},
-    "scenes-32": {
-        "hidden_dim": 128,
-        "sigma": 64.0,
-        "num_layers": 5,
-        "num_latents": 32,
-        "near": 1.5,
-        "far": 4.5,
-        "points_per_ray": 64,
-    },
-}
+__all__ = ["NeRFIPC", "NeRFTransINR", "VolumeRendering"]
 
 
 def _depth_bounds(near: Any, far: Any) -> tuple[float, float]:
@@ -118,9 +95,9 @@ class NeRFIPC(VolumeRendering, IPC):
     """
 
     family = "ipc_nerf"
-    presets: ClassVar[dict[str, dict[str, Any]]] = NERF_PRESETS
-    shared_defaults: ClassVar[dict[str, Any]] = NERF_SHARED_DEFAULTS
+    presets = NERF_PRESETS
 
+    @register_to_config
     def __init__(
         self,
         *,
@@ -132,7 +109,20 @@ class NeRFIPC(VolumeRendering, IPC):
         near: float = 2.0,
         far: float = 6.0,
         points_per_ray: int = 128,
-        **shared,
+        image_size: int | tuple[int, int] = 128,
+        patch_size: int = 8,
+        padding: int | None = None,
+        in_channels: int = 9,
+        num_views: int = 5,
+        d_in: int = 6,
+        d_out: int = 3,
+        num_latents: int = 256,
+        encoder_width: int = 768,
+        encoder_depth: int = 6,
+        encoder_heads: int = 12,
+        encoder_mlp_ratio: float = 4.0,
+        dropout: float = 0.1,
+        output_bias: float = 0.0,
     ):
         super().__init__(
             hidden_dim=hidden_dim,
@@ -140,7 +130,20 @@ class NeRFIPC(VolumeRendering, IPC):
             sigma=sigma,
             num_layers=num_layers,
             modulated_layer=modulated_layer,
-            **shared,
+            image_size=image_size,
+            patch_size=patch_size,
+            padding=padding,
+            in_channels=in_channels,
+            num_views=num_views,
+            d_in=d_in,
+            d_out=d_out,
+            num_latents=num_latents,
+            encoder_width=encoder_width,
+            encoder_depth=encoder_depth,
+            encoder_heads=encoder_heads,
+            encoder_mlp_ratio=encoder_mlp_ratio,
+            dropout=dropout,
+            output_bias=output_bias,
         )
         self._setup_rendering(near, far, points_per_ray)
 
@@ -153,13 +156,9 @@ class NeRFTransINR(VolumeRendering, TransINR):
     """
 
     family = "transinr_nerf"
-    presets: ClassVar[dict[str, dict[str, Any]]] = {
-        name: {k: v for k, v in preset.items() if k != "num_latents"}
-        | ({"tokens_per_layer": 8} if "num_latents" in preset else {})
-        for name, preset in NERF_PRESETS.items()
-    }
-    shared_defaults: ClassVar[dict[str, Any]] = {**TransINR.shared_defaults, **NERF_SHARED_DEFAULTS}
+    presets = transinr_presets(NERF_PRESETS)
 
+    @register_to_config
     def __init__(
         self,
         *,
@@ -171,7 +170,20 @@ class NeRFTransINR(VolumeRendering, TransINR):
         near: float = 2.0,
         far: float = 6.0,
         points_per_ray: int = 128,
-        **shared,
+        image_size: int | tuple[int, int] = 128,
+        patch_size: int = 8,
+        padding: int | None = None,
+        in_channels: int = 9,
+        num_views: int = 5,
+        d_in: int = 6,
+        d_out: int = 3,
+        num_latents: int | None = None,
+        encoder_width: int = 768,
+        encoder_depth: int = 6,
+        encoder_heads: int = 12,
+        encoder_mlp_ratio: float = 4.0,
+        dropout: float = 0.1,
+        output_bias: float = 0.0,
     ):
         super().__init__(
             hidden_dim=hidden_dim,
@@ -179,6 +191,19 @@ class NeRFTransINR(VolumeRendering, TransINR):
             sigma=sigma,
             num_layers=num_layers,
             tokens_per_layer=tokens_per_layer,
-            **shared,
+            image_size=image_size,
+            patch_size=patch_size,
+            padding=padding,
+            in_channels=in_channels,
+            num_views=num_views,
+            d_in=d_in,
+            d_out=d_out,
+            num_latents=num_latents,
+            encoder_width=encoder_width,
+            encoder_depth=encoder_depth,
+            encoder_heads=encoder_heads,
+            encoder_mlp_ratio=encoder_mlp_ratio,
+            dropout=dropout,
+            output_bias=output_bias,
         )
         self._setup_rendering(near, far, points_per_ray)

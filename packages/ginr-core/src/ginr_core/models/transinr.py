@@ -13,17 +13,16 @@ normalises and projects its own share of them.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..checks import integer_at_least, positive_number
 from ..coords import FourierFeatures
-from .base import GeneralizableINR, float32_output, full
+from ..presets import BASELINE_PRESETS, transinr_presets
+from .base import GeneralizableINR, float32_output, full, register_to_config
 from .encoder import latent_projection
-from .ipc import BASELINE_PRESETS, IPC, ModulatedLinear, baseline_init_
+from .ipc import IPC, ModulatedLinear, baseline_init_
 
 __all__ = ["TokenModulatedLinear", "TransINR"]
 
@@ -63,14 +62,9 @@ class TransINR(GeneralizableINR):
     """
 
     family = "transinr"
-    # IPC's decoder settings per preset, with TransINR's tokens where IPC sets its rank
-    presets: ClassVar[dict[str, dict[str, Any]]] = {
-        name: {k: v for k, v in preset.items() if k != "num_latents"}
-        | ({"tokens_per_layer": 8} if "num_latents" in preset else {})
-        for name, preset in BASELINE_PRESETS.items()
-    }
-    shared_defaults: ClassVar[dict[str, Any]] = {"num_latents": None}
+    presets = transinr_presets(BASELINE_PRESETS)
 
+    @register_to_config
     def __init__(
         self,
         *,
@@ -79,22 +73,48 @@ class TransINR(GeneralizableINR):
         sigma: float = 64.0,
         num_layers: int = 5,
         tokens_per_layer: int = 64,
-        **shared,
+        image_size: int | tuple[int, int] = 178,
+        patch_size: int = 9,
+        padding: int | None = None,
+        in_channels: int = 3,
+        num_views: int = 1,
+        d_in: int = 2,
+        d_out: int = 3,
+        num_latents: int | None = None,
+        encoder_width: int = 768,
+        encoder_depth: int = 6,
+        encoder_heads: int = 12,
+        encoder_mlp_ratio: float = 4.0,
+        dropout: float = 0.1,
+        output_bias: float = 0.5,
     ):
-        settings = self.shared_settings(**shared)
-        point_dim, raw_dim, scale = self._mlp_io(settings["d_in"], settings["d_out"])
+        point_dim, raw_dim, scale = self._mlp_io(d_in, d_out)
         hidden_dim = integer_at_least("hidden_dim", hidden_dim)
         tokens_per_layer = integer_at_least("tokens_per_layer", tokens_per_layer)
         integer_at_least("num_layers", num_layers, minimum=2)
         dims = [fourier_dim] + [hidden_dim] * (num_layers - 1) + [raw_dim]
         groups = [min(tokens_per_layer, fan_out) for fan_out in dims[1:]]
-        num_latents = shared.pop("num_latents", None)
         if num_latents is not None and num_latents != sum(groups):
             raise ValueError(
                 f"TransINR derives R from tokens_per_layer={tokens_per_layer}: {groups} tokens for its {num_layers} "
                 f"layers, R = {sum(groups)}; got num_latents={num_latents!r} (pass None)"
             )
-        super().__init__(num_latents=sum(groups), **shared)
+        super().__init__(
+            image_size=image_size,
+            patch_size=patch_size,
+            padding=padding,
+            in_channels=in_channels,
+            num_views=num_views,
+            d_in=d_in,
+            d_out=d_out,
+            num_latents=sum(groups),
+            encoder_width=encoder_width,
+            encoder_depth=encoder_depth,
+            encoder_heads=encoder_heads,
+            encoder_mlp_ratio=encoder_mlp_ratio,
+            dropout=dropout,
+            output_bias=output_bias,
+        )
         self.fourier_features = FourierFeatures(point_dim, fourier_dim, positive_number("sigma", sigma), scale)
         encoder_width = self.encoder_width
         self.layers = nn.ModuleList(
