@@ -26,24 +26,21 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from accelerate import Accelerator
-from accelerate.utils import broadcast, gather_object, set_seed
+from accelerate.utils import gather_object, set_seed
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from ginr_core import list_families
 from ginr_data import DatasetUnavailableError, ImageLoadError, LightFieldError
 
 from .cards import command_line, write_model_card
-from .checkpoints import RunState, claim_run, latest_checkpoint, resume_run, save_checkpoint
+from .checkpoints import RunState, claim_run, resume_run
 from .config import (
     RESUME_MAY_CHANGE,
     ConfigError,
@@ -57,7 +54,7 @@ from .config import (
 from .evaluation import resolve_chunk_size
 from .figures import save_png, stack_vertically
 from .files import replace_dir, write_json
-from .guards import check_finite, non_finite_step, on_termination, run_app, step_is_finite, stop_if_asked
+from .guards import check_finite, on_termination, run_app
 from .launch import (
     add_launcher_flags,
     launcher_overrides,
@@ -69,7 +66,8 @@ from .launch import (
     resume_request,
     start_tracking,
 )
-from .seeding import keyed_generator, seed_step, step_generator
+from .loop import TrainingLoop, micro_batch_size
+from .seeding import keyed_generator, step_generator
 from .tasks import get_task_class
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -187,13 +185,6 @@ def _precision(configured: str) -> str | None:
     return configured
 
 
-def _later_steps(steps_from: tuple[float, int] | None, step: int, train_seconds: float) -> float | None:
-    """Mean seconds per step after this process's first one (training time: evaluations excluded)."""
-    if steps_from is None or step <= steps_from[1]:
-        return None
-    return (train_seconds - steps_from[0]) / (step - steps_from[1])
-
-
 def _track_evaluation(accelerator, task, model, test_set, by_setting: dict, psnr: float, step: int) -> None:
     """The test metrics and a preview (the task's figure of the first test items) to the trackers."""
     if not accelerator.log_with:
@@ -278,15 +269,62 @@ class _Epochs(torch.utils.data.Dataset):
         return self.dataset[index]
 
 
-def _train(args: argparse.Namespace, config: RunConfig, out: Path, chosen: Path | None) -> dict:
-    checkpoints = out / "checkpoints"
-    accumulation = config.train.gradient_accumulation_steps
+class _INRLoop(TrainingLoop):
+    """The loop of an INR run: the task's batches and loss, its test scores on the evaluation cadence."""
+
+    def __init__(self, *args, task, config: RunConfig, train_set, test_set, micro: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.task, self.config, self.train_set, self.test_set, self.micro = task, config, train_set, test_set, micro
+        self.per_process = micro * self.accumulation
+        self.last_score, self.skipped = float("nan"), set()  # skipped: unreadable sources met since the last sync
+
+    def prepare(self, items, micro: int):
+        first = self.accelerator.process_index * self.per_process + micro * self.micro
+        generators = _sample_generators(self.seed, self.state.step, list(range(first, first + self.micro)))
+        batch_generator = keyed_generator(self.seed, self.state.step)  # the same on every process
+        return self.task.training_batch(items, self.accelerator.device, generators, batch_generator)
+
+    def loss(self, batch) -> torch.Tensor:
+        inputs, coords, targets = batch
+        chunk = resolve_chunk_size(self.config.train.decode_chunk_size, inputs.shape[0], inputs.device)
+        return self.task.loss(self.model(inputs, coords, chunk_size=chunk), targets)
+
+    def after_micro(self, items) -> None:
+        for index, count in zip(items["index"].tolist(), items["skipped"].tolist()):
+            self.skipped.update(self.train_set.skipped_sources(index, count) if count else ())
+
+    def before_pause(self) -> None:
+        self.state.unreadable, self.skipped = _union(self.accelerator, self.state.unreadable, self.skipped), set()
+
+    def postfix(self) -> dict[str, str]:
+        return {"test_psnr": f"{self.last_score:.2f}"}
+
+    def evaluate(self) -> None:
+        accelerator, task, state = self.accelerator, self.task, self.state
+        scores = evaluate(accelerator, self.model, self.test_set, self.config, task)
+        means = _means(scores)
+        self.last_score = means[task.headline(scores)]
+        entry = {"step": state.step, "minutes": state.train_seconds / 60, "test_psnr": self.last_score}
+        by = _labelled(task, means)
+        state.history.append({**entry, **({"by_setting": by} if len(means) > 1 else {})})
+        if accelerator.is_main_process:
+            shown = ", ".join(f"{k}: {v:.2f}" for k, v in by.items()) if len(means) > 1 else ""
+            count = len(next(iter(scores.values())))
+            self.bar.write(
+                f"step {state.step}: test PSNR {self.last_score:.2f} dB ({count} items)"
+                + (f" [{shown}]" if shown else "")
+            )
+        _track_evaluation(accelerator, task, self.model, self.test_set, by, self.last_score, state.step)
+
+
+def _make_accelerator(config: RunConfig, out: Path) -> Accelerator:
+    """The run's ``Accelerator``, with TF32 (if asked) on GPUs and the cores shared between CPU processes."""
     accelerator = make_accelerator(
         out,
         config.train.report_to,
         config.train.timeout_minutes,
         mixed_precision=_precision(config.train.mixed_precision),
-        gradient_accumulation_steps=accumulation,
+        gradient_accumulation_steps=config.train.gradient_accumulation_steps,
     )
     if accelerator.device.type == "cuda" and config.train.tf32:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True  # fp32 runs: TF32 matmuls
@@ -299,32 +337,30 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path, chosen: Path 
             warnings.warn(
                 "mixed precision on CPU: bf16 is ~100x slower than fp32 on CPUs without bf16 units", stacklevel=1
             )
-    set_seed(config.seed)
-    main_process = accelerator.is_main_process
-    world, rank = accelerator.num_processes, accelerator.process_index
+    return accelerator
 
-    # ---------------------------------------------------------------- data and model
-    data = config.data
-    task = get_task_class(data.task)(config)
-    train_set, test_set = task.datasets()
+
+def _build_model(config: RunConfig, task, train_set):
+    """``(model class, model)`` of the config, compiled if asked, or ``SystemExit`` if the task cannot train it."""
     cls, kwargs = model_kwargs(config.model)
     model = cls(**kwargs)
     if config.train.compile:
         model.compile()  # compiled at the first step: its time is reported apart (metrics.json: "compile")
-    resolution = task.resolution(train_set)
     problem = task.check_model(model, train_set)
     if problem:
         raise SystemExit(f"error: {problem}")
-    batch = config.train.batch_size
-    if batch % world:
-        raise SystemExit(f"error: train.batch_size={batch} must be divisible by the {world} processes")
-    per_process = batch // world
-    if per_process % accumulation:
-        raise SystemExit(
-            f"error: each of the {world} processes takes {per_process} items a step, which "
-            f"train.gradient_accumulation_steps={accumulation} micro-batches cannot split evenly"
-        )
-    micro = per_process // accumulation
+    return cls, model
+
+
+def _train(args: argparse.Namespace, config: RunConfig, out: Path, chosen: Path | None) -> dict:
+    accelerator = _make_accelerator(config, out)
+    set_seed(config.seed)
+    world, rank = accelerator.num_processes, accelerator.process_index
+    task = get_task_class(config.data.task)(config)
+    train_set, test_set = task.datasets()
+    cls, model = _build_model(config, task, train_set)
+    batch, accumulation = config.train.batch_size, config.train.gradient_accumulation_steps
+    micro = micro_batch_size(batch, world, accumulation)
     steps_per_epoch = len(train_set) // batch
     if steps_per_epoch == 0:
         raise SystemExit(f"error: {len(train_set)} training items are fewer than train.batch_size={batch}")
@@ -333,13 +369,10 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path, chosen: Path 
     every_epochs = config.train.eval_every_epochs
     eval_every = every_epochs * steps_per_epoch if every_epochs else config.train.eval_every
 
+    train = config.train
     fused = accelerator.device.type in ("cpu", "cuda")
     optimizer = torch.optim.Adam(
-        model.parameters(),
-        lr=config.train.lr,
-        betas=config.train.betas,
-        weight_decay=config.train.weight_decay,
-        fused=fused,
+        model.parameters(), lr=train.lr, betas=train.betas, weight_decay=train.weight_decay, fused=fused
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, learning_rate_factor(config, total_steps))
     model, optimizer = accelerator.prepare(model, optimizer)
@@ -350,12 +383,8 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path, chosen: Path 
     if accelerator.scaler is not None:
         parts["scaler"] = accelerator.scaler
     if args.resume:
-        resume_run(checkpoints, parts, settings, show=main_process, checkpoint=chosen)
-
-    def checkpoint() -> None:
-        save_checkpoint(accelerator, checkpoints, state.step, config.train.keep_checkpoints, parts)
-
-    if main_process:
+        resume_run(out / "checkpoints", parts, settings, show=accelerator.is_main_process, checkpoint=chosen)
+    if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         raw = accelerator.unwrap_model(model)
         print(
@@ -366,13 +395,33 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path, chosen: Path 
         )
     start_tracking(accelerator, "ginr-train", config.to_dict())
 
-    # ---------------------------------------------------------------- training
-    bar = tqdm(total=total_steps, initial=state.step, disable=not main_process, desc="training", dynamic_ncols=True)
-    started = time.perf_counter() - state.train_seconds
-    budget = config.train.time_budget_minutes
-    last_psnr, skipped = float("nan"), set()  # skipped: unreadable sources met since the last sync
-    model.train()
-    workers = loader_workers(data.num_workers, train_set, accelerator)
+    loop = _INRLoop(
+        accelerator,
+        model,
+        optimizer,
+        state,
+        task=task,
+        config=config,
+        train_set=train_set,
+        test_set=test_set,
+        micro=micro,
+        checkpoints=out / "checkpoints",
+        parts=parts,
+        keep=train.keep_checkpoints,
+        total_steps=total_steps,
+        accumulation=accumulation,
+        seed=config.seed,
+        lr_scheduler=scheduler,
+        grad_clip=train.grad_clip,
+        max_bad_steps=train.max_bad_steps,
+        remedy="Lower train.lr, set train.grad_clip, or skip a few such steps with train.max_bad_steps=k",
+        log_every=train.log_every,
+        eval_every=eval_every,
+        checkpoint_every=train.checkpoint_every,
+        time_budget_minutes=train.time_budget_minutes,
+        interruptions=(KeyboardInterrupt, ImageLoadError),
+    )
+    workers = loader_workers(config.data.num_workers, train_set, accelerator)
     loader = DataLoader(
         _Epochs(train_set),
         batch_sampler=_RunBatches(
@@ -381,113 +430,27 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path, chosen: Path 
         generator=keyed_generator(config.seed, state.step, rank, 0x10AD),  # not the global generator
         **loader_options(workers, accelerator),
     )
-    step_started, micro_losses = time.perf_counter(), []
-    first_step = steps_from = None  # this process's first step (with train.compile: the compilation)
-    try:
-        for m_index, items in enumerate(loader):
-            m = m_index % accumulation  # the micro-batch of this step
-            seed_step(config.seed, state.step * accumulation + m, rank)  # dropout: the same masks after a resume
-            first = rank * per_process + m * micro
-            generators = _sample_generators(config.seed, state.step, list(range(first, first + micro)))
-            batch_generator = keyed_generator(config.seed, state.step)  # the same on every process
-            inputs, coords, targets = task.training_batch(items, accelerator.device, generators, batch_generator)
-            with accelerator.accumulate(model):  # gradients synchronised on the last micro-batch only
-                with accelerator.autocast():
-                    chunk = resolve_chunk_size(config.train.decode_chunk_size, inputs.shape[0], inputs.device)
-                    prediction = model(inputs, coords, chunk_size=chunk)
-                micro_loss = F.mse_loss(prediction.float(), targets)
-                accelerator.backward(micro_loss)  # divided by the micro-batches: the step's mean
-            micro_losses.append(micro_loss.detach())
-            for index, count in zip(items["index"].tolist(), items["skipped"].tolist()):
-                skipped.update(train_set.skipped_sources(index, count) if count else ())
-            if m < accumulation - 1:
-                continue
-            loss = torch.stack(micro_losses).mean()
-            micro_losses = []
-            if config.train.grad_clip:
-                norm = accelerator.clip_grad_norm_(model.parameters(), config.train.grad_clip)
-            else:
-                norm = torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
-            if step_is_finite(accelerator, loss, norm):
-                optimizer.step()
-            else:  # never applied: skipped (if the config allows a few) or the run stops
-                state.bad_steps.append(state.step + 1)
-                if len(state.bad_steps) > config.train.max_bad_steps:
-                    raise non_finite_step(
-                        state.step + 1,
-                        loss,
-                        latest_checkpoint(checkpoints),
-                        config.train.max_bad_steps,
-                        "Lower train.lr, set train.grad_clip, or skip a few such steps with train.max_bad_steps=k",
-                    )
-                bar.write(f"step {state.step + 1}: non-finite loss or gradient, update skipped")
-            lr = scheduler.get_last_lr()[0]
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            state.step += 1
-            state.train_seconds = time.perf_counter() - started
-            if first_step is None:
-                first_step, steps_from = time.perf_counter() - step_started, (state.train_seconds, state.step)
-            bar.update(1)
-            if state.step % config.train.log_every == 0:
-                value, step_time = loss.item(), (time.perf_counter() - step_started) / config.train.log_every
-                bar.set_postfix(loss=f"{value:.4f}", test_psnr=f"{last_psnr:.2f}", refresh=False)
-                log_scalars(
-                    accelerator, {"train/loss": value, "train/lr": lr, "train/step_seconds": step_time}, state.step
-                )
-                step_started = time.perf_counter()
-            evaluating = state.step % eval_every == 0 and state.step < total_steps
-            saving = state.step % config.train.checkpoint_every == 0 and state.step < total_steps
-            if evaluating or saving:  # not training time: excluded from train_seconds and the budget
-                pause = time.perf_counter()
-                state.unreadable, skipped = _union(accelerator, state.unreadable, skipped), set()
-                if evaluating:
-                    scores = evaluate(accelerator, model, test_set, config, task)
-                    means = _means(scores)
-                    last_psnr = means[task.headline(scores)]
-                    entry = {"step": state.step, "minutes": state.train_seconds / 60, "test_psnr": last_psnr}
-                    by = _labelled(task, means)
-                    state.history.append({**entry, **({"by_setting": by} if len(means) > 1 else {})})
-                    if main_process:
-                        shown = ", ".join(f"{k}: {v:.2f}" for k, v in by.items()) if len(means) > 1 else ""
-                        count = len(next(iter(scores.values())))
-                        bar.write(
-                            f"step {state.step}: test PSNR {last_psnr:.2f} dB ({count} items)"
-                            + (f" [{shown}]" if shown else "")
-                        )
-                    _track_evaluation(accelerator, task, model, test_set, by, last_psnr, state.step)
-                    model.train()
-                if saving:
-                    checkpoint()
-                started += time.perf_counter() - pause
-                step_started += time.perf_counter() - pause
-            stop = budget is not None and state.train_seconds > budget * 60
-            if budget is not None:
-                stop = bool(broadcast(torch.tensor([stop], device=accelerator.device)).item())
-            if stop:
-                total_steps = state.step
-            if state.step >= total_steps:
-                break
-            stop_if_asked()
-    except (KeyboardInterrupt, ImageLoadError) as err:  # keep what was trained, then stop
-        if world == 1 and state.step > 0:
-            state.unreadable, skipped = sorted(set(state.unreadable) | skipped, key=str), set()
-            checkpoint()
-            reason = "interrupted" if isinstance(err, KeyboardInterrupt) else "stopped on an unreadable image"
-            print(f"\n{reason}: saved {latest_checkpoint(checkpoints)}; continue with --resume", flush=True)
-        raise
-    bar.close()
-    state.unreadable, skipped = _union(accelerator, state.unreadable, skipped), set()
+    loop.run(loader)
+    loop.before_pause()
+    metrics = _final_metrics(accelerator, loop, cls)
+    if accelerator.is_main_process:
+        _write_outputs(accelerator, loop, metrics, out)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return metrics
 
-    # ---------------------------------------------------------------- final evaluation and outputs
+
+def _final_metrics(accelerator: Accelerator, loop: _INRLoop, cls: type) -> dict:
+    """The final evaluation (test split and extra splits, raw and clamped) and ``metrics.json``'s contents."""
+    config, task, state, model, data = loop.config, loop.task, loop.state, loop.model, loop.config.data
     clamped: dict[int, dict[int, float]] = {}
-    scores = evaluate(accelerator, model, test_set, config, task, clamped=clamped)
+    scores = evaluate(accelerator, model, loop.test_set, config, task, clamped=clamped)
     means, means_clamped = _means(scores), _means(clamped)
     headline = task.headline(scores)
     test_psnr, per_item = means[headline], scores[headline]
     entry = {"step": state.step, "minutes": state.train_seconds / 60, "test_psnr": test_psnr}
     state.history.append({**entry, **({"by_setting": _labelled(task, means)} if len(means) > 1 else {})})
-    checkpoint()  # --resume can extend the run
+    loop.checkpoint()  # --resume can extend the run
     metrics = {
         "test": {
             "psnr": test_psnr,
@@ -503,13 +466,13 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path, chosen: Path 
         "train_minutes": state.train_seconds / 60,
         "skipped_images": len(state.unreadable),
         "skipped_steps": state.bad_steps,  # steps whose non-finite update was not applied (train.max_bad_steps)
-        "world_size": world,
+        "world_size": accelerator.num_processes,
         "hardware": _hardware(accelerator),
         "mixed_precision": accelerator.mixed_precision,
         "compile": {
             "enabled": config.train.compile,
-            "first_step_seconds": first_step,  # with compilation when enabled
-            "later_steps_seconds": _later_steps(steps_from, state.step, state.train_seconds),
+            "first_step_seconds": loop.first_step_seconds,  # with compilation when enabled
+            "later_steps_seconds": loop.later_steps_seconds,
         },
         "command": command_line(),
         "model": {
@@ -521,15 +484,15 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path, chosen: Path 
             "source": data.source,
             "test_split": data.test_split,
             "extra_test_splits": list(data.extra_test_splits),
-            "resolution": resolution,
+            "resolution": task.resolution(loop.train_set),
         },
         "history": state.history,
         "per_image_test_psnr": per_item,
         "per_setting_test_psnr": _labelled(task, scores),
         "config": config.to_dict(),
     }
-    extra_sets = {split: task.extra_test_set(split) for split in data.extra_test_splits}
-    for split, extra_set in extra_sets.items():  # more held-out sets, each reported beside the test split
+    loop.extra_sets = {split: task.extra_test_set(split) for split in data.extra_test_splits}
+    for split, extra_set in loop.extra_sets.items():  # more held-out sets, each reported beside the test split
         extra_clamped: dict[int, dict[int, float]] = {}
         extra_scores = evaluate(accelerator, model, extra_set, config, task, clamped=extra_clamped, whole=True)
         metrics["test"].setdefault("extra", {})[split] = {
@@ -537,45 +500,47 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path, chosen: Path 
             "psnr_clamped": _means(extra_clamped)[headline],
             "images": len(extra_scores[headline]),
         }
-    if main_process:
-        raw = accelerator.unwrap_model(model).eval()
-        check_finite(raw, "the trained model")  # never written: a non-finite model replaces nothing
+    return metrics
 
-        def fill(folder: Path) -> None:
-            raw.save_pretrained(folder)
-            write_model_card(folder, model=raw, metrics=metrics)
 
-        replace_dir(out / "model", fill)
-        shown = task.shown(list(per_item))
-        pictures = [task.figure(raw, test_set, shown, accelerator.device)]
-        for extra_set in extra_sets.values():  # the first items of each extra split below the test split's
-            pictures.append(task.figure(raw, extra_set, list(range(min(4, len(extra_set)))), accelerator.device))
-        captions = [f"split {s!r}" for s in (data.test_split, *extra_sets)] if extra_sets else None
-        save_png(stack_vertically(pictures, captions), out / task.figure_name)
-        write_json(out / "metrics.json", metrics)
-        by = "; ".join(f"{k}: {v:.2f} dB" for k, v in _labelled(task, means).items()) if len(means) > 1 else ""
-        setting = task.setting_label(headline)
+def _write_outputs(accelerator: Accelerator, loop: _INRLoop, metrics: dict, out: Path) -> None:
+    """``model/`` (never a non-finite one), the task's figure, ``metrics.json`` and the closing lines."""
+    task, data, test_set = loop.task, loop.config.data, loop.test_set
+    raw = accelerator.unwrap_model(loop.model).eval()
+    check_finite(raw, "the trained model")  # never written: a non-finite model replaces nothing
+
+    def fill(folder: Path) -> None:
+        raw.save_pretrained(folder)
+        write_model_card(folder, model=raw, metrics=metrics)
+
+    replace_dir(out / "model", fill)
+    per_item = metrics["per_image_test_psnr"]
+    pictures = [task.figure(raw, test_set, task.shown(list(per_item)), accelerator.device)]
+    for extra_set in loop.extra_sets.values():  # the first items of each extra split below the test split's
+        pictures.append(task.figure(raw, extra_set, list(range(min(4, len(extra_set)))), accelerator.device))
+    captions = [f"split {s!r}" for s in (data.test_split, *loop.extra_sets)] if loop.extra_sets else None
+    save_png(stack_vertically(pictures, captions), out / task.figure_name)
+    write_json(out / "metrics.json", metrics)
+    test, steps, minutes = metrics["test"], metrics["steps"], metrics["train_minutes"]
+    by = "; ".join(f"{k}: {v:.2f} dB" for k, v in test["by_setting"].items()) if len(test["by_setting"]) > 1 else ""
+    print(
+        f"test PSNR {test['psnr']:.2f} dB ({test['setting']}; raw outputs, clamped to [0, 1]: "
+        f"{test['psnr_clamped']:.2f} dB) on {len(per_item)} held-out items after {steps} steps "
+        f"({minutes:.1f} min){' [' + by + ']' if by else ''}; wrote {out}/model, metrics.json, "
+        f"{task.figure_name}",
+        flush=True,
+    )
+    for split, scored in test.get("extra", {}).items():
         print(
-            f"test PSNR {test_psnr:.2f} dB ({setting}; raw outputs, clamped to [0, 1]: "
-            f"{means_clamped[headline]:.2f} dB) on {len(per_item)} held-out items after {state.step} steps "
-            f"({state.train_seconds / 60:.1f} min){' [' + by + ']' if by else ''}; wrote {out}/model, metrics.json, "
-            f"{task.figure_name}",
+            f"{split} PSNR {scored['psnr']:.2f} dB (raw outputs; clamped: {scored['psnr_clamped']:.2f} dB) on "
+            f"{scored['images']} held-out items of split {split!r}",
             flush=True,
         )
-        for split, scored in metrics["test"].get("extra", {}).items():
-            print(
-                f"{split} PSNR {scored['psnr']:.2f} dB (raw outputs; clamped: {scored['psnr_clamped']:.2f} dB) on "
-                f"{scored['images']} held-out items of split {split!r}",
-                flush=True,
-            )
-        if state.unreadable:
-            print(
-                f"warning: {len(state.unreadable)} unreadable training images were skipped (see the warnings)",
-                flush=True,
-            )
-    accelerator.wait_for_everyone()
-    accelerator.end_training()
-    return metrics
+    if loop.state.unreadable:
+        print(
+            f"warning: {len(loop.state.unreadable)} unreadable training images were skipped (see the warnings)",
+            flush=True,
+        )
 
 
 def run() -> None:

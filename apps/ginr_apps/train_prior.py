@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from accelerate.utils import set_seed
 from diffusers.training_utils import EMAModel
 from torch.utils.data import DataLoader, Subset
@@ -53,11 +52,12 @@ from ginr_diffusion import (
     training_scheduler,
     write_manifest,
     write_shard,
+    x0_loss,
 )
 from ginr_diffusion.cache import num_shards, shard_range
 
 from .cards import command_line, prior_model_card
-from .checkpoints import RunState, claim_run, latest_checkpoint, resume_run, save_checkpoint
+from .checkpoints import RunState, claim_run, resume_run
 from .config import (
     ConfigError,
     SavedSettings,
@@ -71,19 +71,19 @@ from .config import (
 )
 from .figures import image_grid, save_png
 from .files import replace_dir, write_json
-from .guards import non_finite_step, on_termination, run_app, step_is_finite, stop_if_asked
+from .guards import on_termination, run_app
 from .launch import (
     add_launcher_flags,
     launcher_overrides,
     loader_options,
     loader_workers,
     log_preview,
-    log_scalars,
     make_accelerator,
     resume_request,
     start_tracking,
 )
-from .seeding import seed_step, step_generator
+from .loop import TrainingLoop, micro_batch_size
+from .seeding import step_generator
 from .tasks.images import ImageTask
 
 
@@ -382,15 +382,8 @@ def _train(args: argparse.Namespace, config: PriorRunConfig, out: Path, chosen: 
         resume_run(checkpoints, parts, settings, show=main_process, checkpoint=chosen)
         ema.to(accelerator.device)
 
-    def checkpoint() -> None:
-        save_checkpoint(accelerator, checkpoints, state.step, train.keep_checkpoints, parts)
-
     world = accelerator.num_processes
-    if train.batch_size % (world * train.gradient_accumulation_steps):
-        raise SystemExit(
-            f"error: train.batch_size={train.batch_size} must be divisible by the {world} processes times "
-            f"train.gradient_accumulation_steps={train.gradient_accumulation_steps}"
-        )
+    micro = micro_batch_size(train.batch_size, world, train.gradient_accumulation_steps)
     if main_process:
         out.mkdir(parents=True, exist_ok=True)
         params = sum(p.numel() for p in accelerator.unwrap_model(denoiser).parameters())
@@ -401,18 +394,30 @@ def _train(args: argparse.Namespace, config: PriorRunConfig, out: Path, chosen: 
         )
     start_tracking(accelerator, "ginr-train-prior", dataclasses.asdict(config))
     pipe = functools.partial(_pipeline, accelerator, denoiser, ema, scheduler, inr, class_names)
-
-    bar = tqdm(total=train.max_steps, initial=state.step, disable=not main_process, desc="training prior")
-    denoiser.train()
-    try:
-        _loop(accelerator, config, state, denoiser, optimizer, ema, scheduler, cache, labels, bar, checkpoint, pipe)
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep what was trained, then stop
-        if world == 1 and state.step > 0:
-            checkpoint()
-            print(f"\ninterrupted: saved {latest_checkpoint(checkpoints)}; continue with --resume", flush=True)
-        raise
-    bar.close()
-    checkpoint()
+    loop = _PriorLoop(
+        accelerator,
+        denoiser,
+        optimizer,
+        state,
+        ema=ema,
+        scheduler=scheduler,
+        cache=cache,
+        labels=labels,
+        micro=micro,
+        pipe=pipe,
+        checkpoints=checkpoints,
+        parts=parts,
+        keep=train.keep_checkpoints,
+        total_steps=train.max_steps,
+        accumulation=train.gradient_accumulation_steps,
+        seed=config.seed,
+        log_every=train.log_every,
+        eval_every=train.checkpoint_every,  # a preview of the samples where the trackers show it
+        checkpoint_every=train.checkpoint_every,
+        description="training prior",
+    )
+    loop.run(loop.micro_batches(train.batch_size))
+    loop.checkpoint()
 
     result = {"steps": state.step, "train_minutes": state.train_seconds / 60, "classes": num_classes}
     if main_process:
@@ -472,71 +477,58 @@ def _sample_grid(
     return image_grid(rows, cell=64)
 
 
-def _loop(accelerator, config, state, denoiser, optimizer, ema, scheduler, cache, labels, bar, checkpoint, pipe):
-    """Train until ``train.max_steps``, checkpointing every ``train.checkpoint_every`` steps."""
-    train = config.train
-    world, rank = accelerator.num_processes, accelerator.process_index
-    k = train.gradient_accumulation_steps
-    per_process = train.batch_size // world
-    micro = per_process // k
-    started = time.perf_counter() - state.train_seconds
-    step_started = time.perf_counter()
-    T = scheduler.config.num_train_timesteps
-    raw = accelerator.unwrap_model(denoiser)
-    shape = cache.shape
-    while state.step < train.max_steps:
-        # Every draw is made for the whole global batch and depends on (seed, step) only, so it is the same on
-        # every process and after a resume; each process then reads and trains on its slice only (cut into k
-        # micro-batches). N processes thus train on the same batches as one (DDP averages the gradients).
-        g = step_generator(config.seed, state.step)
-        pick = torch.randint(0, len(cache), (train.batch_size,), generator=g)
-        t = torch.randint(0, T, (train.batch_size,), generator=g)
-        noise = torch.randn((train.batch_size, *shape), generator=g)
-        y = raw.drop_labels(labels[pick], g) if labels is not None else None
-        losses = []
-        for m in range(k):
-            seed_step(config.seed, state.step * k + m, rank)
-            mine = slice(rank * per_process + m * micro, rank * per_process + (m + 1) * micro)
-            latents, _ = cache[pick[mine]]  # only this slice is read from the memory-mapped shards
-            x0 = raw.standardize(latents.to(accelerator.device))
-            t_m, noise_m = t[mine].to(accelerator.device), noise[mine].to(accelerator.device)
-            y_m = y[mine].to(accelerator.device) if y is not None else None
-            with accelerator.accumulate(denoiser):
-                x_t = scheduler.add_noise(x0, noise_m, t_m)
-                loss = F.mse_loss(denoiser(x_t, t_m, y_m).float(), x0)
-                accelerator.backward(loss)
-            losses.append(loss.detach())
-        loss = torch.stack(losses).mean()
-        norm = torch.nn.utils.get_total_norm([p.grad for p in denoiser.parameters() if p.grad is not None])
-        if not step_is_finite(accelerator, loss, norm):
-            last = latest_checkpoint(Path(config.output_dir) / "checkpoints")
-            raise non_finite_step(state.step + 1, loss, last, 0, "Lower train.lr")
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        ema.step(raw.parameters())
-        state.step += 1
-        state.train_seconds = time.perf_counter() - started
-        bar.update(1)
-        if state.step % train.log_every == 0:
-            mean_loss = accelerator.reduce(loss, reduction="mean").item()  # over all processes
-            state.losses.append([state.step, mean_loss])
-            bar.set_postfix(loss=f"{mean_loss:.4f}", refresh=False)
-            step_time = (time.perf_counter() - step_started) / train.log_every
-            log_scalars(
-                accelerator,
-                {"train/loss": mean_loss, "train/lr": train.lr, "train/step_seconds": step_time},
-                state.step,
-            )
-            step_started = time.perf_counter()
-        if state.step % train.checkpoint_every == 0 and state.step < train.max_steps:
-            pause = time.perf_counter()
-            checkpoint()
-            if accelerator.log_with and accelerator.is_main_process:  # a preview of the EMA weights' samples
-                grid = _sample_grid(pipe(), raw.config.num_classes, 25, config.seed, per_class=4, max_rows=8)
-                log_preview(accelerator, "samples", grid, state.step)
-            started += time.perf_counter() - pause
-            step_started += time.perf_counter() - pause
-        stop_if_asked()
+class _PriorLoop(TrainingLoop):
+    """The loop of a prior: x0 prediction on batches of cached latents, an EMA of the weights."""
+
+    def __init__(self, *args, ema, scheduler, cache, labels, micro: int, pipe, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.ema, self.scheduler, self.cache, self.labels, self.micro, self.pipe = (
+            ema,
+            scheduler,
+            cache,
+            labels,
+            micro,
+            pipe,
+        )
+        self.raw = self.accelerator.unwrap_model(self.model)
+
+    def micro_batches(self, batch_size: int):
+        """Every step's draws for the whole global batch, from (seed, step) only: the same on every process and
+        after a resume; each process then reads and trains on its slice (cut into micro-batches). N processes
+        thus train on the same batches as one (DDP averages the gradients)."""
+        T, shape = self.scheduler.config.num_train_timesteps, self.cache.shape
+        per_process = self.micro * self.accumulation
+        for step in range(self.state.step, self.total_steps):
+            g = step_generator(self.seed, step)
+            pick = torch.randint(0, len(self.cache), (batch_size,), generator=g)
+            t = torch.randint(0, T, (batch_size,), generator=g)
+            noise = torch.randn((batch_size, *shape), generator=g)
+            y = self.raw.drop_labels(self.labels[pick], g) if self.labels is not None else None
+            for m in range(self.accumulation):
+                first = self.accelerator.process_index * per_process + m * self.micro
+                mine = slice(first, first + self.micro)
+                yield pick[mine], t[mine], noise[mine], (y[mine] if y is not None else None)
+
+    def prepare(self, item, micro: int):
+        pick, t, noise, y = item
+        device = self.accelerator.device
+        latents, _ = self.cache[pick]  # only this slice is read from the memory-mapped shards
+        x0 = self.raw.standardize(latents.to(device))
+        return x0, noise.to(device), t.to(device), (y.to(device) if y is not None else None)
+
+    def loss(self, batch) -> torch.Tensor:
+        return x0_loss(self.model, self.scheduler, *batch)
+
+    def after_step(self) -> None:
+        self.ema.step(self.raw.parameters())
+
+    def logged(self, loss: float) -> None:
+        self.state.losses.append([self.state.step, loss])
+
+    def evaluate(self) -> None:
+        if self.accelerator.log_with and self.accelerator.is_main_process:  # a preview of the EMA weights' samples
+            grid = _sample_grid(self.pipe(), self.raw.config.num_classes, 25, self.seed, per_class=4, max_rows=8)
+            log_preview(self.accelerator, "samples", grid, self.state.step)
 
 
 def run() -> None:

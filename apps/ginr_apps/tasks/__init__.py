@@ -12,13 +12,18 @@ resolution in pixels for images, the number of support views for light fields).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
+import torch
+import torch.nn.functional as F
 from PIL import Image
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "CardParts",
     "DataSettings",
     "Task",
@@ -99,6 +104,10 @@ class Task:
         """``(inputs, coords, targets)`` of one step from a loader batch."""
         raise NotImplementedError
 
+    def loss(self, prediction: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The training loss of a batch's predictions: the mean squared error in float32 (images and views)."""
+        return F.mse_loss(prediction.float(), targets)
+
     # ---------------------------------------------------------------- scoring
     def score(self, model, dataset, indices: Sequence[int], device, clamped=None) -> dict[int, dict[int, float]]:
         """``{setting: {index: PSNR}}`` on the test items ``indices``, on the raw outputs (the paper's
@@ -150,20 +159,51 @@ def register_task(cls: type[Task]) -> type[Task]:
     return cls
 
 
+ENTRY_POINT_GROUP = "ginr.tasks"
+_entry_points_loaded = False
+
+
+def _load_entry_points() -> None:
+    """Tasks of other packages: the ``ginr.tasks`` entry points, each a ``Task`` subclass (loading it registers
+    it, as a family registers through ``ginr.families``). A broken plug-in warns and the built-in tasks remain."""
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            cls = point.load()
+        except Exception as error:
+            warnings.warn(f"ginr: cannot load task {point.name!r} ({point.value}): {error}", stacklevel=3)
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, Task) and cls.name == point.name):
+            warnings.warn(
+                f"ginr: entry point {point.name!r} ({point.value}) is not a Task subclass named {point.name!r}; "
+                "ignored",
+                stacklevel=3,
+            )
+            continue
+        if _TASKS.get(cls.name) is not cls:
+            register_task(cls)
+
+
 def list_tasks() -> dict[str, type[Task]]:
+    """``{name: task class}`` of the built-in tasks and those of installed plug-ins (``ginr.tasks``)."""
+    _load_entry_points()
     return dict(_TASKS)
 
 
 def get_task_class(name: str) -> type[Task]:
+    tasks = list_tasks()
     try:
-        return _TASKS[name]
+        return tasks[name]
     except KeyError:
-        raise ValueError(f"unknown task {name!r}; choose one of {', '.join(_TASKS)}") from None
+        raise ValueError(f"unknown task {name!r}; choose one of {', '.join(tasks)}") from None
 
 
 def task_for_model(model) -> type[Task]:
     """The task whose data a saved model takes (its inputs and coordinates decide)."""
-    for cls in _TASKS.values():
+    for cls in list_tasks().values():
         if cls.accepts(model):
             return cls
     raise ValueError(

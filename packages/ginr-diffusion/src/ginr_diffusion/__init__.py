@@ -14,7 +14,7 @@
 """
 
 from .cache import STORAGE_DTYPES, LatentCache, LatentCacheError, missing_shards, write_manifest, write_shard
-from .denoiser import DENOISER_PRESETS, LatentDenoiser
+from .denoiser import DENOISER_PRESETS, LatentDenoiser, x0_loss
 from .fid import FIDInception, InceptionWeightsError, fid, inception_features, load_fid_inception
 from .pipeline import LatentINRPipeline, sampling_scheduler, training_scheduler
 from .statistics import LatentStatistics
@@ -40,4 +40,5 @@ __all__ = [
     "training_scheduler",
     "write_manifest",
     "write_shard",
+    "x0_loss",
 ]

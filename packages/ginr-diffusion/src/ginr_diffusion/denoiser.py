@@ -23,7 +23,7 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from torch import nn
 
-__all__ = ["DENOISER_PRESETS", "LatentDenoiser"]
+__all__ = ["DENOISER_PRESETS", "LatentDenoiser", "x0_loss"]
 
 DENOISER_PRESETS = {
     # App. A.3: 24 blocks of width 1024 with 16 heads (~458 M parameters with R = 256, D = 256)
@@ -168,3 +168,11 @@ class LatentDenoiser(ModelMixin, ConfigMixin):
         if name not in DENOISER_PRESETS:
             raise ValueError(f"unknown denoiser preset {name!r}; available: {', '.join(DENOISER_PRESETS)}")
         return cls(**{**DENOISER_PRESETS[name], **kwargs})
+
+
+def x0_loss(denoiser, scheduler, x0: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor, class_labels=None):
+    """The prior's training objective (x0 prediction, Sec. 4.4): the mean squared error, in float32, between the
+    clean standardised latents ``x0`` ``(B, R, D)`` and the denoiser's prediction from
+    ``scheduler.add_noise(x0, noise, timesteps)``."""
+    x_t = scheduler.add_noise(x0, noise, timesteps)
+    return F.mse_loss(denoiser(x_t, timesteps, class_labels).float(), x0)
