@@ -32,9 +32,7 @@ def _editable_packages() -> list[str]:
     return [arg for name in PACKAGES for arg in ("-e", str(ROOT / "packages" / name))]
 
 
-@nox.session
-def tests(session: nox.Session) -> None:
-    """Run the test suite on CPU against editable installs of every package and the apps' requirements."""
+def _install_for_tests(session: nox.Session) -> None:
     session.install(TORCH)
     session.install(
         *_editable_packages(),
@@ -42,8 +40,26 @@ def tests(session: nox.Session) -> None:
         str(ROOT / "apps" / "requirements.txt"),
         *nox.project.dependency_groups(PYPROJECT, "test"),
     )
+
+
+def _pytest(session: nox.Session, *args: str) -> None:
     with tempfile.TemporaryDirectory(prefix="ginr-hf-home-") as hf_home:
-        session.run("pytest", *session.posargs, env={**OFFLINE_ENV, "HF_HOME": hf_home})
+        session.run("pytest", *args, *session.posargs, env={**OFFLINE_ENV, "HF_HOME": hf_home})
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The fast tier of the test suite on CPU (everything not marked ``slow``), against editable installs of
+    every package and the apps' requirements."""
+    _install_for_tests(session)
+    _pytest(session, "-m", "not slow")
+
+
+@nox.session
+def tests_slow(session: nox.Session) -> None:
+    """The slow tier: the apps run as subprocesses, two-process runs, kill trials, compilation, paper-size models."""
+    _install_for_tests(session)
+    _pytest(session, "-m", "slow")
 
 
 @nox.session

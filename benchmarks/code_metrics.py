@@ -31,6 +31,10 @@ def statements(node: ast.AST) -> int:
 def main() -> None:
     code = tracked("packages", "apps")
     print(f"lines of Python in packages/ + apps/: {sum(len(p.read_text().splitlines()) for p in code)}")
+    apps = tracked("apps")
+    print(f"lines of Python in apps/: {sum(len(p.read_text().splitlines()) for p in apps)}")
+    configs = subprocess.run(["git", "ls-files", "apps/configs"], cwd=ROOT, capture_output=True, text=True).stdout
+    print(f"experiment files in apps/configs/ (base files included): {len(configs.split())}")
     sources = tracked("packages", "apps", "tests", "benchmarks")
     naming_family = [p for p in sources if FAMILY.search(p.read_text())]
     naming_task = [p for p in sources if TASK.search(p.read_text())]
@@ -41,7 +45,7 @@ def main() -> None:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 functions.append((statements(node), f"{path.relative_to(ROOT)}:{node.lineno} {node.name}"))
-    for count, where in sorted(functions, reverse=True)[:3]:
+    for count, where in sorted(functions, reverse=True)[:5]:
         print(f"longest functions in apps/: {count} statements  {where}")
 
 

@@ -35,6 +35,7 @@ import yaml
 
 from ginr_core import get_model_class, get_preset, list_families, list_presets
 
+from .schema import meaning, setting
 from .tasks import DataSettings, get_task_class, list_tasks
 
 __all__ = [
@@ -89,32 +90,46 @@ def _parse_yaml(text: str):
 class TrainConfig:
     """Optimisation, evaluation and checkpointing."""
 
-    batch_size: int = 16  # total over all processes
-    max_steps: int | None = 1000  # training steps (or set epochs and max_steps: null)
-    epochs: float | None = None  # instead of max_steps: passes over the training split
-    time_budget_minutes: float | None = None  # stop early when training has run this long
-    lr: float = 1e-4  # Adam learning rate after the warm-up
-    warmup_steps: int = 0  # linear warm-up from 0
-    lr_schedule: str = "constant"  # after the warm-up: "constant" (the paper's) or "cosine" (to 0 at the last step)
-    decay_steps: int = 0  # then a linear decay of the learning rate to 0 over the last k steps (0: none)
-    betas: tuple[float, float] = (0.9, 0.999)  # Adam betas
-    weight_decay: float = 0.0  # Adam weight decay
-    grad_clip: float | None = None  # clip the gradient norm to this (None: no clipping)
-    max_bad_steps: int = 0  # steps with a NaN/Inf loss or gradient to skip before stopping (0: stop at the first)
-    mixed_precision: str = "no"  # "no" (fp32, the paper's), "bf16" or "fp16" (GPUs); the launcher's flag wins
-    tf32: bool = True  # fp32 runs on GPUs use TF32 matmuls where the GPU has them
-    eval_every: int = 250  # steps between evaluations on the test split
-    eval_every_epochs: int | None = None  # instead: evaluate every this many epochs (Fig. 1's points: 40)
-    eval_batch_size: int = 32  # items per evaluation batch
-    checkpoint_every: int = 500  # steps between checkpoints
-    keep_checkpoints: int = 2  # complete checkpoints kept (the newest)
-    decode_chunk_size: int | str | None = "auto"  # coords per decoding chunk; auto: cache-sized on CPU, one go on GPUs
-    log_every: int = 10  # steps between loss updates of the progress bar
-    cpu_threads: int | None = None  # torch threads per process on CPU (default: the cores / local processes)
-    compile: bool = False  # torch.compile the encoder and the per-coordinate decoding (docs/images.md: when it pays)
-    gradient_accumulation_steps: int = 1  # split each step's batch into k micro-batches (same step, less memory)
-    report_to: str = "none"  # experiment trackers: none, tensorboard, wandb, trackio or all (through Accelerate)
-    timeout_minutes: float = 60.0  # process-group timeout of multi-process runs (a rank waiting longer fails)
+    batch_size: int = setting(16, "total over all processes")
+    max_steps: int | None = setting(1000, "training steps (or set epochs and max_steps: null)")
+    epochs: float | None = setting(None, "instead of max_steps: passes over the training split")
+    time_budget_minutes: float | None = setting(None, "stop early when training has run this long")
+    lr: float = setting(1e-4, "Adam learning rate after the warm-up")
+    warmup_steps: int = setting(0, "linear warm-up from 0")
+    lr_schedule: str = setting(
+        "constant", 'after the warm-up: "constant" (the paper\'s) or "cosine" (to 0 at the last step)'
+    )
+    decay_steps: int = setting(0, "then a linear decay of the learning rate to 0 over the last k steps (0: none)")
+    betas: tuple[float, float] = setting((0.9, 0.999), "Adam betas")
+    weight_decay: float = setting(0.0, "Adam weight decay")
+    grad_clip: float | None = setting(None, "clip the gradient norm to this (None: no clipping)")
+    max_bad_steps: int = setting(
+        0, "steps with a NaN/Inf loss or gradient to skip before stopping (0: stop at the first)"
+    )
+    mixed_precision: str = setting(
+        "no", '"no" (fp32, the paper\'s), "bf16" or "fp16" (GPUs); the launcher\'s flag wins'
+    )
+    tf32: bool = setting(True, "fp32 runs on GPUs use TF32 matmuls where the GPU has them")
+    eval_every: int = setting(250, "steps between evaluations on the test split")
+    eval_every_epochs: int | None = setting(None, "instead: evaluate every this many epochs (Fig. 1's points: 40)")
+    eval_batch_size: int = setting(32, "items per evaluation batch")
+    checkpoint_every: int = setting(500, "steps between checkpoints")
+    keep_checkpoints: int = setting(2, "complete checkpoints kept (the newest)")
+    decode_chunk_size: int | str | None = setting(
+        "auto", "coords per decoding chunk; auto: cache-sized on CPU, one go on GPUs"
+    )
+    log_every: int = setting(10, "steps between loss updates of the progress bar")
+    cpu_threads: int | None = setting(None, "torch threads per process on CPU (default: the cores / local processes)")
+    compile: bool = setting(
+        False, "torch.compile the encoder and the per-coordinate decoding (docs/images.md: when it pays)"
+    )
+    gradient_accumulation_steps: int = setting(
+        1, "split each step's batch into k micro-batches (same step, less memory)"
+    )
+    report_to: str = setting(
+        "none", "experiment trackers: none, tensorboard, wandb, trackio or all (through Accelerate)"
+    )
+    timeout_minutes: float = setting(60.0, "process-group timeout of multi-process runs (a rank waiting longer fails)")
 
 
 @dataclass
@@ -165,16 +180,8 @@ def _type_name(annotation: Any) -> str:
 
 
 def field_docs(cls) -> dict[str, str]:
-    """The meaning of each field of a dataclass: the comment after it in the source (inherited too)."""
-    docs: dict[str, str] = {}
-    for klass in reversed(cls.__mro__):
-        if not dataclasses.is_dataclass(klass):
-            continue
-        for line in inspect.getsource(klass).splitlines():
-            match = re.match(r"\s+(\w+): [^=]+=.*?#\s*(.*)$", line)
-            if match:
-                docs[match.group(1)] = match.group(2)
-    return docs
+    """The meaning of each field of a config section, as declared with ``setting`` (inherited fields too)."""
+    return {f.name: meaning(f) for f in dataclasses.fields(cls)}
 
 
 def build_section(cls, values: Any, name: str, others: dict[str, type] | None = None):
@@ -530,8 +537,8 @@ def sections_help(sections: dict[str, type], top_level: dict[str, tuple[str, Any
         lines += _section_help(f"{name}: {(cls.__doc__ or '').strip().splitlines()[0]}", cls, f"{name}.")
         lines.append("")
     lines.append("top level:")
-    for name, (kind, default, meaning) in top_level.items():
-        lines += [f"  {name}: {kind} = {default!r}", f"      {meaning}"]
+    for name, (kind, default, text) in top_level.items():
+        lines += [f"  {name}: {kind} = {default!r}", f"      {text}"]
     return lines
 
 

@@ -83,6 +83,7 @@ from .launch import (
     start_tracking,
 )
 from .loop import TrainingLoop, micro_batch_size
+from .schema import setting
 from .seeding import step_generator
 from .tasks.images import ImageTask
 
@@ -91,41 +92,47 @@ from .tasks.images import ImageTask
 class PriorSettings:
     """The prior and the INR whose latents it learns."""
 
-    inr: str | None = None  # a trained INR: save_pretrained folder or Hub repo id (required)
-    preset: str = "tiny"  # denoiser size: tiny or paper (ginr_diffusion.DENOISER_PRESETS)
-    class_dropout: float = 0.1  # probability of replacing a label by the null label (classifier-free guidance)
-    unconditional: bool = False  # ignore labels even if the data has them
-    ema_decay: float = 0.9999  # decay of the EMA of the weights (the weights that sample)
+    inr: str | None = setting(None, "a trained INR: save_pretrained folder or Hub repo id (required)")
+    preset: str = setting("tiny", "denoiser size: tiny or paper (ginr_diffusion.DENOISER_PRESETS)")
+    class_dropout: float = setting(0.1, "probability of replacing a label by the null label (classifier-free guidance)")
+    unconditional: bool = setting(False, "ignore labels even if the data has them")
+    ema_decay: float = setting(0.9999, "decay of the EMA of the weights (the weights that sample)")
 
 
 @dataclass
 class PriorData:
     """The training images, encoded once into a latent cache."""
 
-    source: str = "digits"  # training images (an apps/train.py image source)
-    protocol: str | None = None  # image protocol of the source (e.g. imagenet-256)
-    split: str = "train"  # split to encode
-    cache_dir: str | None = None  # latent cache (default: $GINR_CACHE/latents)
-    cache_dtype: str = "float32"  # storage of the cached latents: float32, float16 or bfloat16 (half the disk)
-    shard_size: int = 4096  # latents per cache shard (each process encodes whole shards)
-    encode_batch_size: int = 64  # images per encoding batch
-    num_workers: int | None = None  # loader workers of the encoding (null: some per process on GPUs)
+    source: str = setting("digits", "training images (an apps/train.py image source)")
+    protocol: str | None = setting(None, "image protocol of the source (e.g. imagenet-256)")
+    split: str = setting("train", "split to encode")
+    cache_dir: str | None = setting(None, "latent cache (default: $GINR_CACHE/latents)")
+    cache_dtype: str = setting("float32", "storage of the cached latents: float32, float16 or bfloat16 (half the disk)")
+    shard_size: int = setting(4096, "latents per cache shard (each process encodes whole shards)")
+    encode_batch_size: int = setting(64, "images per encoding batch")
+    num_workers: int | None = setting(None, "loader workers of the encoding (null: some per process on GPUs)")
 
 
 @dataclass
 class PriorTrain:
     """Optimisation and checkpointing."""
 
-    max_steps: int = 4000  # training steps
-    batch_size: int = 64  # total over all processes
-    lr: float = 1e-4  # Adam learning rate (constant)
-    checkpoint_every: int = 1000  # steps between checkpoints
-    keep_checkpoints: int = 2  # complete checkpoints kept (the newest)
-    sample_steps: int = 50  # DDIM steps of the final sample grid
-    log_every: int = 50  # steps between logged losses
-    gradient_accumulation_steps: int = 1  # split each step's batch into k micro-batches (same step, less memory)
-    report_to: str = "none"  # experiment trackers: none, tensorboard, wandb, trackio or all (through Accelerate)
-    timeout_minutes: float = 60.0  # process-group timeout (the encoding itself is shared, so ranks wait little)
+    max_steps: int = setting(4000, "training steps")
+    batch_size: int = setting(64, "total over all processes")
+    lr: float = setting(1e-4, "Adam learning rate (constant)")
+    checkpoint_every: int = setting(1000, "steps between checkpoints")
+    keep_checkpoints: int = setting(2, "complete checkpoints kept (the newest)")
+    sample_steps: int = setting(50, "DDIM steps of the final sample grid")
+    log_every: int = setting(50, "steps between logged losses")
+    gradient_accumulation_steps: int = setting(
+        1, "split each step's batch into k micro-batches (same step, less memory)"
+    )
+    report_to: str = setting(
+        "none", "experiment trackers: none, tensorboard, wandb, trackio or all (through Accelerate)"
+    )
+    timeout_minutes: float = setting(
+        60.0, "process-group timeout (the encoding itself is shared, so ranks wait little)"
+    )
 
 
 @dataclass
@@ -202,8 +209,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, PriorRunConf
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("overrides", nargs="*", metavar="section.key=value", help="settings, e.g. train.lr=3e-4")
     parser.add_argument("--config", type=Path, help="YAML run configuration (same format as apps/train.py's)")
-    for flag, (setting, kind) in FLAGS.items():
-        parser.add_argument(flag, type=kind, help=f"{setting}")
+    for flag, (dotted, kind) in FLAGS.items():
+        parser.add_argument(flag, type=kind, help=f"{dotted}")
     parser.add_argument("--unconditional", action="store_true", help="prior.unconditional=true")
     add_launcher_flags(parser)
     parser.add_argument("--help-config", action="store_true", help="list every setting and exit")
@@ -215,10 +222,10 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, PriorRunConf
         }
         print("\n".join(sections_help(SECTIONS, top)))
         raise SystemExit(0)
-    for flag, (setting, _) in FLAGS.items():
+    for flag, (dotted, _) in FLAGS.items():
         value = getattr(args, flag[2:].replace("-", "_"))
         if value is not None:
-            overrides.append(f"{setting}={value}")
+            overrides.append(f"{dotted}={value}")
     if args.unconditional:
         overrides.append("prior.unconditional=true")
     overrides += launcher_overrides(args)

@@ -118,3 +118,13 @@ def prior_run(tmp_path_factory, fid_weights):
     run_app("benchmarks/prior_quality_bar.py", "--inr", inr, "--pipeline", out / "pipeline", "--per-class", "2",
             "--steps", "2")  # fmt: skip
     return out
+
+
+# Fixtures that train a prior (an INR first, then the prior): the tests that use them run in the slow tier.
+SLOW_FIXTURES = {"prior_run", "digits_inr"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -9,6 +9,7 @@ from safetensors.torch import load_file
 from ginr_core import GeneralizableINR
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["locinr", "ipc", "learned_init"])
 def test_locality_maps_of_an_image_run(tmp_path, tiny_config, app, family):
     out = tmp_path / "run"
@@ -28,6 +29,7 @@ def test_locality_maps_of_an_image_run(tmp_path, tiny_config, app, family):
     assert bad.returncode != 0 and "--token-ids must lie in [0," in bad.stderr
 
 
+@pytest.mark.slow
 def test_fit_draws_the_four_curves_and_saves_refined_latents(tmp_path, tiny_config, app):
     out = tmp_path / "run"
     app("apps/train.py", "--config", tiny_config(out), "train.max_steps=2")

@@ -1,134 +1,39 @@
-"""The experiment files are base files plus differences: each resolves to exactly the settings it had
-when every file spelled out every setting (tests/apps/data/experiments_before_issue_11.json, written by
-the loader of that time: model class and every constructor argument with its default, data, train,
-seed, output_dir)."""
+"""The experiment files resolve to the settings of their snapshot (apps/configs/resolved.json): a change to
+an experiment, a base file, a default or a preset is a reviewed diff of that file
+(``python apps/ginr_apps/experiments.py`` rewrites it)."""
 
-import inspect
 import json
-from pathlib import Path
 
 import pytest
 
-from ginr_apps.config import ConfigError, load_config, model_kwargs
+from ginr_apps.config import ConfigError, load_config
+from ginr_apps.experiments import CONFIGS, SNAPSHOT, resolve
 from ginr_apps.tasks import DataSettings
 
-ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = ROOT / "apps" / "configs"
-BEFORE = json.loads((Path(__file__).parent / "data" / "experiments_before_issue_11.json").read_text())
-# Settings of the old flat data section that belong to the other task now (each held its default then).
-OTHER_TASK_DEFAULTS = {
-    "images": {"category": None, "views": None, "query_rays": None, "test_repeats": 100},
-    "nvs": {"protocol": None, "subsample": None, "jitter": False, "channel_permutation": False, "image_column": None},
-}
-
-# Settings added after that file was written (section -> name -> default): every experiment holds the default.
-ADDED_SINCE = {
-    "train": {
-        "max_bad_steps": 0,  # issue 12: skip k non-finite steps (default: stop at the first)
-        "tf32": True,  # issue 13: fp32 runs use TF32 matmuls on GPUs that have them
-        "eval_every_epochs": None,  # issue 13: evaluations on epoch boundaries
-        "decay_steps": 0,  # issue 14: a linear decay of the learning rate over the last steps
-        "compile": False,  # issue 16: torch.compile of the encoder and the per-coordinate decoding
-        "gradient_accumulation_steps": 1,  # issue 15: micro-batches of one step
-        "report_to": "none",  # issue 15: experiment trackers
-        "timeout_minutes": 60.0,  # issue 15: the process-group timeout
-    },
-    "data": {
-        "train_repeats": 1,  # issue 13 (novel views only)
-        "adaptive_epochs": 0,
-        "extra_test_splits": [],  # issue 14: more held-out splits scored beside the test split
-        "smooth_fraction": 0.0,  # issue 14: training crops from smooth regions (embedded photos)
-    },
-    "model": {"highest_band": False},  # issue 13: the second reading of w/o multiFM (LocINR only)
-}
-# Values changed on purpose since then: (experiments whose name starts so, section, key, before, now).
-CHANGED_SINCE = [
-    ("", "train", "mixed_precision", "bf16", "no"),  # issue 13: paper configs train in fp32, as the official code
-    # issue 13: the official novel-view training protocol (two items per object and epoch, 128 rays each,
-    # adaptive sampling in the first epoch)
-    ("shapenet_cars", "data", "train_repeats", 1, 2),  # chairs: once per epoch, the default
-    ("shapenet_lamps", "data", "train_repeats", 1, 3),
-    ("shapenet", "data", "query_rays", None, 128),
-    ("shapenet", "data", "adaptive_epochs", 0, 1),
-    ("imagenette178", "train", "eval_every_epochs", None, 40),  # issue 13: Fig. 1's evaluation points
-    ("imagenette178", "data", "jitter", True, "coordwise"),  # issue 13: the official per-image coordinate noise
-    # issue 14: the default run's noise floor on smooth crops (a decay at the end, smooth crops in the mix)
-    ("default", "train", "decay_steps", 0, 600),
-    # issue 14: 2,700 (under 10 minutes); issue 16: faster steps, 2,900, then 3,300 (W_o folded into Eq. 7)
-    ("default", "train", "max_steps", 3000, 3300),
-    ("default", "data", "smooth_fraction", 0.0, 0.25),
-    ("default", "data", "extra_test_splits", [], ["smooth"]),
-    # issue 15: loader workers chosen from the cores (none on CPU or for in-memory data) unless a config sets them
-    ("", "data", "num_workers", 0, None),
-    # issue 16: cache-sized decoding chunks on CPU (one go on GPUs, as before; the same result)
-    ("", "train", "decode_chunk_size", None, "auto"),
-]
-# Experiments renamed on purpose since then (old name -> new name): issue 13 names the light-field
-# IPC and TransINR novel-view runs as the extras they are; the paper's baselines are the *_nerf_* runs.
-RENAMED = {
-    f"shapenet_{cat}_{family}_{v}view": f"shapenet_{cat}_{family}_lightfield_{v}view"
-    for cat in ("cars", "chairs", "lamps")
-    for family in ("ipc", "transinr")
-    for v in range(1, 6)
-}
+SNAPSHOTTED = json.loads(SNAPSHOT.read_text())
 
 
-def resolved(path: Path) -> dict:
-    config = load_config(path)
-    cls, kwargs = model_kwargs(config.model)
-    defaults = {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items() if k != "self"}
-    settings = json.loads(json.dumps(config.to_dict()))
-    settings["model"] = {"class": cls.__name__, **json.loads(json.dumps({**defaults, **kwargs}))}
-    return settings
+def test_the_snapshot_names_every_experiment_file():
+    now = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
+    assert now == sorted(SNAPSHOTTED), "experiments added or removed: run python apps/ginr_apps/experiments.py"
 
 
-def test_every_experiment_of_before_is_still_here():
-    now = {p.stem for p in CONFIGS.glob("*.yaml")}
-    kept = {RENAMED.get(name, name) for name in BEFORE}
-    assert kept <= now and not set(RENAMED) & now
-    assert now - kept == ADDED_EXPERIMENTS  # experiments added since, on purpose
+@pytest.mark.parametrize("name", sorted(SNAPSHOTTED))
+def test_experiment_resolves_to_its_snapshot(name):
+    now, then = resolve(CONFIGS / f"{name}.yaml"), SNAPSHOTTED[name]
+    changed = sorted(
+        f"{section}.{key}: {then[section].get(key)!r} -> {now[section].get(key)!r}"
+        for section in ("model", "data", "train")
+        for key in then[section].keys() | now[section].keys()
+        if then[section].get(key) != now[section].get(key)
+    )
+    changed += [f"{key}: {then[key]!r} -> {now[key]!r}" for key in ("seed", "output_dir") if then[key] != now[key]]
+    assert not changed, f"{name} resolves otherwise than apps/configs/resolved.json: {changed}"
 
 
-# issue 13: the Learned Init baseline of Table 1
-ADDED_EXPERIMENTS = {"celeba178_learned_init", "imagenette178_learned_init", "ffhq256_learned_init"}
-# issue 13: the other reading of Table 3's w/o multiFM
-ADDED_EXPERIMENTS |= {"imagenette178_locinr_wo_multifm_highest_band", "ffhq256_locinr_wo_multifm_highest_band"}
-# issue 13: the paper's novel-view baselines, the official NeRF-style IPC and TransINR
-ADDED_EXPERIMENTS |= {
-    f"shapenet_{cat}_{family}_nerf_{v}view"
-    for cat in ("cars", "chairs", "lamps")
-    for family in ("ipc", "transinr")
-    for v in range(1, 6)
-}
-
-
-@pytest.mark.parametrize("name", sorted(BEFORE))
-def test_experiment_resolves_to_the_same_settings(name):
-    before, now = BEFORE[name], resolved(CONFIGS / f"{RENAMED.get(name, name)}.yaml")
-    task = before["data"]["task"]
-    for key, default in OTHER_TASK_DEFAULTS[task].items():
-        assert before["data"].pop(key) == default
-    for section, added in ADDED_SINCE.items():
-        for key, default in added.items():
-            if key in now[section]:
-                before[section].setdefault(key, default)
-    for prefix, section, key, old, new in CHANGED_SINCE:
-        if name.startswith(prefix) and before[section].get(key) == old:
-            assert now[section][key] == new
-            before[section][key] = new
-    if name in RENAMED:  # the run folder follows the file's name
-        before["output_dir"] = f"runs/{RENAMED[name]}"
-    assert now == before
-
-
-def test_experiment_files_hold_only_differences():
-    experiments = sorted(CONFIGS.glob("*.yaml"))
-    lines = sum(len(p.read_text().splitlines()) for p in [*experiments, *(CONFIGS / "base").glob("*.yaml")])
-    settings = sum(1 for p in experiments for line in p.read_text().splitlines() if line.startswith("  "))
-    assert lines < 1500 and settings / len(experiments) < 6  # was 2,825 lines, ~20 settings per file
-    for path in experiments:
-        text = path.read_text()
-        assert f"output_dir: runs/{path.stem}" not in text  # derived from the file's name
+def test_experiment_files_name_no_run_folder():
+    for path in sorted(CONFIGS.glob("*.yaml")):
+        assert f"output_dir: runs/{path.stem}" not in path.read_text()  # derived from the file's name
 
 
 def test_base_files_merge_section_by_section(tmp_path):
@@ -156,3 +61,43 @@ def test_help_config_lists_every_setting_with_type_default_and_meaning(app):
     assert "output_dir: str = 'runs/<config name>'" in text
     prior = app("apps/train_prior.py", "--help-config").stdout
     assert "prior.inr: str | None = None" in prior and "train.max_steps: int = 4000" in prior
+
+
+def test_help_config_prints_a_meaning_for_every_setting_of_every_section():
+    import dataclasses
+
+    from ginr_apps.config import TrainConfig, config_help, sections_help
+    from ginr_apps.tasks import list_tasks
+    from ginr_apps.train_prior import SECTIONS
+
+    def meanings(text: str) -> dict[str, str]:
+        """``section.key`` -> the line under it in the help text."""
+        lines = text.splitlines()
+        found = {}
+        for line, below in zip(lines, [*lines[1:], ""]):
+            name = line.strip().split(":")[0]
+            if line.startswith("  ") and not line.startswith("      ") and "." in name:
+                found[name] = below.strip() if below.startswith("      ") else ""
+        return found
+
+    shown = meanings(config_help())
+    schemas = {"train": [TrainConfig], "data": [task.settings for task in list_tasks().values()]}
+    for section, classes in schemas.items():
+        for cls in classes:
+            for f in dataclasses.fields(cls):
+                assert shown.get(f"{section}.{f.name}"), f"--help-config prints no meaning for {section}.{f.name}"
+    prior = meanings("\n".join(sections_help(SECTIONS, {})))
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            assert prior.get(f"{section}.{f.name}"), f"train_prior --help-config: no meaning for {section}.{f.name}"
+
+
+def test_shapenet_experiment_files_are_the_matrix():
+    from ginr_apps.experiments import SHAPENET_CATEGORIES, SHAPENET_FAMILIES, SHAPENET_VIEWS, shapenet_configs
+
+    generated = shapenet_configs()
+    files = {p.stem for p in CONFIGS.glob("shapenet_*.yaml")}
+    assert set(generated) == files, "run python apps/ginr_apps/experiments.py"
+    assert len(generated) == len(SHAPENET_CATEGORIES) * (len(SHAPENET_FAMILIES) * len(SHAPENET_VIEWS) + 1)
+    for name, text in generated.items():
+        assert (CONFIGS / f"{name}.yaml").read_text() == text, f"{name}.yaml is not the matrix's cell"

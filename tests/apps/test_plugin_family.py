@@ -32,6 +32,7 @@ def plugin_path(tmp_path_factory) -> str:
     return str(site)
 
 
+@pytest.mark.slow
 def test_a_family_from_another_package_trains_evaluates_publishes_and_loads(tmp_path, tiny_config, app, plugin_path):
     env = {"PYTHONPATH": os.pathsep.join([plugin_path, os.environ.get("PYTHONPATH", "")])}
     listed = app("-c", "import ginr_core; print(sorted(ginr_core.list_families()))", env=env).stdout

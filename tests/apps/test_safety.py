@@ -55,6 +55,7 @@ def _wait_for_checkpoint(out: Path, process: subprocess.Popen, timeout: float = 
 
 
 # ------------------------------------------------------------------------------------------------ exact resume
+@pytest.mark.slow
 def test_a_run_killed_at_a_random_moment_resumes_bit_exact_with_dropout_and_workers(tmp_path, tiny_config, app):
     app(TRAIN, "--config", tiny_config(tmp_path / "straight"), "train.max_steps=40", *DROPOUT_AND_WORKERS)
     expected = _weights(tmp_path / "straight")
@@ -75,6 +76,7 @@ def test_a_run_killed_at_a_random_moment_resumes_bit_exact_with_dropout_and_work
         assert _same(_weights(out), expected), f"after {sig.name}, the resumed weights differ from the straight run's"
 
 
+@pytest.mark.slow
 def test_sigterm_to_the_launcher_stops_training_with_a_checkpoint_and_the_folder_is_locked(tmp_path, tiny_config, app):
     out = tmp_path / "run"
     launcher = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1"]
@@ -96,6 +98,7 @@ def test_sigterm_to_the_launcher_stops_training_with_a_checkpoint_and_the_folder
     assert "resumed from" in resumed.stdout
 
 
+@pytest.mark.slow
 def test_a_lock_left_by_a_killed_process_does_not_block_the_next_run(tmp_path):
     holder = subprocess.Popen(
         [
@@ -239,6 +242,7 @@ class _Payload:
         return (os.system, (f"touch {_Payload.marker}",))
 
 
+@pytest.mark.slow
 def test_resume_never_unpickles_a_file_from_the_checkpoint_folder(tmp_path, tiny_config, app):
     out = tmp_path / "run"
     app(TRAIN, "--config", tiny_config(out), "train.max_steps=2")
@@ -284,6 +288,7 @@ def test_settings_that_cannot_be_right_are_refused_by_name(override, named):
         load_config(ROOT / "apps" / "configs" / "default.yaml", [*overrides, override])
 
 
+@pytest.mark.slow
 def test_a_resume_says_what_it_changes_and_refuses_contradictions(tmp_path, tiny_config, app):
     out = tmp_path / "run"
     app(TRAIN, "--config", tiny_config(out), "train.max_steps=2")

@@ -36,6 +36,7 @@ def test_a_tiny_run_writes_every_output(tmp_path, tiny_config, app):
     assert picture.size[1] > 6 * 128 and picture.size[0] > 3 * 128  # 6 held-out images x 3 panels
 
 
+@pytest.mark.slow
 def test_an_existing_run_is_never_overwritten(tmp_path, tiny_config, app):
     out = tmp_path / "run"
     config = tiny_config(out)
@@ -49,6 +50,7 @@ def test_an_existing_run_is_never_overwritten(tmp_path, tiny_config, app):
     assert not (tmp_path / "other").exists()
 
 
+@pytest.mark.slow
 def test_resuming_gives_the_weights_of_an_uninterrupted_run(tmp_path, tiny_config, app):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     app(TRAIN, "--config", tiny_config(straight), "train.max_steps=8", "data.subsample=0.5")
@@ -63,6 +65,7 @@ def test_resuming_gives_the_weights_of_an_uninterrupted_run(tmp_path, tiny_confi
     assert [h["step"] for h in history] == [4, 8]  # the first run's final evaluation, then the resumed run's
 
 
+@pytest.mark.slow
 def test_a_crash_during_a_checkpoint_leaves_the_previous_one_loadable(tmp_path, tiny_config, app):
     out = tmp_path / "run"
     app(TRAIN, "--config", tiny_config(out), "train.max_steps=4")
@@ -91,6 +94,7 @@ def test_atomic_writes_keep_the_old_version_when_writing_fails(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json", "model"]  # no leftovers
 
 
+@pytest.mark.slow
 def test_two_processes_shard_the_data_and_gather_metrics_without_duplicates(tmp_path, tiny_config, app):
     single, double = tmp_path / "single", tmp_path / "double"
     app(TRAIN, "--config", tiny_config(single), "train.max_steps=6", "data.test_size=7")
@@ -124,6 +128,7 @@ def test_two_processes_shard_the_data_and_gather_metrics_without_duplicates(tmp_
     assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
 
 
+@pytest.mark.slow
 def test_evaluate_reports_native_and_other_resolutions(tmp_path, tiny_config, app):
     out = tmp_path / "run"
     app(TRAIN, "--config", tiny_config(out), "train.max_steps=2")
@@ -138,6 +143,7 @@ def test_evaluate_reports_native_and_other_resolutions(tmp_path, tiny_config, ap
     assert "16 x 16: PSNR" in result.stdout and (out / "eval" / "eval.png").is_file()
 
 
+@pytest.mark.slow
 def test_corrupt_training_images_are_skipped_counted_and_reported(tmp_path, tiny_config, app):
     data = tmp_path / "images"
     for split, count in (("train", 7), ("test", 3)):
@@ -162,6 +168,7 @@ def test_corrupt_training_images_are_skipped_counted_and_reported(tmp_path, tiny
     assert strict.returncode != 0 and "3.png: cannot read image" in strict.stderr
 
 
+@pytest.mark.slow
 def test_mixed_precision_comes_from_the_launcher_or_the_config(tmp_path, tiny_config, app):
     out = tmp_path / "run"
     result = app(TRAIN, "--config", tiny_config(out), "train.max_steps=2", env={"ACCELERATE_MIXED_PRECISION": "bf16"})
@@ -171,6 +178,7 @@ def test_mixed_precision_comes_from_the_launcher_or_the_config(tmp_path, tiny_co
     assert json.loads((tmp_path / "fp32" / "metrics.json").read_text())["mixed_precision"] == "no"
 
 
+@pytest.mark.slow
 def test_gradient_accumulation_of_k_micro_batches_equals_one_step_of_the_whole_batch(tmp_path, tiny_config, app):
     # batch 8 in one step, and the same 8 items as 4 micro-batches of 2: the same update (the random draws of
     # each item are keyed by its place in the step's batch, and the micro-batch losses average to the step's)
@@ -189,6 +197,7 @@ def test_gradient_accumulation_of_k_micro_batches_equals_one_step_of_the_whole_b
     )
 
 
+@pytest.mark.slow
 def test_resume_from_a_chosen_checkpoint_here_or_into_a_new_run(tmp_path, tiny_config, app):
     run = tmp_path / "run"
     app(TRAIN, "--config", tiny_config(run), "train.keep_checkpoints=10", "data.subsample=0.5")
@@ -211,6 +220,7 @@ def test_resume_from_a_chosen_checkpoint_here_or_into_a_new_run(tmp_path, tiny_c
     assert taken.returncode != 0 and "already holds a run" in taken.stderr
 
 
+@pytest.mark.slow
 def test_trackers_write_tensorboard_events_with_the_logged_scalars(tmp_path, tiny_config, app):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -238,6 +248,7 @@ def test_launcher_precision_wins_over_an_explicit_config_and_says_so(tmp_path, t
     assert "the launcher's bf16 wins over train.mixed_precision=fp16" in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variable", ["ACCELERATE_USE_DEEPSPEED", "ACCELERATE_USE_FSDP"])
 def test_sharded_setups_stop_at_start_naming_the_supported_ones(tmp_path, tiny_config, app, variable):
     out = tmp_path / "run"

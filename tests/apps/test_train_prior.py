@@ -13,6 +13,8 @@ from ginr_diffusion.fid import FID_WEIGHTS_URL
 
 TRAIN, PRIOR, SAMPLE, EVAL = "apps/train.py", "apps/train_prior.py", "apps/sample.py", "apps/evaluate_prior.py"
 
+pytestmark = pytest.mark.slow  # every test trains an INR and a prior
+
 
 def _prior(app, inr, out, *extra, cache):
     args = ["--inr", inr, "--output-dir", out, "--batch-size", "8", "--checkpoint-every", "3", "--sample-steps", "2"]

@@ -38,6 +38,7 @@ def test_documentation_examples_run(page, tmp_path, unregister_example_family):
     assert loaded.config["hidden_dim"] == 32 and loaded.latent_dim == 64
 
 
+@pytest.mark.slow
 def test_readme_api_tour_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the tour saves "locinr-ffhq" into the working directory
     (tour,) = _python_blocks(ROOT / "README.md")

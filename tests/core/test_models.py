@@ -233,9 +233,16 @@ def test_dropout_only_in_training_mode(tiny):
 
 def test_bf16_autocast_runs_and_keeps_fourier_features_in_float32(tiny):
     model = tiny("locinr").eval()
+    seen = {}
+    fourier = [m for m in model.modules() if type(m).__name__ == "FourierFeatures"]
+    for i, module in enumerate(fourier):
+        module.register_forward_hook(lambda _m, _i, out, i=i: seen.__setitem__(i, out.dtype))
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         out = model(_images(batch=1), torch.rand(1, 8, 2))
-    assert out.shape == (1, 8, 3) and torch.isfinite(out).all()
+        hidden = model.query_features.linear(torch.rand(1, 8, 16))
+    assert hidden.dtype == torch.bfloat16  # autocast is on: the linear layers run in bf16
+    assert len(fourier) == 3 and seen == dict.fromkeys(range(3), torch.float32)  # every gamma_sigma in float32
+    assert out.shape == (1, 8, 3) and out.dtype == torch.float32 and torch.isfinite(out).all()
 
 
 def test_a_bf16_model_predicts_in_float32_close_to_its_float32_self(tiny, inputs, family):

@@ -37,6 +37,7 @@ def test_weights_load_strictly_and_features_are_2048_d(fid_weights, inception):
         inception(torch.rand(2, 4, 8, 8))
 
 
+@pytest.mark.slow
 def test_fid_is_zero_for_one_set_order_free_and_grows_with_distortion(inception):
     x = _smooth_images(10, 1)
     feats = inception_features(inception, x)

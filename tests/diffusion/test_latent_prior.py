@@ -198,6 +198,7 @@ def _compatible_schedulers():
     return [pytest.param(n, marks=marks.get(n, ()), id=n) for n in names]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", _compatible_schedulers())
 @pytest.mark.parametrize("prediction_type", ["sample", "epsilon", "v_prediction"])
 def test_every_scheduler_diffusers_lists_as_compatible_samples_the_prior(tiny, name, prediction_type):

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..schema import setting
+
 __all__ = [
     "ENTRY_POINT_GROUP",
     "CardParts",
@@ -38,16 +40,17 @@ __all__ = [
 class DataSettings:
     """The data settings every task has (a task's own schema subclasses this)."""
 
-    task: str = "images"  # what the run learns: see `list_tasks()` (images, nvs)
-    source: str | None = None  # where the data comes from (default: the task's embedded data)
-    resolution: int | None = None  # side of the encoder's input in pixels (default: the data's own)
-    train_split: str = "train"  # split the model trains on
-    test_split: str = "test"  # split the model is scored on
-    test_size: int | None = None  # evaluate the first N test items (default: the whole split)
-    # more held-out splits scored at the end of a run, each reported beside the test split (e.g. smooth)
-    extra_test_splits: tuple[str, ...] = ()
-    on_error: str = "skip"  # unreadable items: "skip" (warn and count) or "raise"
-    num_workers: int | None = None  # DataLoader worker processes (null: some on GPUs for data read from files)
+    task: str = setting("images", "what the run learns: see `list_tasks()` (images, nvs)")
+    source: str | None = setting(None, "where the data comes from (default: the task's embedded data)")
+    resolution: int | None = setting(None, "side of the encoder's input in pixels (default: the data's own)")
+    train_split: str = setting("train", "split the model trains on")
+    test_split: str = setting("test", "split the model is scored on")
+    test_size: int | None = setting(None, "evaluate the first N test items (default: the whole split)")
+    extra_test_splits: tuple[str, ...] = setting(
+        (), "more held-out splits scored at the end of a run, each reported beside the test split (e.g. smooth)"
+    )
+    on_error: str = setting("skip", 'unreadable items: "skip" (warn and count) or "raise"')
+    num_workers: int | None = setting(None, "DataLoader worker processes (null: some on GPUs for data read from files)")
 
 
 @dataclass

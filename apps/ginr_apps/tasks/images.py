@@ -18,6 +18,7 @@ from ..cli import at_least
 from ..evaluation import evaluation_chunk_size, psnr_per_image, reconstruct, source_index
 from ..figures import image_grid, save_png
 from ..files import write_json
+from ..schema import setting
 from . import CardParts, DataSettings, Task, register_task
 
 __all__ = ["ImageSettings", "ImageTask"]
@@ -27,16 +28,17 @@ __all__ = ["ImageSettings", "ImageTask"]
 class ImageSettings(DataSettings):
     """Data settings of image reconstruction."""
 
-    # "photos" (embedded, offline), a folder, a save_to_disk dir or a Hub dataset id
-    source: str | None = None
-    protocol: str | None = None  # a ginr_data.IMAGE_PROTOCOLS name (resolution, transforms, splits)
-    subsample: float | None = None  # fraction of pixels decoded per image per step (paper: 0.1 above 178 px)
-    # move coordinates uniformly within their pixel: "coordwise" (each image and coordinate its own draw, as
-    # ginr-ipc's ImageNette configs), true (one draw for the whole batch: the grid stays shared, faster), false
-    jitter: bool | str = False
-    channel_permutation: bool = False  # augmentation: random RGB order per training image
-    smooth_fraction: float = 0.0  # embedded photos: share of training crops from smooth regions (sky, walls)
-    image_column: str | None = None  # the image column of a `datasets` source
+    source: str | None = setting(None, '"photos" (embedded, offline), a folder, a save_to_disk dir or a Hub dataset id')
+    protocol: str | None = setting(None, "a ginr_data.IMAGE_PROTOCOLS name (resolution, transforms, splits)")
+    subsample: float | None = setting(None, "fraction of pixels decoded per image per step (paper: 0.1 above 178 px)")
+    jitter: bool | str = setting(
+        False,
+        'move coordinates uniformly within their pixel: "coordwise" (each image and coordinate its own draw, as '
+        "ginr-ipc's ImageNette configs), true (one draw for the whole batch: the grid stays shared, faster), false",
+    )
+    channel_permutation: bool = setting(False, "augmentation: random RGB order per training image")
+    smooth_fraction: float = setting(0.0, "embedded photos: share of training crops from smooth regions (sky, walls)")
+    image_column: str | None = setting(None, "the image column of a `datasets` source")
 
 
 @register_task

@@ -18,6 +18,7 @@ from ..cli import at_least
 from ..evaluation import evaluation_chunk_size, nearest_support_view, novel_views, nvs_psnr, support_mean_colour
 from ..figures import image_grid, save_png
 from ..files import write_json
+from ..schema import setting
 from . import CardParts, DataSettings, Task, register_task
 
 __all__ = ["NovelViewSettings", "NovelViewTask"]
@@ -27,15 +28,16 @@ __all__ = ["NovelViewSettings", "NovelViewTask"]
 class NovelViewSettings(DataSettings):
     """Data settings of novel view synthesis."""
 
-    task: str = "nvs"
-    # "scenes" (embedded rendered objects, offline) or a learnit-layout folder
-    source: str | None = None
-    category: str | None = None  # cars, chairs, lamps (learnit ShapeNet); the embedded scenes: shapes
-    views: tuple[int, int] | None = None  # (min, max) support views per training step; evaluated at each
-    query_rays: int | None = None  # rays of the novel view per training item and step (None: all; official: 128)
-    train_repeats: int = 1  # training items per object and epoch, each with its own views (official: 2)
-    adaptive_epochs: int = 0  # first epochs drawing half the query rays from the foreground (official: 1)
-    test_repeats: int = 100  # test items per test object, each with its own seeded views (paper: 100)
+    task: str = setting("nvs", "")
+    source: str | None = setting(None, '"scenes" (embedded rendered objects, offline) or a learnit-layout folder')
+    category: str | None = setting(None, "cars, chairs, lamps (learnit ShapeNet); the embedded scenes: shapes")
+    views: tuple[int, int] | None = setting(None, "(min, max) support views per training step; evaluated at each")
+    query_rays: int | None = setting(
+        None, "rays of the novel view per training item and step (None: all; official: 128)"
+    )
+    train_repeats: int = setting(1, "training items per object and epoch, each with its own views (official: 2)")
+    adaptive_epochs: int = setting(0, "first epochs drawing half the query rays from the foreground (official: 1)")
+    test_repeats: int = setting(100, "test items per test object, each with its own seeded views (paper: 100)")
 
 
 def _views_label(count: int) -> str:
