@@ -107,7 +107,7 @@ def inr_model_card(model, metrics: dict, repo_id: str | None = None):
     return hub_card(
         text,
         tags=["ginr", "implicit-neural-representation", model.family, task.card_tag],
-        metrics=["psnr"],
+        metrics=[task.metric.key],
         datasets=[source] if _is_hub_id(source) else [],
         results=parts.eval_results,
         model_name=(repo_id or type(model).__name__).split("/")[-1],

@@ -34,6 +34,7 @@ from pathlib import Path
 from ginr_core.hub import CONFIG_FILE, WEIGHTS_FILE, read_json
 
 from .cards import PLACEHOLDER_REPO, inr_model_card, prior_model_card
+from .tasks import task_for_model
 
 PREVIEWS = ("reconstructions.png", "novel_views.png", "samples.png")
 RUN_FILES = ("metrics.json", "eval/fid.json", "eval/sample_metrics.json")  # what a run measured, all published
@@ -136,10 +137,11 @@ def model_card(artefact: Artefact, repo_id: str) -> str:
             model = GeneralizableINR.from_pretrained(artefact.folder)
             _check_finite(model, artefact.folder / WEIGHTS_FILE)
             if metrics is not None and "test" in metrics:
-                psnr = metrics["test"].get("psnr") if isinstance(metrics["test"], dict) else None
-                if isinstance(psnr, bool) or not isinstance(psnr, (int, float)) or not math.isfinite(psnr):
+                key = task_for_model(model).metric.key  # the task's score, e.g. psnr
+                score = metrics["test"].get(key) if isinstance(metrics["test"], dict) else None
+                if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
                     raise PublishError(
-                        f"{artefact.run_file('metrics.json')}: test.psnr is {psnr!r}, not a finite number; a run "
+                        f"{artefact.run_file('metrics.json')}: test.{key} is {score!r}, not a finite number; a run "
                         "that did not train to a usable model is not published"
                     )
                 try:

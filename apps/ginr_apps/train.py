@@ -12,11 +12,11 @@ Without ``--config`` the run uses ``apps/configs/default.yaml``: the CPU recipe 
 the embedded photographs, which finishes in under 10 minutes on 2 CPU cores. Settings are
 ``section.key=value`` arguments (``train.lr=3e-4``, ``model.patch_size=8``, ``data.subsample=0.1``).
 
-The output directory receives ``model/`` (``save_pretrained`` weights, config and a model card
-with the measured test PSNR and this command), ``checkpoints/`` (safetensors + JSON, marked complete; the last few),
-``metrics.json`` (test PSNR, learning curve, settings) and ``reconstructions.png`` (ground truth |
+The output directory receives ``model/`` (``save_pretrained`` weights, config and a model card with the
+task's measured test score and this command), ``checkpoints/`` (safetensors + JSON, marked complete; the last few),
+``metrics.json`` (the test score, learning curve, settings) and ``reconstructions.png`` (ground truth |
 reconstruction | x2 decode of held-out images) or, for novel view synthesis (``data.task=nvs``),
-``novel_views.png`` (support views | the unseen view | predictions from 1..V views) and the test PSNR
+``novel_views.png`` (support views | the unseen view | predictions from 1..V views) and the test score
 per number of support views. Every file is written atomically; an existing run is never
 overwritten unless ``--resume`` continues it.
 """
@@ -133,7 +133,7 @@ def _hardware(accelerator: Accelerator) -> str:
 def evaluate(
     accelerator: Accelerator, model, dataset, config: RunConfig, task, clamped: dict | None = None, whole: bool = False
 ) -> dict[int, dict[int, float]]:
-    """Per-item test PSNR on the raw outputs (per setting: resolution or number of views), each
+    """Per-item test scores (the task's metric) on the raw outputs (per setting: resolution or number of views), each
     process taking every n-th item, gathered without duplicates; ``clamped`` (a dict) receives the
     same with the outputs clamped to [0, 1]. ``whole``: every item, whatever ``data.test_size``."""
     limit = None if whole else config.data.test_size
@@ -185,11 +185,12 @@ def _precision(configured: str) -> str | None:
     return configured
 
 
-def _track_evaluation(accelerator, task, model, test_set, by_setting: dict, psnr: float, step: int) -> None:
+def _track_evaluation(accelerator, task, model, test_set, by_setting: dict, score: float, step: int) -> None:
     """The test metrics and a preview (the task's figure of the first test items) to the trackers."""
     if not accelerator.log_with:
         return
-    values = {"test/psnr": psnr, **{f"test/psnr {k}": v for k, v in by_setting.items()}}
+    key = task.metric.key
+    values = {f"test/{key}": score, **{f"test/{key} {k}": v for k, v in by_setting.items()}}
     log_scalars(accelerator, values, step)
     if accelerator.is_main_process:
         raw = accelerator.unwrap_model(model).eval()
@@ -297,21 +298,21 @@ class _INRLoop(TrainingLoop):
         self.state.unreadable, self.skipped = _union(self.accelerator, self.state.unreadable, self.skipped), set()
 
     def postfix(self) -> dict[str, str]:
-        return {"test_psnr": f"{self.last_score:.2f}"}
+        return {f"test_{self.task.metric.key}": f"{self.last_score:.2f}"}
 
     def evaluate(self) -> None:
         accelerator, task, state = self.accelerator, self.task, self.state
         scores = evaluate(accelerator, self.model, self.test_set, self.config, task)
         means = _means(scores)
         self.last_score = means[task.headline(scores)]
-        entry = {"step": state.step, "minutes": state.train_seconds / 60, "test_psnr": self.last_score}
+        entry = {"step": state.step, "minutes": state.train_seconds / 60, f"test_{task.metric.key}": self.last_score}
         by = _labelled(task, means)
         state.history.append({**entry, **({"by_setting": by} if len(means) > 1 else {})})
         if accelerator.is_main_process:
             shown = ", ".join(f"{k}: {v:.2f}" for k, v in by.items()) if len(means) > 1 else ""
             count = len(next(iter(scores.values())))
             self.bar.write(
-                f"step {state.step}: test PSNR {self.last_score:.2f} dB ({count} items)"
+                f"step {state.step}: test {task.metric.label} {self.last_score:.2f} {task.metric.unit} ({count} items)"
                 + (f" [{shown}]" if shown else "")
             )
         _track_evaluation(accelerator, task, self.model, self.test_set, by, self.last_score, state.step)
@@ -447,19 +448,20 @@ def _final_metrics(accelerator: Accelerator, loop: _INRLoop, cls: type) -> dict:
     scores = evaluate(accelerator, model, loop.test_set, config, task, clamped=clamped)
     means, means_clamped = _means(scores), _means(clamped)
     headline = task.headline(scores)
-    test_psnr, per_item = means[headline], scores[headline]
-    entry = {"step": state.step, "minutes": state.train_seconds / 60, "test_psnr": test_psnr}
+    score, per_item = means[headline], scores[headline]
+    key = task.metric.key
+    entry = {"step": state.step, "minutes": state.train_seconds / 60, f"test_{key}": score}
     state.history.append({**entry, **({"by_setting": _labelled(task, means)} if len(means) > 1 else {})})
     loop.checkpoint()  # --resume can extend the run
     metrics = {
         "test": {
-            "psnr": test_psnr,
+            key: score,
             "images": len(per_item),
             "setting": task.setting_label(headline),
             "by_setting": _labelled(task, means),
-            "results": [{"setting": key, "psnr": value} for key, value in means.items()],
-            "outputs": "raw (the paper's protocol: PSNR of the model's outputs as they are)",
-            "psnr_clamped": means_clamped[headline],  # the outputs clamped to [0, 1]
+            "results": [{"setting": setting, key: value} for setting, value in means.items()],
+            "outputs": f"raw (the paper's protocol: {task.metric.label} of the model's outputs as they are)",
+            f"{key}_clamped": means_clamped[headline],  # the outputs clamped to task.clamp
             "by_setting_clamped": _labelled(task, means_clamped),
         },
         "steps": state.step,
@@ -487,8 +489,8 @@ def _final_metrics(accelerator: Accelerator, loop: _INRLoop, cls: type) -> dict:
             "resolution": task.resolution(loop.train_set),
         },
         "history": state.history,
-        "per_image_test_psnr": per_item,
-        "per_setting_test_psnr": _labelled(task, scores),
+        f"per_image_test_{key}": per_item,
+        f"per_setting_test_{key}": _labelled(task, scores),
         "config": config.to_dict(),
     }
     loop.extra_sets = {split: task.extra_test_set(split) for split in data.extra_test_splits}
@@ -496,8 +498,8 @@ def _final_metrics(accelerator: Accelerator, loop: _INRLoop, cls: type) -> dict:
         extra_clamped: dict[int, dict[int, float]] = {}
         extra_scores = evaluate(accelerator, model, extra_set, config, task, clamped=extra_clamped, whole=True)
         metrics["test"].setdefault("extra", {})[split] = {
-            "psnr": _means(extra_scores)[headline],
-            "psnr_clamped": _means(extra_clamped)[headline],
+            key: _means(extra_scores)[headline],
+            f"{key}_clamped": _means(extra_clamped)[headline],
             "images": len(extra_scores[headline]),
         }
     return metrics
@@ -514,7 +516,8 @@ def _write_outputs(accelerator: Accelerator, loop: _INRLoop, metrics: dict, out:
         write_model_card(folder, model=raw, metrics=metrics)
 
     replace_dir(out / "model", fill)
-    per_item = metrics["per_image_test_psnr"]
+    key, label, unit = task.metric.key, task.metric.label, task.metric.unit
+    per_item = metrics[f"per_image_test_{key}"]
     pictures = [task.figure(raw, test_set, task.shown(list(per_item)), accelerator.device)]
     for extra_set in loop.extra_sets.values():  # the first items of each extra split below the test split's
         pictures.append(task.figure(raw, extra_set, list(range(min(4, len(extra_set)))), accelerator.device))
@@ -522,18 +525,20 @@ def _write_outputs(accelerator: Accelerator, loop: _INRLoop, metrics: dict, out:
     save_png(stack_vertically(pictures, captions), out / task.figure_name)
     write_json(out / "metrics.json", metrics)
     test, steps, minutes = metrics["test"], metrics["steps"], metrics["train_minutes"]
-    by = "; ".join(f"{k}: {v:.2f} dB" for k, v in test["by_setting"].items()) if len(test["by_setting"]) > 1 else ""
+    shown = test["by_setting"]
+    by = "; ".join(f"{k}: {v:.2f} {unit}" for k, v in shown.items()) if len(shown) > 1 else ""
+    clamp = f"clamped to [{task.clamp[0]:g}, {task.clamp[1]:g}]" if task.clamp else "clamped"
     print(
-        f"test PSNR {test['psnr']:.2f} dB ({test['setting']}; raw outputs, clamped to [0, 1]: "
-        f"{test['psnr_clamped']:.2f} dB) on {len(per_item)} held-out items after {steps} steps "
+        f"test {label} {test[key]:.2f} {unit} ({test['setting']}; raw outputs, {clamp}: "
+        f"{test[f'{key}_clamped']:.2f} {unit}) on {len(per_item)} held-out items after {steps} steps "
         f"({minutes:.1f} min){' [' + by + ']' if by else ''}; wrote {out}/model, metrics.json, "
         f"{task.figure_name}",
         flush=True,
     )
     for split, scored in test.get("extra", {}).items():
         print(
-            f"{split} PSNR {scored['psnr']:.2f} dB (raw outputs; clamped: {scored['psnr_clamped']:.2f} dB) on "
-            f"{scored['images']} held-out items of split {split!r}",
+            f"{split} {label} {scored[key]:.2f} {unit} (raw outputs; clamped: {scored[f'{key}_clamped']:.2f} {unit}) "
+            f"on {scored['images']} held-out items of split {split!r}",
             flush=True,
         )
     if loop.state.unreadable:

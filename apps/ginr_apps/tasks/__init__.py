@@ -28,6 +28,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "CardParts",
     "DataSettings",
+    "Metric",
     "Task",
     "get_task_class",
     "list_tasks",
@@ -64,6 +65,15 @@ class CardParts:
     title: str = ""  # what follows "<class> trained with ginr" in the card's title
 
 
+@dataclass(frozen=True)
+class Metric:
+    """A task's score: its key in ``metrics.json`` and the card (``psnr``), how logs print it, its unit."""
+
+    key: str = "psnr"
+    label: str = "PSNR"
+    unit: str = "dB"
+
+
 class Task:
     """One kind of run. Subclasses set the class attributes and implement the methods."""
 
@@ -73,6 +83,9 @@ class Task:
     figure_name: ClassVar[str] = ""  # the picture a run leaves behind
     card_tag: ClassVar[str] = ""  # the Hub tag of its models
     pipeline_tag: ClassVar[str] = ""  # the Hub task id of its models (what the model does, for the Hub's filters)
+    metric: ClassVar[Metric] = Metric()  # what ``score`` measures
+    # the range outputs are clamped to for the second score and for display (None: shown as they are)
+    clamp: ClassVar[tuple[float, float] | None] = (0.0, 1.0)
 
     def __init__(self, config) -> None:
         self.config, self.data = config, config.data
