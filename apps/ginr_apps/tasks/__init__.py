@@ -12,15 +12,15 @@ resolution in pixels for images, the number of support views for light fields).
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
+
+from ginr_core.models.registry import load_plugins
 
 from ..schema import setting
 
@@ -179,26 +179,20 @@ ENTRY_POINT_GROUP = "ginr.tasks"
 _entry_points_loaded = False
 
 
+def _task_problem(name: str, cls: Any) -> str | None:
+    if not (isinstance(cls, type) and issubclass(cls, Task) and cls.name == name):
+        return f"is not a Task subclass named {name!r}"
+    return None
+
+
 def _load_entry_points() -> None:
-    """Tasks of other packages: the ``ginr.tasks`` entry points, each a ``Task`` subclass (loading it registers
-    it, as a family registers through ``ginr.families``). A broken plug-in warns and the built-in tasks remain."""
+    """Tasks of other packages: the ``ginr.tasks`` entry points, each a ``Task`` subclass (as a family plugs in
+    through ``ginr.families``). A broken plug-in warns and the built-in tasks remain."""
     global _entry_points_loaded
     if _entry_points_loaded:
         return
     _entry_points_loaded = True
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            cls = point.load()
-        except Exception as error:
-            warnings.warn(f"ginr: cannot load task {point.name!r} ({point.value}): {error}", stacklevel=3)
-            continue
-        if not (isinstance(cls, type) and issubclass(cls, Task) and cls.name == point.name):
-            warnings.warn(
-                f"ginr: entry point {point.name!r} ({point.value}) is not a Task subclass named {point.name!r}; "
-                "ignored",
-                stacklevel=3,
-            )
-            continue
+    for cls in load_plugins(ENTRY_POINT_GROUP, "task", _task_problem):
         if _TASKS.get(cls.name) is not cls:
             register_task(cls)
 

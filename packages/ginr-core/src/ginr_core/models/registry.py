@@ -15,13 +15,14 @@ publish and load that family like the built-in ones.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .base import GeneralizableINR
 
-__all__ = ["ENTRY_POINT_GROUP", "get_model_class", "list_families", "register_family"]
+__all__ = ["ENTRY_POINT_GROUP", "get_model_class", "list_families", "load_plugins", "register_family"]
 
 ENTRY_POINT_GROUP = "ginr.families"
 
@@ -45,24 +46,37 @@ def register_family(cls: type[GeneralizableINR]) -> type[GeneralizableINR]:
     return cls
 
 
+def load_plugins(group: str, what: str, problem: Callable[[str, Any], str | None]) -> list[Any]:
+    """The objects of the ``group`` entry points that load and pass ``problem(name, obj)`` (None: fine; else why
+    not, warned and ignored). A broken plug-in warns and never breaks what is built in. Used for the
+    ``ginr.families`` here and by the apps for their ``ginr.tasks``."""
+    loaded = []
+    for point in entry_points(group=group):
+        try:
+            obj = point.load()
+        except Exception as error:  # a broken plug-in must not break the built-in ones
+            warnings.warn(f"ginr: cannot load {what} {point.name!r} ({point.value}): {error}", stacklevel=3)
+            continue
+        why = problem(point.name, obj)
+        if why:
+            warnings.warn(f"ginr: entry point {point.name!r} ({point.value}) {why}; ignored", stacklevel=3)
+            continue
+        loaded.append(obj)
+    return loaded
+
+
+def _family_problem(name: str, cls: Any) -> str | None:
+    family = getattr(cls, "family", None)
+    if family != name:
+        return f"is not a GeneralizableINR subclass with family = {name!r} (got family={family!r})"
+    return None
+
+
 def _load_entry_points() -> None:
     global _entry_points_loaded
-    if _entry_points_loaded:
-        return
-    _entry_points_loaded = True
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            cls = point.load()
-        except Exception as error:  # a broken plug-in must not break the built-in families
-            warnings.warn(f"ginr: cannot load model family {point.name!r} ({point.value}): {error}", stacklevel=3)
-            continue
-        family = getattr(cls, "family", None)
-        if family != point.name:
-            warnings.warn(
-                f"ginr: entry point {point.name!r} ({point.value}) is not a GeneralizableINR subclass with "
-                f"family = {point.name!r} (got family={family!r}); ignored",
-                stacklevel=3,
-            )
+    if not _entry_points_loaded:
+        _entry_points_loaded = True
+        load_plugins(ENTRY_POINT_GROUP, "model family", _family_problem)  # loading a family registers it
 
 
 def list_families() -> dict[str, type[GeneralizableINR]]:
