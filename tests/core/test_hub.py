@@ -181,19 +181,33 @@ def test_a_mistyped_local_path_and_an_uncached_repo_id_say_what_they_are(tmp_pat
 FIXTURES = os.path.join(os.path.dirname(__file__), "data", "v0.1.0")
 
 
+def fixture_weights(shapes: dict[str, list[int]]) -> dict[str, torch.Tensor]:
+    """The fixtures' weights: a seeded normal draw per tensor, in name order, scaled by 0.1 (the 0.1.0 code
+    decoded the expected outputs with these weights loaded)."""
+    g = torch.Generator().manual_seed(0)
+    return {name: torch.randn(shape, generator=g) * 0.1 for name, shape in sorted(shapes.items())}
+
+
 @pytest.mark.parametrize("family", sorted(os.listdir(FIXTURES)))
-def test_checkpoints_written_by_ginr_0_1_0_load_and_decode_the_same_numbers(family):
+def test_checkpoints_written_by_ginr_0_1_0_load_and_decode_the_same_numbers(family, tmp_path, inputs):
+    """config.json as ginr-core 0.1.0 wrote it, its tensors' names and shapes, and the outputs of the 0.1.0
+    model on the conftest's seeded inputs (text fixtures; the weights are made here)."""
     from ginr_core import GeneralizableINR
 
     folder = os.path.join(FIXTURES, family)
     with open(os.path.join(folder, "config.json")) as f:
-        assert json.load(f)["_ginr_version"] == "0.1.0"
-    model = GeneralizableINR.from_pretrained(folder)
+        config = json.load(f)
+    with open(os.path.join(folder, "expected.json")) as f:
+        expected = json.load(f)
+    assert config["_ginr_version"] == "0.1.0"
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    save_file(fixture_weights(expected["tensors"]), tmp_path / "model.safetensors")
+    model = GeneralizableINR.from_pretrained(tmp_path)  # strict: every tensor of 0.1.0, and no other
     assert type(model) is CLASSES[family] and model.family == family
-    expected = load_file(os.path.join(folder, "expected.safetensors"))
+    x, coords = inputs(model, batch=2, num=30)
     with torch.no_grad():
-        out = model(expected["inputs"], expected["coords"])
-    torch.testing.assert_close(out, expected["outputs"], atol=1e-6, rtol=0)
+        out = model(x, coords)
+    torch.testing.assert_close(out, torch.tensor(expected["outputs"]), atol=1e-6, rtol=0)
 
 
 def test_unknown_loading_arguments_are_refused_by_name(tmp_path, tiny):
