@@ -11,20 +11,18 @@ import time
 import torch
 from torch.utils.flop_counter import sdpa_backward_flop_count, sdpa_flop_count
 
-from ginr_core.models import base
+from ginr_apps.evaluation import CPU_CHUNK_ROWS, resolve_chunk_size
 
-# Rows (instances x coordinates) per decoding chunk on CPU: a (4096 x 256) float32 activation (4 MB) stays in the
-# last-level cache. ginr_core's own value where it still defines one (its decode took chunk_size="auto" for this).
-CPU_CHUNK_ROWS = getattr(base, "CPU_CHUNK_ROWS", 4096)
+__all__ = ["CPU_ATTENTION_FLOPS", "CPU_CHUNK_ROWS", "chunk_size_of", "matmul_flops_per_second", "sync"]
 
 
 def chunk_size_of(name: str | int | None, batch: int, device: torch.device) -> int | None:
-    """A decoding chunk (coordinates) from ``"none"`` / ``None`` (one go), a number, or ``"auto"``: on CPU
-    ``CPU_CHUNK_ROWS // batch`` coordinates (what ``decode(chunk_size="auto")`` did), on accelerators one go."""
+    """A decoding chunk (coordinates) from a flag: ``"none"`` / ``None`` (one go), a number, or ``"auto"`` (the
+    apps' rule, ``ginr_apps.evaluation.resolve_chunk_size``: cache-sized chunks on CPU, one go elsewhere)."""
     if name is None or (isinstance(name, str) and name.lower() == "none"):
         return None
     if isinstance(name, str) and name.lower() == "auto":
-        return max(1, CPU_CHUNK_ROWS // batch) if device.type == "cpu" else None
+        return resolve_chunk_size("auto", batch, device)
     return int(name)
 
 

@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ginr_apps.config import load_config, model_kwargs
+
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 SNAPSHOT = CONFIGS / "resolved.json"
 
@@ -24,8 +26,6 @@ __all__ = ["CONFIGS", "SNAPSHOT", "resolve", "shapenet_configs", "snapshot"]
 
 def resolve(path: Path) -> dict[str, Any]:
     """The settings experiment file ``path`` runs with, JSON-ready."""
-    from ginr_apps.config import load_config, model_kwargs
-
     config = load_config(path)
     cls, kwargs = model_kwargs(config.model)
     defaults = {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items() if k != "self"}

@@ -433,15 +433,16 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path, chosen: Path 
     )
     loop.run(loader)
     loop.before_pause()
-    metrics = _final_metrics(accelerator, loop, cls)
+    extra_sets = {split: task.extra_test_set(split) for split in config.data.extra_test_splits}
+    metrics = _final_metrics(accelerator, loop, cls, extra_sets)
     if accelerator.is_main_process:
-        _write_outputs(accelerator, loop, metrics, out)
+        _write_outputs(accelerator, loop, metrics, out, extra_sets)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return metrics
 
 
-def _final_metrics(accelerator: Accelerator, loop: _INRLoop, cls: type) -> dict:
+def _final_metrics(accelerator: Accelerator, loop: _INRLoop, cls: type, extra_sets: dict) -> dict:
     """The final evaluation (test split and extra splits, raw and clamped) and ``metrics.json``'s contents."""
     config, task, state, model, data = loop.config, loop.task, loop.state, loop.model, loop.config.data
     clamped: dict[int, dict[int, float]] = {}
@@ -493,8 +494,7 @@ def _final_metrics(accelerator: Accelerator, loop: _INRLoop, cls: type) -> dict:
         f"per_setting_test_{key}": _labelled(task, scores),
         "config": config.to_dict(),
     }
-    loop.extra_sets = {split: task.extra_test_set(split) for split in data.extra_test_splits}
-    for split, extra_set in loop.extra_sets.items():  # more held-out sets, each reported beside the test split
+    for split, extra_set in extra_sets.items():  # more held-out sets, each reported beside the test split
         extra_clamped: dict[int, dict[int, float]] = {}
         extra_scores = evaluate(accelerator, model, extra_set, config, task, clamped=extra_clamped, whole=True)
         metrics["test"].setdefault("extra", {})[split] = {
@@ -505,7 +505,7 @@ def _final_metrics(accelerator: Accelerator, loop: _INRLoop, cls: type) -> dict:
     return metrics
 
 
-def _write_outputs(accelerator: Accelerator, loop: _INRLoop, metrics: dict, out: Path) -> None:
+def _write_outputs(accelerator: Accelerator, loop: _INRLoop, metrics: dict, out: Path, extra_sets: dict) -> None:
     """``model/`` (never a non-finite one), the task's figure, ``metrics.json`` and the closing lines."""
     task, data, test_set = loop.task, loop.config.data, loop.test_set
     raw = accelerator.unwrap_model(loop.model).eval()
@@ -519,9 +519,9 @@ def _write_outputs(accelerator: Accelerator, loop: _INRLoop, metrics: dict, out:
     key, label, unit = task.metric.key, task.metric.label, task.metric.unit
     per_item = metrics[f"per_image_test_{key}"]
     pictures = [task.figure(raw, test_set, task.shown(list(per_item)), accelerator.device)]
-    for extra_set in loop.extra_sets.values():  # the first items of each extra split below the test split's
+    for extra_set in extra_sets.values():  # the first items of each extra split below the test split's
         pictures.append(task.figure(raw, extra_set, list(range(min(4, len(extra_set)))), accelerator.device))
-    captions = [f"split {s!r}" for s in (data.test_split, *loop.extra_sets)] if loop.extra_sets else None
+    captions = [f"split {s!r}" for s in (data.test_split, *extra_sets)] if extra_sets else None
     save_png(stack_vertically(pictures, captions), out / task.figure_name)
     write_json(out / "metrics.json", metrics)
     test, steps, minutes = metrics["test"], metrics["steps"], metrics["train_minutes"]

@@ -84,7 +84,7 @@ class Task:
     card_tag: ClassVar[str] = ""  # the Hub tag of its models
     pipeline_tag: ClassVar[str] = ""  # the Hub task id of its models (what the model does, for the Hub's filters)
     metric: ClassVar[Metric] = Metric()  # what ``score`` measures
-    # the range outputs are clamped to for the second score and for display (None: shown as they are)
+    # the range of the task's clamped score and its figures, as logs and cards state it (None: not clamped)
     clamp: ClassVar[tuple[float, float] | None] = (0.0, 1.0)
 
     def __init__(self, config) -> None:

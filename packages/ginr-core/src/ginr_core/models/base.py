@@ -145,7 +145,7 @@ def register_to_config(init: Callable) -> Callable:
         bound.apply_defaults()
         init(self, *args, **kwargs)
         # a subclass's __init__ calls its parent's through super(): the outermost call records last
-        self._init_arguments = json.loads(json.dumps({k: bound.arguments[k] for k in names}))
+        self._init_arguments = {k: bound.arguments[k] for k in names}
 
     return wrapper
 
