@@ -32,7 +32,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 
 from ginr_apps.config import load_config, model_kwargs  # noqa: E402
-from ginr_core import image_coords, ray_coordinates  # noqa: E402
+from ginr_core import image_coords, ray_coordinates, ray_format_of  # noqa: E402
 
 # training items per epoch (the protocols' training splits)
 TRAIN_ITEMS = {
@@ -95,7 +95,7 @@ def time_step(item: dict, device: torch.device, batch: int, seconds_per_cost: fl
         eye = torch.tensor([0.0, 0.0, 4.0], device=device)  # cameras at distance 4 looking at the object
         origins = eye + 0.1 * torch.randn(batch, rays, 3, device=device)
         directions = -F.normalize(origins + 0.3 * torch.randn_like(origins), dim=-1)
-        coords = ray_coordinates(origins, directions, model.ray_format)
+        coords = ray_coordinates(origins, directions, ray_format_of(model))
     else:
         inputs = torch.rand(batch, 3, h, w, device=device)
         grid = image_coords(h, w, device=device).view(1, -1, 2)

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ginr_core import get_model_class, get_preset, image_coords, list_families, ray_coordinates
+from ginr_core import get_model_class, get_preset, image_coords, list_families, ray_coordinates, ray_format_of
 
 
 def _load_sibling(name: str) -> ModuleType:
@@ -87,7 +87,7 @@ def build_step(family: str, args, device: torch.device, chunk_size: int | str | 
         eye = torch.tensor([0.0, 0.0, 4.0], device=device)
         origins = eye + 0.1 * torch.randn(args.batch_size, args.rays, 3, device=device)
         directions = -F.normalize(origins + 0.3 * torch.randn_like(origins), dim=-1)
-        coords = ray_coordinates(origins, directions, model.ray_format)
+        coords = ray_coordinates(origins, directions, ray_format_of(model))
         target = torch.rand(args.batch_size, args.rays, 3, device=device)
     use_bf16 = args.precision == "bf16"
     encoder = model.encoder if model.encoder is not None else nn.Module()  # Learned Init has no encoder

@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from ginr_core import GeneralizableINR, image_coords
+from ginr_core import GeneralizableINR, image_coords, ray_format_of
 from ginr_core.analysis import AREA_ENERGY, locality_scores, token_difference_maps
 from ginr_core.fitting import fit_ffnet, refine_decoder, refine_latents
 from ginr_data import ImageLoadError, LightFieldError, image_dataset, light_field_dataset
@@ -101,7 +101,7 @@ def _instances(model, args, data: dict) -> list[dict]:
             num_support=views,
             train=False,
             repeats=1,
-            ray_format=model.ray_format,
+            ray_format=ray_format_of(model),
         )
         for i in range(min(args.items, len(dataset))):
             item = dataset[i]
@@ -208,7 +208,7 @@ def _plot_fit(curves: dict[str, list[dict]], zero_shot: float, path: Path, title
 
 def fit(args, parser) -> dict:
     model, base, data = _load(args.model, args.device)
-    if not model.images:
+    if model.d_in != 2:
         parser.error(f"fit works on image models; {args.model} is a {type(model).__name__} (rays only)")
     dataset = _image_test_set(model, args, data, args.images)
     images = torch.stack([dataset[i]["image"] for i in range(min(args.images, len(dataset)))]).to(args.device)

@@ -1,12 +1,14 @@
-"""Scores of a model on test data: per-image PSNR at any resolution, novel-view PSNR per number of views."""
+"""Scores of a model on test data: per-image PSNR (and SSIM) at any resolution, novel-view PSNR (and SSIM) per
+number of views."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
 import torch
 
-from ginr_core import GeneralizableINR, psnr
+from ginr_core import GeneralizableINR, psnr, render_image
 
 __all__ = [
     "ACCELERATOR_CHUNK",
@@ -19,6 +21,7 @@ __all__ = [
     "reconstruct",
     "resolve_chunk_size",
     "source_index",
+    "ssim",
     "support_mean_colour",
 ]
 
@@ -48,6 +51,30 @@ def evaluation_chunk_size(setting: int | str | None, device: torch.device | str)
     return setting
 
 
+def ssim(prediction: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` SSIM of ``(B, C, H, W)`` images, the prediction clamped to [0, 1] (Wang et al. 2004: a Gaussian
+    window of sigma 1.5 and 11 px, or the largest odd size a smaller image has; data range 1), as torchmetrics
+    computes it (a well-kept implementation of the usual definition; ginr_core keeps to PSNR)."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    side = min(prediction.shape[-2:])
+    kernel = min(11, side if side % 2 else side - 1)
+    return structural_similarity_index_measure(
+        prediction.float().clamp(0.0, 1.0),
+        targets.float(),
+        data_range=1.0,
+        kernel_size=kernel,
+        sigma=1.5,
+        reduction="none",
+    )
+
+
+def _record(store: dict[int, float] | None, batch: list[dict], values: torch.Tensor) -> None:
+    """``store[item index] = value`` for a batch (nothing when ``store`` is None)."""
+    if store is not None:
+        store.update({int(item["index"]): float(v) for item, v in zip(batch, values.tolist())})
+
+
 def source_index(dataset, item: dict) -> int:
     """The index of the image an item was really read from (after skipping unreadable files)."""
     return (int(item["index"]) + int(item.get("skipped", 0))) % len(dataset)
@@ -65,7 +92,7 @@ def reconstruct(
     clamped to [0, 1] unless ``clamp=False`` (the raw outputs, which the paper's PSNR uses)."""
     latents = model.encode(images)
     chunk_size = resolve_chunk_size(chunk_size, latents.shape[0], latents.device)
-    output = model.render_image(latents, resolution or images.shape[-2], chunk_size=chunk_size)
+    output = render_image(model, latents, resolution or images.shape[-2], chunk_size=chunk_size)
     return output.clamp(0.0, 1.0) if clamp else output
 
 
@@ -79,10 +106,11 @@ def psnr_per_image(
     chunk_size: int | None = 65536,
     device: torch.device | str = "cpu",
     clamped: dict[int, float] | None = None,
+    ssim_store: dict[int, float] | None = None,
 ) -> dict[int, float]:
     """``{index: PSNR}`` of the reconstructions of ``dataset[index]``, on the raw outputs (the paper's
     protocol, as the official code computes it); ``clamped``, if given, receives the PSNR of the
-    outputs clamped to [0, 1] from the same decode.
+    outputs clamped to [0, 1] from the same decode, ``ssim_store`` their SSIM.
 
     The model encodes each image at the dataset's resolution and decodes at ``resolution``; the
     target at another resolution is ``dataset.render(index, resolution)``, the same image through
@@ -101,11 +129,11 @@ def psnr_per_image(
             targets = torch.stack([dataset.render(source_index(dataset, item), resolution) for item in batch])
             targets = targets.to(device)
         output = reconstruct(model, images, resolution or native, chunk_size, clamp=False)
-        values = psnr(output, targets)
-        results.update({int(item["index"]): float(v) for item, v in zip(batch, values.tolist())})
+        _record(results, batch, psnr(output, targets))
         if clamped is not None:
-            values = psnr(output.clamp(0.0, 1.0), targets)
-            clamped.update({int(item["index"]): float(v) for item, v in zip(batch, values.tolist())})
+            _record(clamped, batch, psnr(output.clamp(0.0, 1.0), targets))
+        if ssim_store is not None:
+            _record(ssim_store, batch, ssim(output, targets))
     model.train(was_training)
     return results
 
@@ -152,10 +180,11 @@ def nvs_psnr(
     device: torch.device | str = "cpu",
     predict=None,
     clamped: dict[int, dict[int, float]] | None = None,
+    ssim_store: dict[int, dict[int, float]] | None = None,
 ) -> dict[int, dict[int, float]]:
     """``{v: {index: PSNR}}``: the novel view of each item predicted from its first v support views,
     on the raw outputs (the paper's protocol); ``clamped``, if given, receives the PSNR of the
-    outputs clamped to [0, 1].
+    outputs clamped to [0, 1], ``ssim_store`` their SSIM (for square novel views: ``r * r`` rays).
 
     Every item holds a fixed random choice of support views and a novel view (the paper's test
     protocol: each test object repeated with seeded picks), and the first v support views are a
@@ -177,11 +206,13 @@ def nvs_psnr(
                 support = torch.stack([item["support"][:v] for item in batch]).to(device)
                 rays = torch.stack([item["query_rays"] for item in batch]).to(device)
                 prediction = novel_views(model, support, rays, chunk_size, clamp=False)
-            values = psnr(prediction, targets).tolist()
-            results[v].update({int(item["index"]): float(x) for item, x in zip(batch, values)})
+            _record(results[v], batch, psnr(prediction, targets))
             if clamped is not None:
-                values = psnr(prediction.clamp(0.0, 1.0), targets).tolist()
-                clamped.setdefault(v, {}).update({int(item["index"]): float(x) for item, x in zip(batch, values)})
+                _record(clamped.setdefault(v, {}), batch, psnr(prediction.clamp(0.0, 1.0), targets))
+            side = math.isqrt(targets.shape[1])
+            if ssim_store is not None and side * side == targets.shape[1]:
+                as_images = [t.transpose(1, 2).reshape(len(batch), -1, side, side) for t in (prediction, targets)]
+                _record(ssim_store.setdefault(v, {}), batch, ssim(*as_images))
     if model is not None:
         model.train(was_training)
     return results

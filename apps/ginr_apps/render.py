@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from ginr_core import GeneralizableINR, orbit_around, posed_rays
+from ginr_core import GeneralizableINR, orbit_around, posed_rays, ray_format_of
 from ginr_data import ImageLoadError, LightFieldError, light_field_dataset, posed_views
 
 from .cli import at_least
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"--views must be between 1 and {model.num_views} (the model's view slots), got {views}")
     try:
         if args.transforms is not None:
-            given = posed_views(args.transforms, args.support, resolution=r, ray_format=model.ray_format)
+            given = posed_views(args.transforms, args.support, resolution=r, ray_format=ray_format_of(model))
             support, poses, focal = given["support"], given["poses"], given["focal"]
             if len(support) > model.num_views:
                 parser.error(
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
                 resolution=r,
                 num_support=views,
                 train=False,
-                ray_format=model.ray_format,
+                ray_format=ray_format_of(model),
             )
             item = dataset[args.item]
             support, poses, focal = item["support"], item["support_poses"], item["focal"]
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
     poses = poses[:views]
     size = args.size or 4 * r
     orbit = orbit_around(poses, args.frames, args.elevation)
-    rays = posed_rays(orbit, focal * size / r, size, size, model.ray_format).view(args.frames, -1, 6)
+    rays = posed_rays(orbit, focal * size / r, size, size, ray_format_of(model)).view(args.frames, -1, 6)
     with torch.no_grad():
         latents = model.encode(support[None].to(args.device))
         frames = [

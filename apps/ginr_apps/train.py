@@ -103,10 +103,19 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, RunConfig]:
         overrides.append(f"train.mixed_precision={args.mixed_precision}")
     overrides += launcher_overrides(args)
     try:
-        config = load_config(args.config or DEFAULT_CONFIG, overrides)
-    except ConfigError as err:
+        config = load_config(args.config or _task_default_config(overrides), overrides)
+    except (ConfigError, ValueError) as err:
         parser.error(str(err))
     return args, config
+
+
+def _task_default_config(overrides: list[str]) -> Path:
+    """The run without ``--config``: that of the task a ``data.task=<name>`` override names (its
+    ``default_config``), else ``apps/configs/default.yaml``."""
+    named = [o.split("=", 1)[1].strip() for o in overrides if o.split("=", 1)[0].strip() == "data.task"]
+    if not named:
+        return DEFAULT_CONFIG
+    return get_task_class(named[-1]).default_config or DEFAULT_CONFIG
 
 
 def _sample_generators(seed: int, step: int, positions: list[int]) -> list[torch.Generator]:
@@ -131,18 +140,19 @@ def _hardware(accelerator: Accelerator) -> str:
 
 
 def evaluate(
-    accelerator: Accelerator, model, dataset, config: RunConfig, task, clamped: dict | None = None, whole: bool = False
+    accelerator: Accelerator, model, dataset, config: RunConfig, task, extra: dict | None = None, whole: bool = False
 ) -> dict[int, dict[int, float]]:
     """Per-item test scores (the task's metric) on the raw outputs (per setting: resolution or number of views), each
-    process taking every n-th item, gathered without duplicates; ``clamped`` (a dict) receives the
-    same with the outputs clamped to [0, 1]. ``whole``: every item, whatever ``data.test_size``."""
+    process taking every n-th item, gathered without duplicates; ``extra`` (a dict) receives the task's
+    ``extra_metrics`` the same way, by key. ``whole``: every item, whatever ``data.test_size``."""
     limit = None if whole else config.data.test_size
     size = len(dataset) if limit is None else min(limit, len(dataset))
     mine = list(range(accelerator.process_index, size, accelerator.num_processes))
-    mine_clamped = {} if clamped is not None else None
-    results = task.score(accelerator.unwrap_model(model), dataset, mine, accelerator.device, clamped=mine_clamped)
-    if clamped is not None:
-        clamped.update(_gather(accelerator, mine_clamped, size))
+    mine_extra = {} if extra is not None else None
+    results = task.score(accelerator.unwrap_model(model), dataset, mine, accelerator.device, extra=mine_extra)
+    for metric in task.extra_metrics if extra is not None else ():
+        scored = mine_extra.get(metric.key, {})  # the settings of `results`, the same on every process
+        extra[metric.key] = _gather(accelerator, {k: scored.get(k, {}) for k in results}, size)
     return _gather(accelerator, results, size)
 
 
@@ -445,9 +455,9 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path, chosen: Path 
 def _final_metrics(accelerator: Accelerator, loop: _INRLoop, cls: type, extra_sets: dict) -> dict:
     """The final evaluation (test split and extra splits, raw and clamped) and ``metrics.json``'s contents."""
     config, task, state, model, data = loop.config, loop.task, loop.state, loop.model, loop.config.data
-    clamped: dict[int, dict[int, float]] = {}
-    scores = evaluate(accelerator, model, loop.test_set, config, task, clamped=clamped)
-    means, means_clamped = _means(scores), _means(clamped)
+    extra: dict[str, dict[int, dict[int, float]]] = {}
+    scores = evaluate(accelerator, model, loop.test_set, config, task, extra=extra)
+    means = _means(scores)
     headline = task.headline(scores)
     score, per_item = means[headline], scores[headline]
     key = task.metric.key
@@ -462,8 +472,7 @@ def _final_metrics(accelerator: Accelerator, loop: _INRLoop, cls: type, extra_se
             "by_setting": _labelled(task, means),
             "results": [{"setting": setting, key: value} for setting, value in means.items()],
             "outputs": f"raw (the paper's protocol: {task.metric.label} of the model's outputs as they are)",
-            f"{key}_clamped": means_clamped[headline],  # the outputs clamped to task.clamp
-            "by_setting_clamped": _labelled(task, means_clamped),
+            **_extra_means(task, extra, headline),  # e.g. psnr_clamped (the outputs clamped to task.clamp), ssim
         },
         "steps": state.step,
         "train_minutes": state.train_seconds / 60,
@@ -495,14 +504,26 @@ def _final_metrics(accelerator: Accelerator, loop: _INRLoop, cls: type, extra_se
         "config": config.to_dict(),
     }
     for split, extra_set in extra_sets.items():  # more held-out sets, each reported beside the test split
-        extra_clamped: dict[int, dict[int, float]] = {}
-        extra_scores = evaluate(accelerator, model, extra_set, config, task, clamped=extra_clamped, whole=True)
+        extra = {}
+        extra_scores = evaluate(accelerator, model, extra_set, config, task, extra=extra, whole=True)
         metrics["test"].setdefault("extra", {})[split] = {
             key: _means(extra_scores)[headline],
-            f"{key}_clamped": _means(extra_clamped)[headline],
+            **{k: v for k, v in _extra_means(task, extra, headline).items() if not k.startswith("by_setting")},
             "images": len(extra_scores[headline]),
         }
     return metrics
+
+
+def _extra_means(task, extra: dict[str, dict[int, dict[int, float]]], headline: int) -> dict[str, Any]:
+    """``{key: mean at the headline setting, by_setting_<key>: means by setting}`` of the task's extra metrics
+    (a metric with no values, e.g. SSIM of views that are not square, is left out)."""
+    means = {}
+    for metric in task.extra_metrics:
+        by_setting = {k: float(np.mean(list(v.values()))) for k, v in extra.get(metric.key, {}).items() if v}
+        if headline in by_setting:
+            means[metric.key] = by_setting[headline]
+            means[f"by_setting_{metric.key}"] = _labelled(task, by_setting)
+    return means
 
 
 def _write_outputs(accelerator: Accelerator, loop: _INRLoop, metrics: dict, out: Path, extra_sets: dict) -> None:
@@ -527,17 +548,15 @@ def _write_outputs(accelerator: Accelerator, loop: _INRLoop, metrics: dict, out:
     test, steps, minutes = metrics["test"], metrics["steps"], metrics["train_minutes"]
     shown = test["by_setting"]
     by = "; ".join(f"{k}: {v:.2f} {unit}" for k, v in shown.items()) if len(shown) > 1 else ""
-    clamp = f"clamped to [{task.clamp[0]:g}, {task.clamp[1]:g}]" if task.clamp else "clamped"
     print(
-        f"test {label} {test[key]:.2f} {unit} ({test['setting']}; raw outputs, {clamp}: "
-        f"{test[f'{key}_clamped']:.2f} {unit}) on {len(per_item)} held-out items after {steps} steps "
-        f"({minutes:.1f} min){' [' + by + ']' if by else ''}; wrote {out}/model, metrics.json, "
-        f"{task.figure_name}",
+        f"test {label} {test[key]:.2f} {unit} ({test['setting']}; raw outputs{_beside(task, test)}) on "
+        f"{len(per_item)} held-out items after {steps} steps ({minutes:.1f} min){' [' + by + ']' if by else ''}; "
+        f"wrote {out}/model, metrics.json, {task.figure_name}",
         flush=True,
     )
     for split, scored in test.get("extra", {}).items():
         print(
-            f"{split} {label} {scored[key]:.2f} {unit} (raw outputs; clamped: {scored[f'{key}_clamped']:.2f} {unit}) "
+            f"{split} {label} {scored[key]:.2f} {unit} (raw outputs{_beside(task, scored)}) "
             f"on {scored['images']} held-out items of split {split!r}",
             flush=True,
         )
@@ -546,6 +565,16 @@ def _write_outputs(accelerator: Accelerator, loop: _INRLoop, metrics: dict, out:
             f"warning: {len(loop.state.unreadable)} unreadable training images were skipped (see the warnings)",
             flush=True,
         )
+
+
+def _beside(task, scored: dict) -> str:
+    """``"; PSNR of the clamped outputs: 24.10 dB; SSIM: 0.812"``: the extra metrics of a result."""
+    parts = []
+    for metric in task.extra_metrics:
+        if metric.key in scored:
+            value = f"{scored[metric.key]:.2f} {metric.unit}" if metric.unit else f"{scored[metric.key]:.3f}"
+            parts.append(f"; {metric.label}: {value}")
+    return "".join(parts)
 
 
 def run() -> None:

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from ginr_core import LearnedInit, image_coords, psnr
+from ginr_core import LearnedInit, image_coords, psnr, render_image
 
 
 def _model(**overrides) -> LearnedInit:
@@ -30,8 +30,8 @@ def test_the_inner_loop_improves_the_fit_of_an_unseen_image_and_more_after_meta_
 
     def gain() -> float:
         model.eval()
-        adapted = psnr(model.render_image(model.encode(unseen), 8), unseen).mean()
-        initial = psnr(model.render_image(_initial_latents(model, 4), 8), unseen).mean()
+        adapted = psnr(render_image(model, model.encode(unseen), 8), unseen).mean()
+        initial = psnr(render_image(model, _initial_latents(model, 4), 8), unseen).mean()
         return float(adapted - initial)
 
     before = gain()

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from ginr_core import NeRFIPC, NeRFTransINR, camera_rays, look_at, posed_rays, ray_embedding
+from ginr_core import NeRFIPC, NeRFTransINR, camera_rays, look_at, posed_rays, ray_embedding, ray_format_of
 from ginr_core.models.nerf import VolumeRendering
 from ginr_core.volume import composite, ray_depths, ray_points
 
@@ -116,7 +116,7 @@ def test_shapes_fewer_views_and_colours_in_range(tiny, family):
     out = model.decode(latents, rays)
     assert out.shape == (2, 40, 3) and ((out >= 0) & (out <= 1)).all()  # a composite of sigmoids over white
     assert model(views[:, :1], rays).shape == (2, 40, 3)
-    assert model.ray_format == "origin_direction" and not model.images and model.evaluations_per_coordinate == 8
+    assert ray_format_of(model) == "origin_direction" and model.evaluations_per_coordinate == 8
 
 
 @pytest.mark.parametrize("family", NERF)

@@ -2,10 +2,12 @@
 
 ``apps/train.py`` runs any task with the same loop (Accelerate, checkpoints, resume, budgets);
 ``apps/evaluate.py`` and ``apps/publish.py`` ask ``task_for_model`` which task a saved model
-belongs to. A new task is one module here that subclasses ``Task`` and registers itself with
-``@register_task``; nothing outside ``ginr_apps/tasks`` branches on the task or on ``d_in``.
+belongs to. A task is a ``Task`` subclass that fills in three small parts: ``TaskData`` (settings,
+datasets, batches), ``TaskMetrics`` (loss, scores) and ``TaskReport`` (figure, card, evaluate.py),
+registered with ``@register_task`` (built in) or through the ``ginr.tasks`` entry points (another
+package: docs/architecture.md, "Add a task"). Nothing outside the tasks branches on the task or on ``d_in``.
 
-A task's scores are ``{setting: {item index: PSNR}}`` with an integer ``setting`` (the decoding
+A task's scores are ``{setting: {item index: value}}`` with an integer ``setting`` (the decoding
 resolution in pixels for images, the number of support views for light fields).
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -25,11 +28,18 @@ from ginr_core.models.registry import load_plugins
 from ..schema import setting
 
 __all__ = [
+    "CONFIGS",
     "ENTRY_POINT_GROUP",
+    "PSNR_CLAMPED",
+    "SSIM",
     "CardParts",
     "DataSettings",
+    "MeanSquaredLoss",
     "Metric",
     "Task",
+    "TaskData",
+    "TaskMetrics",
+    "TaskReport",
     "get_task_class",
     "list_tasks",
     "register_task",
@@ -74,35 +84,31 @@ class Metric:
     unit: str = "dB"
 
 
-class Task:
-    """One kind of run. Subclasses set the class attributes and implement the methods."""
+PSNR_CLAMPED = Metric("psnr_clamped", "PSNR of the clamped outputs", "dB")
+SSIM = Metric("ssim", "SSIM", "")
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"  # apps/configs: the built-in tasks' default runs
 
-    name: ClassVar[str] = ""
+
+class TaskData:
+    """The data part of a task: its settings, its datasets and one step's batch."""
+
     settings: ClassVar[type[DataSettings]] = DataSettings  # the data section's schema
     default_source: ClassVar[str] = ""  # the embedded data (no download)
-    figure_name: ClassVar[str] = ""  # the picture a run leaves behind
-    card_tag: ClassVar[str] = ""  # the Hub tag of its models
-    pipeline_tag: ClassVar[str] = ""  # the Hub task id of its models (what the model does, for the Hub's filters)
-    metric: ClassVar[Metric] = Metric()  # what ``score`` measures
-    # the range of the task's clamped score and its figures, as logs and cards state it (None: not clamped)
-    clamp: ClassVar[tuple[float, float] | None] = (0.0, 1.0)
+    # the run of `apps/train.py data.task=<name>` without --config (None: apps/configs/default.yaml)
+    default_config: ClassVar[Path | None] = None
 
-    def __init__(self, config) -> None:
-        self.config, self.data = config, config.data
-
-    # ---------------------------------------------------------------- what the task is
     @classmethod
     def accepts(cls, model) -> bool:
-        """Whether a model has this task's inputs and coordinates."""
+        """Whether a model takes this task's inputs and coordinates (its tokenizer, ``d_in``, channels)."""
         raise NotImplementedError
 
     @classmethod
     def check_settings(cls, data: DataSettings) -> None:
         """Raise ``ValueError`` naming a data setting whose value cannot be right."""
 
-    # ---------------------------------------------------------------- training
     def datasets(self):
-        """``(train_set, test_set)``."""
+        """``(train_set, test_set)``: map-style datasets whose items are dicts with an ``index`` and a
+        ``skipped`` count (unreadable sources passed over) besides the task's own entries."""
         raise NotImplementedError
 
     def extra_test_set(self, split: str):
@@ -110,6 +116,7 @@ class Task:
         raise NotImplementedError(f"task {self.name!r} has no extra test splits")
 
     def resolution(self, train_set) -> int:
+        """The size of one training item as metrics.json reports it (pixels, samples)."""
         raise NotImplementedError
 
     def check_model(self, model, train_set) -> str | None:
@@ -117,27 +124,46 @@ class Task:
         raise NotImplementedError
 
     def training_batch(self, items: dict, device, generators, batch_generator):
-        """``(inputs, coords, targets)`` of one step from a loader batch."""
+        """``(inputs, coords, targets)`` of one step from a loader batch: ``model(inputs, coords)`` is
+        compared with ``targets`` by ``loss``. ``generators`` holds one generator per item (keyed by seed,
+        step and position), ``batch_generator`` one for the whole global batch."""
         raise NotImplementedError
 
-    def loss(self, prediction: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """The training loss of a batch's predictions: the mean squared error in float32 (images and views)."""
-        return F.mse_loss(prediction.float(), targets)
 
-    # ---------------------------------------------------------------- scoring
-    def score(self, model, dataset, indices: Sequence[int], device, clamped=None) -> dict[int, dict[int, float]]:
-        """``{setting: {index: PSNR}}`` on the test items ``indices``, on the raw outputs (the paper's
-        protocol); ``clamped``, if a dict, receives the same with the outputs clamped to [0, 1]."""
+class TaskMetrics:
+    """The metrics part of a task: its loss, its scores and how they read."""
+
+    metric: ClassVar[Metric] = Metric()  # what ``score`` measures: the run's test score and learning curve
+    # more scores of the final evaluation, reported beside ``metric`` (e.g. the clamped PSNR, SSIM)
+    extra_metrics: ClassVar[tuple[Metric, ...]] = ()
+    # the range of the task's clamped score and its figures, as logs and cards state it (None: not clamped)
+    clamp: ClassVar[tuple[float, float] | None] = (0.0, 1.0)
+
+    def loss(self, prediction: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The training loss of a batch's predictions."""
+        raise NotImplementedError
+
+    def score(self, model, dataset, indices: Sequence[int], device, extra=None) -> dict[int, dict[int, float]]:
+        """``{setting: {index: value}}`` of ``metric`` on the test items ``indices``; ``extra``, if a dict,
+        receives ``{metric key: {setting: {index: value}}}`` for each of ``extra_metrics``."""
         raise NotImplementedError
 
     def headline(self, scores: dict[int, dict[int, float]]) -> int:
-        """The setting of ``scores`` whose mean PSNR is the run's test PSNR."""
+        """The setting of ``scores`` whose mean is the run's test score."""
         raise NotImplementedError
 
     @classmethod
     def setting_label(cls, setting: int) -> str:
         """How a setting reads in logs and metrics, e.g. ``"32 px"`` or ``"3 views"``."""
         raise NotImplementedError
+
+
+class TaskReport:
+    """The report part of a task: the run's figure, the model card's sections and ``apps/evaluate.py``."""
+
+    figure_name: ClassVar[str] = ""  # the picture a run leaves behind
+    card_tag: ClassVar[str] = ""  # the Hub tag of its models
+    pipeline_tag: ClassVar[str] = ""  # the Hub task id of its models (what the model does, for the Hub's filters)
 
     def shown(self, indices: list[int]) -> list[int]:
         """The test items in the run's picture."""
@@ -146,12 +172,10 @@ class Task:
     def figure(self, model, test_set, shown: Sequence[int], device) -> Image.Image:
         raise NotImplementedError
 
-    # ---------------------------------------------------------------- publishing
     @classmethod
     def card(cls, model, metrics: dict, repo: str) -> CardParts:
         raise NotImplementedError
 
-    # ---------------------------------------------------------------- apps/evaluate.py
     @classmethod
     def add_evaluate_arguments(cls, parser) -> None:
         """This task's flags of ``apps/evaluate.py`` (an argparse argument group)."""
@@ -160,6 +184,22 @@ class Task:
     def evaluate(cls, model, args, parser) -> dict[str, Any]:
         """``apps/evaluate.py`` for a model of this task: scores, ``eval.json``, ``eval.png``."""
         raise NotImplementedError
+
+
+class Task(TaskData, TaskMetrics, TaskReport):
+    """One kind of run: a name and its three parts (data, metrics, report), which a subclass fills in."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, config) -> None:
+        self.config, self.data = config, config.data
+
+
+class MeanSquaredLoss:
+    """A ``TaskMetrics`` loss: the mean squared error in float32 (images and views)."""
+
+    def loss(self, prediction: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(prediction.float(), targets)
 
 
 _TASKS: dict[str, type[Task]] = {}

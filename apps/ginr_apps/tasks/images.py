@@ -19,7 +19,7 @@ from ..evaluation import evaluation_chunk_size, psnr_per_image, reconstruct, sou
 from ..figures import image_grid, save_png
 from ..files import write_json
 from ..schema import setting
-from . import CardParts, DataSettings, Task, register_task
+from . import CONFIGS, PSNR_CLAMPED, SSIM, CardParts, DataSettings, MeanSquaredLoss, Task, register_task
 
 __all__ = ["ImageSettings", "ImageTask"]
 
@@ -42,19 +42,21 @@ class ImageSettings(DataSettings):
 
 
 @register_task
-class ImageTask(Task):
+class ImageTask(MeanSquaredLoss, Task):
     """Encode an image, decode it on (a subsample of) its pixel grid; scored by PSNR at its resolution."""
 
     name = "images"
     settings = ImageSettings
     default_source = "photos"
+    default_config = CONFIGS / "default.yaml"
+    extra_metrics = (PSNR_CLAMPED, SSIM)
     figure_name = "reconstructions.png"
     card_tag = "image-reconstruction"
     pipeline_tag = "image-to-image"
 
     @classmethod
     def accepts(cls, model) -> bool:
-        return model.d_in == 2
+        return model.d_in == 2 and model.tokenizer_class.name == "patches"
 
     @classmethod
     def check_settings(cls, data: ImageSettings) -> None:
@@ -108,10 +110,10 @@ class ImageTask(Task):
         coords, targets = sample_pixels(images, self.data.subsample, generators, bool(jitter), shared)
         return images, coords, targets
 
-    def score(self, model, dataset, indices: Sequence[int], device, clamped=None) -> dict[int, dict[int, float]]:
-        """``{resolution: {index: PSNR}}`` at the data's own resolution."""
+    def score(self, model, dataset, indices: Sequence[int], device, extra=None) -> dict[int, dict[int, float]]:
+        """``{resolution: {index: PSNR}}`` at the data's own resolution (and the clamped PSNR and SSIM in ``extra``)."""
         train = self.config.train
-        store = {} if clamped is not None else None
+        clamped, ssim = ({}, {}) if extra is not None else (None, None)
         scores = psnr_per_image(
             model,
             dataset,
@@ -119,11 +121,13 @@ class ImageTask(Task):
             batch_size=train.eval_batch_size,
             chunk_size=evaluation_chunk_size(train.decode_chunk_size, device),
             device=device,
-            clamped=store,
+            clamped=clamped,
+            ssim_store=ssim,
         )
-        if clamped is not None:
-            clamped[model.image_size[0]] = store
-        return {model.image_size[0]: scores}
+        r = model.image_size[0]
+        if extra is not None:
+            extra.update(psnr_clamped={r: clamped}, ssim={r: ssim})
+        return {r: scores}
 
     def headline(self, scores: dict[int, dict[int, float]]) -> int:
         return min(scores)  # the only one: the data's own resolution
@@ -158,25 +162,27 @@ class ImageTask(Task):
         def row(name: str, scored: dict) -> str:
             clamped = scored.get("psnr_clamped")
             clamped = f"{clamped:.2f}" if isinstance(clamped, (int, float)) else "-"
-            return f"| {label} | {name} | {scored['images']} | {r} | {scored['psnr']:.2f} | {clamped} |\n"
+            ssim = f"{scored['ssim']:.3f}" if isinstance(scored.get("ssim"), (int, float)) else "-"
+            return f"| {label} | {name} | {scored['images']} | {r} | {scored['psnr']:.2f} | {clamped} | {ssim} |\n"
 
         extra = metrics["test"].get("extra", {})
         results = (
-            "| data | split | images | resolution | PSNR (dB) | PSNR, outputs clamped to [0, 1] |\n"
-            "| --- | --- | --- | --- | --- | --- |\n"
+            "| data | split | images | resolution | PSNR (dB) | PSNR, outputs clamped to [0, 1] | SSIM |\n"
+            "| --- | --- | --- | --- | --- | --- | --- |\n"
             + row(split, metrics["test"])
             + "".join(row(name, scored) for name, scored in extra.items())
             + "\n"
             "PSNR is the mean over images of each image's PSNR on the raw outputs (the paper's protocol, as the "
-            "official code computes it); the figure with the outputs clamped to [0, 1] is given beside it."
+            "official code computes it); the figure with the outputs clamped to [0, 1] is given beside it, and their "
+            "SSIM (11 px Gaussian window)."
         )
         usage = (
             "import torch\n"
-            f"from ginr_core import {type(model).__name__}\n\n"
+            f"from ginr_core import {type(model).__name__}, render_image\n\n"
             f'model = {type(model).__name__}.from_pretrained("{repo}")\n'
             f"images = torch.rand(1, 3, {r}, {r})   # your images, pixels in [0, 1]\n"
             "latents = model.encode(images)\n"
-            f"x2 = model.render_image(latents, {2 * r})            # (1, 3, {2 * r}, {2 * r})"
+            f"x2 = render_image(model, latents, {2 * r})           # (1, 3, {2 * r}, {2 * r})"
         )
         common = {"dataset_type": label, "dataset_name": label, "dataset_split": split, "metric_type": "psnr"}
         result = EvalResult(
@@ -220,6 +226,7 @@ class ImageTask(Task):
         for resolution in resolutions:
             start = time.perf_counter()
             clamped: dict[int, float] = {}
+            ssim: dict[int, float] = {}
             scores = psnr_per_image(
                 model,
                 dataset,
@@ -229,17 +236,20 @@ class ImageTask(Task):
                 args.chunk_size,
                 device=args.device,
                 clamped=clamped,
+                ssim_store=ssim,
             )
             mean, mean_clamped = float(np.mean(list(scores.values()))), float(np.mean(list(clamped.values())))
+            mean_ssim = float(np.mean(list(ssim.values())))
             results["resolutions"][str(resolution)] = {
                 "psnr": mean,
                 "psnr_clamped": mean_clamped,
+                "ssim": mean_ssim,
                 "seconds": time.perf_counter() - start,
                 "per_image": scores,
             }
             print(
                 f"{resolution} x {resolution}: PSNR {mean:.2f} dB over {len(scores)} images (raw outputs; clamped to "
-                f"[0, 1]: {mean_clamped:.2f} dB)",
+                f"[0, 1]: {mean_clamped:.2f} dB; SSIM {mean_ssim:.3f})",
                 flush=True,
             )
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ginr_core import LIGHT_FIELD_CHANNELS, RAY_DIM
+from ginr_core import LIGHT_FIELD_CHANNELS, RAY_DIM, ray_format_of
 from ginr_data import light_field_dataset
 
 from ..cli import at_least
@@ -19,7 +19,7 @@ from ..evaluation import evaluation_chunk_size, nearest_support_view, novel_view
 from ..figures import image_grid, save_png
 from ..files import write_json
 from ..schema import setting
-from . import CardParts, DataSettings, Task, register_task
+from . import CONFIGS, PSNR_CLAMPED, SSIM, CardParts, DataSettings, MeanSquaredLoss, Task, register_task
 
 __all__ = ["NovelViewSettings", "NovelViewTask"]
 
@@ -45,19 +45,22 @@ def _views_label(count: int) -> str:
 
 
 @register_task
-class NovelViewTask(Task):
+class NovelViewTask(MeanSquaredLoss, Task):
     """From 1..V posed support views, predict the colour of the rays of an unseen view (Sec. 4.2)."""
 
     name = "nvs"
     settings = NovelViewSettings
     default_source = "scenes"
+    default_config = CONFIGS / "nvs_default.yaml"
+    extra_metrics = (PSNR_CLAMPED, SSIM)
     figure_name = "novel_views.png"
     card_tag = "novel-view-synthesis"
     pipeline_tag = "image-to-3d"
 
     @classmethod
     def accepts(cls, model) -> bool:
-        return model.d_in == RAY_DIM and model.in_channels == LIGHT_FIELD_CHANNELS
+        patches = model.tokenizer_class.name == "patches"
+        return patches and model.d_in == RAY_DIM and model.in_channels == LIGHT_FIELD_CHANNELS
 
     @classmethod
     def check_settings(cls, data: NovelViewSettings) -> None:
@@ -84,7 +87,7 @@ class NovelViewTask(Task):
         data, high = self.data, self.views[1]
         common = {"category": data.category, "resolution": data.resolution, "num_support": high}
         # rays as the model takes them: Plücker (light fields) or origin and direction (NeRF-style)
-        common["ray_format"] = model_kwargs(self.config.model)[0].ray_format
+        common["ray_format"] = ray_format_of(model_kwargs(self.config.model)[0])
         common["on_error"] = data.on_error
         train_set = light_field_dataset(
             data.source,
@@ -126,11 +129,13 @@ class NovelViewTask(Task):
         support = items["support"][:, :v].to(device, non_blocking=True)
         return support, items["query_rays"].to(device), items["query_rgb"].to(device)
 
-    def score(self, model, dataset, indices: Sequence[int], device, clamped=None) -> dict[int, dict[int, float]]:
-        """``{v: {index: PSNR}}`` for every number of support views v of the run."""
+    def score(self, model, dataset, indices: Sequence[int], device, extra=None) -> dict[int, dict[int, float]]:
+        """``{v: {index: PSNR}}`` for every number of support views v of the run (the clamped PSNR and SSIM
+        in ``extra``)."""
         train = self.config.train
         low, high = self.views
-        return nvs_psnr(
+        clamped, ssim = ({}, {}) if extra is not None else (None, None)
+        scores = nvs_psnr(
             model,
             dataset,
             indices,
@@ -139,7 +144,11 @@ class NovelViewTask(Task):
             evaluation_chunk_size(train.decode_chunk_size, device),
             device,
             clamped=clamped,
+            ssim_store=ssim,
         )
+        if extra is not None:
+            extra.update(psnr_clamped=clamped, ssim=ssim)
+        return scores
 
     def headline(self, scores: dict[int, dict[int, float]]) -> int:
         return max(scores)
@@ -179,7 +188,7 @@ class NovelViewTask(Task):
         from ..cards import dataset_label
 
         label, split = dataset_label(metrics["data"]["source"]), metrics["data"]["test_split"]
-        r, name, fmt = model.image_size[0], type(model).__name__, model.ray_format
+        r, name, fmt = model.image_size[0], type(model).__name__, ray_format_of(model)
         volume = fmt == "origin_direction"
         intro = (
             f"A generalizable implicit neural representation ([ginr](https://arxiv.org/abs/2310.05624) family\n"
@@ -196,19 +205,23 @@ class NovelViewTask(Task):
             )
         )
         scored = metrics["test"]["results"]
-        clamped = metrics["test"].get("by_setting_clamped", {})
 
-        def beside(setting: int) -> str:
-            value = clamped.get(cls.setting_label(setting))
-            return f"{value:.2f}" if isinstance(value, (int, float)) else "-"
+        def beside(setting: int, key: str, digits: int) -> str:
+            value = metrics["test"].get(f"by_setting_{key}", {}).get(cls.setting_label(setting))
+            return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "-"
 
-        rows = "\n".join(f"| {e['setting']} | {e['psnr']:.2f} | {beside(e['setting'])} |" for e in scored)
+        rows = "\n".join(
+            f"| {e['setting']} | {e['psnr']:.2f} | {beside(e['setting'], 'psnr_clamped', 2)} | "
+            f"{beside(e['setting'], 'ssim', 3)} |"
+            for e in scored
+        )
         results = (
             f"Novel-view PSNR on held-out objects ({label}, split {split}, {metrics['test']['images']} test items: "
             "each test object\nwith seeded random support and query views), by number of support views:\n\n"
-            f"| support views | PSNR (dB) | PSNR, outputs clamped to [0, 1] |\n| --- | --- | --- |\n{rows}\n\n"
+            "| support views | PSNR (dB) | PSNR, outputs clamped to [0, 1] | SSIM |\n| --- | --- | --- | --- |\n"
+            f"{rows}\n\n"
             "PSNR is the mean over items of each predicted view's PSNR on the raw outputs (the paper's protocol); "
-            "the figure with the outputs clamped to [0, 1] is given beside it."
+            "the figure with the outputs clamped to [0, 1] is given beside it, and their SSIM."
         )
         usage = (
             "import torch\n"
@@ -216,7 +229,7 @@ class NovelViewTask(Task):
             f'model = {name}.from_pretrained("{repo}")\n'
             f"rgb = torch.rand(2, 3, {r}, {r})            # two support views, pixels in [0, 1]\n"
             "poses = torch.eye(4).repeat(2, 1, 1)   # their camera-to-world matrices (Blender/NeRF)\n"
-            f'rays = posed_rays(poses, 40.0, {r}, {r}, "{fmt}")   # (2, H, W, 6), as model.ray_format says\n'
+            f'rays = posed_rays(poses, 40.0, {r}, {r}, "{fmt}")   # (2, H, W, 6), as ray_format_of(model) says\n'
             "support = torch.cat([rgb, rays.permute(0, 3, 1, 2)], 1)[None]   # (1, V, 9, H, W)\n"
             f'novel = posed_rays(torch.eye(4), 40.0, 64, 64, "{fmt}").view(1, -1, 6)  # any camera, any resolution\n'
             "colours = model(support, novel)                            # (1, 64 * 64, 3)"
@@ -256,7 +269,7 @@ class NovelViewTask(Task):
             num_support=max(views),
             train=False,
             repeats=args.repeats,
-            ray_format=model.ray_format,
+            ray_format=ray_format_of(model),
         )
         indices = list(range(len(dataset) if args.size is None else min(args.size, len(dataset))))
         out = args.output_dir

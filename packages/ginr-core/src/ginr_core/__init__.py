@@ -11,7 +11,7 @@ decoder that can be queried at any resolution or along any ray.
 """
 
 from .checks import image_size_pair, integer_at_least, positive_number
-from .coords import FourierFeatures, image_coords, pixel_centers, pixel_targets
+from .coords import RENDER_CHUNK, FourierFeatures, image_coords, pixel_centers, pixel_targets, render_image
 from .hub import Artifact, inspect_artifact
 from .metrics import frechet_distance, gaussian_statistics, psnr
 from .models import (
@@ -24,9 +24,13 @@ from .models import (
     ModelConfig,
     NeRFIPC,
     NeRFTransINR,
+    PatchTokenizer,
+    Tokenizer,
     TransINR,
     get_model_class,
+    get_tokenizer,
     list_families,
+    list_tokenizers,
     register_to_config,
 )
 from .presets import PRESETS, get_preset, list_presets
@@ -43,6 +47,7 @@ from .rays import (
     posed_rays,
     ray_coordinates,
     ray_embedding,
+    ray_format_of,
 )
 
 __version__ = "0.2.0"
@@ -53,6 +58,7 @@ __all__ = [
     "PRESETS",
     "RAY_DIM",
     "RAY_FORMATS",
+    "RENDER_CHUNK",
     "SHARED_SETTINGS",
     "Artifact",
     "CheckpointMismatchError",
@@ -63,6 +69,8 @@ __all__ = [
     "ModelConfig",
     "NeRFIPC",
     "NeRFTransINR",
+    "PatchTokenizer",
+    "Tokenizer",
     "TransINR",
     "__version__",
     "camera_rays",
@@ -71,12 +79,14 @@ __all__ = [
     "gaussian_statistics",
     "get_model_class",
     "get_preset",
+    "get_tokenizer",
     "image_coords",
     "image_size_pair",
     "inspect_artifact",
     "integer_at_least",
     "list_families",
     "list_presets",
+    "list_tokenizers",
     "look_at",
     "orbit_around",
     "orbit_poses",
@@ -88,5 +98,7 @@ __all__ = [
     "psnr",
     "ray_coordinates",
     "ray_embedding",
+    "ray_format_of",
     "register_to_config",
+    "render_image",
 ]

@@ -14,7 +14,10 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["FourierFeatures", "image_coords", "pixel_centers", "pixel_targets"]
+__all__ = ["RENDER_CHUNK", "FourierFeatures", "image_coords", "pixel_centers", "pixel_targets", "render_image"]
+
+# Coordinates per chunk of render_image by default: a bound on memory at any output resolution.
+RENDER_CHUNK = 65536
 
 
 def pixel_centers(n: int, *, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -51,6 +54,22 @@ def pixel_targets(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     batch, channels, height, width = images.shape
     coords = image_coords(height, width, device=images.device).view(1, -1, 2)
     return coords, images.permute(0, 2, 3, 1).reshape(batch, height * width, channels)
+
+
+def render_image(
+    model, latents: torch.Tensor, height: int, width: int | None = None, *, chunk_size: int | None = RENDER_CHUNK
+) -> torch.Tensor:
+    """Decode the full ``height x width`` pixel grid of a pixel-coordinate model (``d_in=2``): ``(B, d_out, H, W)``
+    at any resolution, ``chunk_size`` coordinates at a time (as ``model.decode``'s; the default bounds memory).
+
+    >>> big = render_image(model, model.encode(images), 356)   # (B, 3, 356, 356): decoded at 2x
+    """
+    if model.d_in != 2:
+        raise ValueError(f"render_image needs a pixel-coordinate model (d_in=2); this one has d_in={model.d_in}")
+    width = height if width is None else width
+    coords = image_coords(height, width, device=latents.device).view(1, -1, 2)
+    out = model.decode(latents, coords, chunk_size=chunk_size)
+    return out.transpose(1, 2).reshape(latents.shape[0], out.shape[-1], height, width)
 
 
 class FourierFeatures(nn.Module):

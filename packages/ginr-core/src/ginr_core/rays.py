@@ -12,8 +12,9 @@ Conventions (Blender/NeRF, as the learnit ShapeNet renderings use them):
   is the same for every ``o + s d``). These are the ``d_in = 6`` coordinates of a light field.
 * a model that renders volumes (the NeRF-style baselines) needs the camera centre and the
   unnormalised direction instead, ``(o, d)``: points along the ray are ``o + z d`` at depths ``z``
-  measured along the camera axis. A model names what it takes in ``ray_format`` (``RAY_FORMATS``);
-  ``posed_rays`` and ``ray_coordinates`` give either.
+  measured along the camera axis. A family whose decoder reads rays as ``(o, d)`` says so in its
+  ``ray_format`` class attribute (``RAY_FORMATS``); ``ray_format_of(model)`` reads it (Plücker when
+  unsaid), and ``posed_rays`` and ``ray_coordinates`` give either.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ __all__ = [
     "posed_rays",
     "ray_coordinates",
     "ray_embedding",
+    "ray_format_of",
 ]
 
 RAY_DIM = 6  # Plücker coordinates of a ray: the d_in of a light field
@@ -42,6 +44,15 @@ LIGHT_FIELD_CHANNELS = 3 + RAY_DIM  # a support view: RGB plus the ray of each p
 # how six numbers describe a ray: Plücker coordinates (light fields) or the camera centre and the
 # unnormalised direction (volume rendering: the NeRF-style baselines' encoder input and queries)
 RAY_FORMATS = ("plucker", "origin_direction")
+
+
+def ray_format_of(model) -> str:
+    """How a model (or model class) reads the six numbers of a ray: its family's ``ray_format``, or
+    ``"plucker"`` (light fields) when the family does not say (volume rendering: ``"origin_direction"``)."""
+    ray_format = getattr(model, "ray_format", "plucker")
+    if ray_format not in RAY_FORMATS:
+        raise ValueError(f"{getattr(model, '__name__', type(model).__name__)}.ray_format must be one of {RAY_FORMATS}")
+    return ray_format
 
 
 def focal_from_fov(camera_angle_x: float, width: int) -> float:

@@ -23,7 +23,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from huggingface_hub import snapshot_download
 from huggingface_hub.errors import LocalEntryNotFoundError
 
-from ginr_core import GeneralizableINR, inspect_artifact
+from ginr_core import GeneralizableINR, inspect_artifact, render_image
 from ginr_core.hub import check_source, not_cached_message
 
 from .denoiser import LatentDenoiser
@@ -169,7 +169,7 @@ class LatentINRPipeline(DiffusionPipeline):
         r = resolution or self.inr.image_size[0]
         inr = self.inr
         latents = latents.to(device=next(inr.parameters()).device, dtype=inr.dtype)
-        return inr.render_image(latents, r, chunk_size=chunk_size).clamp(0.0, 1.0)
+        return render_image(inr, latents, r, chunk_size=chunk_size).clamp(0.0, 1.0)
 
     # ------------------------------------------------------------------ schedulers
     def _working_scheduler(self):

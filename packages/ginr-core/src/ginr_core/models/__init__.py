@@ -1,7 +1,7 @@
 """Generalizable INR models: one shared Transformer encoder, a decoder per family.
 
-Importing this package registers the built-in families; ``list_families()`` adds those of other
-packages (the ``ginr.families`` entry points).
+Importing this package registers the built-in families and tokenizers; ``list_families()`` and
+``list_tokenizers()`` add those of other packages (the ``ginr.families`` / ``ginr.tokenizers`` entry points).
 """
 
 from .base import SHARED_SETTINGS, CheckpointMismatchError, GeneralizableINR, ModelConfig, register_to_config
@@ -11,6 +11,7 @@ from .learned_init import LearnedInit
 from .locinr import LocalityAwareINR
 from .nerf import NeRFIPC, NeRFTransINR
 from .registry import ENTRY_POINT_GROUP, get_model_class, list_families, register_family
+from .tokenizers import PatchTokenizer, Tokenizer, get_tokenizer, list_tokenizers
 from .transinr import TransINR
 
 __all__ = [
@@ -25,9 +26,13 @@ __all__ = [
     "ModelConfig",
     "NeRFIPC",
     "NeRFTransINR",
+    "PatchTokenizer",
+    "Tokenizer",
     "TransINR",
     "get_model_class",
+    "get_tokenizer",
     "list_families",
+    "list_tokenizers",
     "register_family",
     "register_to_config",
 ]

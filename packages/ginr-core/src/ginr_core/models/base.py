@@ -17,9 +17,11 @@ and supplies the decoder through three hooks:
 The constructor's arguments are the saved configuration (``config.json``, ``model.config``), as in
 diffusers. The shared ones (``GeneralizableINR.__init__``):
 
+* ``tokenizer``: what turns the data into encoder tokens (``tokenizers.py``): ``"patches"`` of
+  images and posed views by default, or a modality a plug-in registers;
 * ``image_size``: side (or ``(H, W)``) of the encoder's input views;
-* ``patch_size``: patch side in pixels; ``padding``: zero padding per side (``None``: the symmetric
-  padding the size needs);
+* ``patch_size``: patch side in pixels; ``padding``: zero padding per side (``None``: the tokenizer's
+  default, for patches the symmetric padding the size needs);
 * ``in_channels``: channels per view (3 for RGB, 9 for light fields); ``num_views``: view slots of
   the encoder (1 for images, up to V support views);
 * ``d_in``: coordinate dimensionality (2 for pixels, 6 for rays); ``d_out``: output dimensionality;
@@ -49,7 +51,6 @@ from huggingface_hub.errors import LocalEntryNotFoundError
 from torch import nn
 
 from ..checks import image_size_pair, integer_at_least, positive_number
-from ..coords import image_coords
 from ..hub import (
     CONFIG_FILE,
     PIPELINE_INDEX,
@@ -60,8 +61,9 @@ from ..hub import (
     read_json,
     resolve_file,
 )
-from .encoder import LatentEncoder, symmetric_padding
+from .encoder import LatentEncoder
 from .registry import class_by_name, list_families, register_family
+from .tokenizers import get_tokenizer
 
 __all__ = [
     "SHARED_SETTINGS",
@@ -74,9 +76,6 @@ __all__ = [
     "instance_linear",
     "register_to_config",
 ]
-
-# Coordinates per chunk of render_image by default: a bound on memory at any output resolution.
-RENDER_CHUNK = 65536
 
 PAPER_URL = "https://arxiv.org/abs/2310.05624"
 REPO_URL = "https://github.com/ginr-project/ginr"  # the code (model cards: "Code")
@@ -180,6 +179,7 @@ def _dtype(dtype: torch.dtype | str | None, torch_dtype: torch.dtype | str | Non
 
 # the shared settings: GeneralizableINR.__init__'s arguments, which every family's signature writes out
 SHARED_SETTINGS = (
+    "tokenizer",
     "image_size",
     "patch_size",
     "padding",
@@ -210,13 +210,6 @@ class GeneralizableINR(nn.Module):
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     # False for a family without the Transformer encoder (Learned Init adapts weights by gradient steps)
     uses_encoder: ClassVar[bool] = True
-    # whether the family takes posed views and rays (d_in=6) as well as images
-    light_fields: ClassVar[bool] = True
-    # whether it takes images and pixel coordinates (d_in=2); False for the volume-rendering families
-    images: ClassVar[bool] = True
-    # how its six ray coordinates (and the ray channels of its views) describe a ray: "plucker"
-    # (light fields) or "origin_direction" (volume rendering); see ginr_core.rays.RAY_FORMATS
-    ray_format: ClassVar[str] = "plucker"
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -240,19 +233,18 @@ class GeneralizableINR(nn.Module):
         encoder_mlp_ratio: float,
         dropout: float,
         output_bias: float,
+        tokenizer: str = "patches",
     ) -> None:
-        """Check the shared settings and build the shared ``LatentEncoder``."""
+        """Check the shared settings and build the shared ``LatentEncoder`` on the model's tokenizer."""
         super().__init__()
+        self.tokenizer_class = get_tokenizer(tokenizer)
         self.image_size = image_size_pair(image_size)
         self.patch_size = integer_at_least("patch_size", patch_size)
         if padding is None:
-            pads = {symmetric_padding(side, self.patch_size) for side in self.image_size}
-            if len(pads) > 1:
-                raise ValueError(
-                    f"{type(self).__name__}: image_size={self.image_size} needs different padding per side; "
-                    "pass padding explicitly"
-                )
-            padding = pads.pop()
+            try:
+                padding = self.tokenizer_class.default_padding(self.image_size, self.patch_size)
+            except ValueError as err:
+                raise ValueError(f"{type(self).__name__}: {err}") from None
         self.padding = integer_at_least("padding", padding, minimum=0)
         self.in_channels = integer_at_least("in_channels", in_channels)
         self.num_views = integer_at_least("num_views", num_views)
@@ -269,12 +261,16 @@ class GeneralizableINR(nn.Module):
         self.output_bias = _finite("output_bias", output_bias)
         self.encoder = None
         if self.uses_encoder:
-            self.encoder = LatentEncoder(
+            data_tokens = self.tokenizer_class(
                 image_size=self.image_size,
                 patch_size=self.patch_size,
                 padding=self.padding,
                 in_channels=self.in_channels,
                 num_views=self.num_views,
+                width=self.encoder_width,
+            )
+            self.encoder = LatentEncoder(
+                tokenizer=data_tokens,
                 num_latents=self.num_latents,
                 width=self.encoder_width,
                 depth=self.encoder_depth,
@@ -322,21 +318,22 @@ class GeneralizableINR(nn.Module):
 
     @property
     def num_patches(self) -> int:
-        """Data tokens per view."""
-        return self.encoder.tokenizer.num_patches
+        """Data tokens per view (of the tokenizer's ``num_tokens`` for ``num_views`` views)."""
+        return self.encoder.tokenizer.num_tokens // self.num_views
 
     # ------------------------------------------------------------------ the API
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Data -> latent tokens.
 
         Args:
-            x: ``(B, C, H, W)`` images or ``(B, V, C, H, W)`` views (``V <= num_views``), values as
-                the model was trained on (pixels in [0, 1]; light fields add 6 ray channels).
+            x: what the model's tokenizer takes: for ``"patches"``, ``(B, C, H, W)`` images or
+                ``(B, V, C, H, W)`` views (``V <= num_views``), values as the model was trained on
+                (pixels in [0, 1]; light fields add 6 ray channels).
 
         Returns:
             ``(B, R, D)`` latents.
         """
-        return self._latents_from_tokens(self.encoder(self._check_views(x)))
+        return self._latents_from_tokens(self.encoder(self.tokenizer_class.check(x, self)))
 
     def decode(self, latents: torch.Tensor, coords: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
         """Evaluate the INR of each instance at coordinates.
@@ -367,18 +364,6 @@ class GeneralizableINR(nn.Module):
     def forward(self, x: torch.Tensor, coords: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
         """``decode(encode(x), coords, chunk_size)``."""
         return self.decode(self.encode(x), coords, chunk_size=chunk_size)
-
-    def render_image(
-        self, latents: torch.Tensor, height: int, width: int | None = None, chunk_size: int | None = RENDER_CHUNK
-    ) -> torch.Tensor:
-        """Decode a full ``height x width`` pixel grid: ``(B, d_out, H, W)``, at any resolution, ``chunk_size``
-        coordinates at a time (as ``decode``'s; the default bounds memory at any size)."""
-        if self.d_in != 2:
-            raise ValueError(f"render_image needs a pixel-coordinate model (d_in=2); this one has d_in={self.d_in}")
-        width = height if width is None else width
-        coords = image_coords(height, width, device=latents.device).view(1, -1, 2)
-        out = self.decode(latents, coords, chunk_size=chunk_size)
-        return out.transpose(1, 2).reshape(latents.shape[0], self.d_out, height, width)
 
     def compile(self, **options) -> GeneralizableINR:
         """Compile the hot parts with ``torch.compile`` in place: the encoder and the per-coordinate decoding
@@ -414,32 +399,6 @@ class GeneralizableINR(nn.Module):
         raise NotImplementedError
 
     # ------------------------------------------------------------------ input checks
-    def _check_views(self, x: torch.Tensor) -> torch.Tensor:
-        name = type(self).__name__
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{name}.encode expects a tensor, got {type(x).__name__}")
-        if x.ndim == 4:
-            x = x.unsqueeze(1)
-        if x.ndim != 5:
-            raise ValueError(
-                f"{name}.encode expects (B, C, H, W) images or (B, V, C, H, W) views, got shape {tuple(x.shape)}"
-            )
-        if not x.is_floating_point():
-            raise TypeError(f"{name}.encode expects floating-point input (pixels in [0, 1]), got dtype {x.dtype}")
-        _, views, channels, height, width = x.shape
-        if channels != self.in_channels:
-            raise ValueError(
-                f"{name} expects {self.in_channels} input channels, got {channels} (input shape {tuple(x.shape)})"
-            )
-        if (height, width) != self.image_size:
-            raise ValueError(
-                f"{name} was built for {self.image_size[0]}x{self.image_size[1]} inputs (image_size), "
-                f"got {height}x{width}; resize the input (decoding works at any resolution, encoding at this one)"
-            )
-        if views > self.num_views:
-            raise ValueError(f"{name} was built for at most {self.num_views} views (num_views), got {views}")
-        return x
-
     def _check_latents(self, latents: torch.Tensor) -> torch.Tensor:
         expected = (self.num_latents, self.latent_dim)
         if not isinstance(latents, torch.Tensor) or latents.ndim != 3 or tuple(latents.shape[1:]) != expected:

@@ -1,14 +1,13 @@
 """The Transformer encoder shared by every ginr model (Sec. 3.2).
 
-An image, or V posed views of a scene, is cut into non-overlapping patches; each patch is flattened
-channel-major and embedded by one linear layer, plus a learnable positional embedding per patch and
-view slot. R learnable latent tokens are appended after the data tokens, a stack of pre-norm
+The model's tokenizer (``tokenizers.py``) turns the data into tokens: an image, or V posed views of a
+scene, cut into non-overlapping patches, each embedded by one linear layer plus a learnable
+positional embedding. R learnable latent tokens are appended after the data tokens, a stack of pre-norm
 Transformer blocks mixes everything, and the last R outputs are the latent tokens of the instance.
 Self-attention is permutation-equivariant, so nothing ties a latent token to a place in the data:
 the decoder decides what the tokens come to mean.
 
-Shapes: B batch, V views, C channels, H x W view size, P patches per view, R latent tokens,
-E encoder width.
+Shapes: B batch, T data tokens, R latent tokens, E encoder width.
 """
 
 from __future__ import annotations
@@ -19,68 +18,11 @@ from torch import nn
 
 __all__ = [
     "LatentEncoder",
-    "PatchTokenizer",
     "TransformerBlock",
     "latent_projection",
     "merge_heads",
     "split_heads",
-    "symmetric_padding",
 ]
-
-
-def symmetric_padding(size: int, patch_size: int) -> int:
-    """Zero padding per side that makes ``size`` a multiple of ``patch_size`` (178 px, patch 9 -> 1)."""
-    missing = -size % patch_size
-    if missing % 2:
-        raise ValueError(
-            f"an image side of {size} px needs {missing} px of padding to be divisible by patch_size={patch_size}, "
-            f"which cannot be split evenly between both sides; pass padding explicitly or choose another patch_size"
-        )
-    return missing // 2
-
-
-class PatchTokenizer(nn.Module):
-    """``(B, V, C, H, W)`` views -> ``(B, V * P, E)`` patch tokens with positional embeddings.
-
-    Each view is zero padded by ``padding`` pixels on every side, split into ``patch_size`` patches,
-    flattened channel-major (as ``nn.Unfold`` does) and embedded by one ``nn.Linear``. The learnable
-    positional embedding (init N(0, 1)) has one row per patch of each of ``num_views`` view slots;
-    fewer views than slots use the first slots.
-    """
-
-    def __init__(
-        self,
-        image_size: tuple[int, int],
-        patch_size: int,
-        padding: int,
-        in_channels: int,
-        num_views: int,
-        width: int,
-    ):
-        super().__init__()
-        height, width_px = image_size
-        padded = (height + 2 * padding, width_px + 2 * padding)
-        if padded[0] % patch_size or padded[1] % patch_size:
-            raise ValueError(
-                f"image_size={height}x{width_px} with padding={padding} gives {padded[0]}x{padded[1]}, "
-                f"which is not divisible by patch_size={patch_size}"
-            )
-        self.image_size, self.patch_size, self.padding = (height, width_px), patch_size, padding
-        self.in_channels, self.num_views = in_channels, num_views
-        self.grid = (padded[0] // patch_size, padded[1] // patch_size)
-        self.num_patches = self.grid[0] * self.grid[1]
-        self.proj = nn.Linear(in_channels * patch_size * patch_size, width)
-        self.pos_embed = nn.Parameter(torch.randn(num_views * self.num_patches, width))
-
-    def forward(self, views: torch.Tensor) -> torch.Tensor:
-        batch, num_views, channels, height, width = views.shape
-        p, (gh, gw) = self.patch_size, self.grid
-        x = views.reshape(batch * num_views, channels, height, width)
-        if self.padding:
-            x = F.pad(x, (self.padding,) * 4)
-        x = x.reshape(batch, num_views, channels, gh, p, gw, p)
-        x = x.permute(0, 1, 3, 5, 2, 4, 6).reshape(batch, num_views * gh * gw, channels * p * p)
-        return self.proj(x) + self.pos_embed[: num_views * self.num_patches]
 
 
 def split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
@@ -132,7 +74,7 @@ class TransformerBlock(nn.Module):
 
 
 class LatentEncoder(nn.Module):
-    """Patch tokens + R learnable tokens -> Transformer -> ``(B, R, E)`` latent tokens (Sec. 3.2).
+    """Data tokens + R learnable tokens -> Transformer -> ``(B, R, E)`` latent tokens (Sec. 3.2).
 
     No final LayerNorm: each decoder normalises and projects the tokens it reads.
     """
@@ -140,11 +82,7 @@ class LatentEncoder(nn.Module):
     def __init__(
         self,
         *,
-        image_size: tuple[int, int],
-        patch_size: int,
-        padding: int,
-        in_channels: int,
-        num_views: int,
+        tokenizer: nn.Module,
         num_latents: int,
         width: int,
         depth: int,
@@ -153,7 +91,7 @@ class LatentEncoder(nn.Module):
         dropout: float,
     ):
         super().__init__()
-        self.tokenizer = PatchTokenizer(image_size, patch_size, padding, in_channels, num_views, width)
+        self.tokenizer = tokenizer  # checked input -> (B, T, E) data tokens
         self.latent_tokens = nn.Parameter(torch.randn(num_latents, width))
         self.blocks = nn.ModuleList(TransformerBlock(width, heads, mlp_ratio, dropout) for _ in range(depth))
 
@@ -161,9 +99,9 @@ class LatentEncoder(nn.Module):
     def num_latents(self) -> int:
         return self.latent_tokens.shape[0]
 
-    def forward(self, views: torch.Tensor) -> torch.Tensor:
-        """``(B, V, C, H, W)`` -> ``(B, R, E)``."""
-        tokens = self.tokenizer(views)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The tokenizer's input (``(B, V, C, H, W)`` views for patches) -> ``(B, R, E)``."""
+        tokens = self.tokenizer(x)
         latents = self.latent_tokens.to(tokens.dtype).expand(tokens.shape[0], -1, -1)
         x = torch.cat([tokens, latents], dim=1)
         if not self.blocks:

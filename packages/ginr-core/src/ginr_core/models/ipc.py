@@ -130,6 +130,7 @@ class IPC(GeneralizableINR):
         sigma: float = 64.0,
         num_layers: int = 5,
         modulated_layer: int = 1,
+        tokenizer: str = "patches",
         image_size: int | tuple[int, int] = 178,
         patch_size: int = 9,
         padding: int | None = None,
@@ -146,6 +147,7 @@ class IPC(GeneralizableINR):
         output_bias: float = 0.5,
     ):
         super().__init__(
+            tokenizer=tokenizer,
             image_size=image_size,
             patch_size=patch_size,
             padding=padding,

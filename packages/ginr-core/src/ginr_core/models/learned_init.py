@@ -52,7 +52,6 @@ class LearnedInit(GeneralizableINR):
 
     family = "learned_init"
     uses_encoder = False
-    light_fields = False
     presets = LEARNED_INIT_PRESETS
 
     @register_to_config
@@ -66,6 +65,7 @@ class LearnedInit(GeneralizableINR):
         inner_steps: int = 2,
         inner_lr: float = 3e-3,
         inner_chunk_size: int | None = None,
+        tokenizer: str = "patches",
         image_size: int | tuple[int, int] = 178,
         patch_size: int = 9,
         padding: int | None = None,
@@ -82,6 +82,7 @@ class LearnedInit(GeneralizableINR):
         output_bias: float = 0.5,
     ):
         super().__init__(
+            tokenizer=tokenizer,
             image_size=image_size,
             patch_size=patch_size,
             padding=padding,
@@ -148,7 +149,7 @@ class LearnedInit(GeneralizableINR):
         """Images ``(B, C, H, W)`` -> adapted weights ``(B, 1, P)``: ``inner_steps`` SGD steps on each
         image's MSE over its full pixel grid from the learned initialisation (second order while
         training with gradients enabled, first order otherwise)."""
-        x = self._check_views(x)
+        x = self.tokenizer_class.check(x, self)
         if x.shape[1] != 1:
             raise ValueError("LearnedInit encodes single images, not several views")
         images = x[:, 0].to(self.init_weights[0].dtype)

@@ -129,6 +129,7 @@ class LocalityAwareINR(GeneralizableINR):
         selective_token_aggregation: bool = True,
         multi_band_modulation: bool = True,
         highest_band: bool = False,
+        tokenizer: str = "patches",
         image_size: int | tuple[int, int] = 178,
         patch_size: int = 9,
         padding: int | None = None,
@@ -145,6 +146,7 @@ class LocalityAwareINR(GeneralizableINR):
         output_bias: float = 0.5,
     ):
         super().__init__(
+            tokenizer=tokenizer,
             image_size=image_size,
             patch_size=patch_size,
             padding=padding,

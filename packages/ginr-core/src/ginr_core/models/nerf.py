@@ -51,8 +51,6 @@ class VolumeRendering:
     """
 
     ray_format: ClassVar[str] = "origin_direction"
-    light_fields: ClassVar[bool] = True
-    images: ClassVar[bool] = False
     near: float
     far: float
     points_per_ray: int
@@ -109,6 +107,7 @@ class NeRFIPC(VolumeRendering, IPC):
         near: float = 2.0,
         far: float = 6.0,
         points_per_ray: int = 128,
+        tokenizer: str = "patches",
         image_size: int | tuple[int, int] = 128,
         patch_size: int = 8,
         padding: int | None = None,
@@ -130,6 +129,7 @@ class NeRFIPC(VolumeRendering, IPC):
             sigma=sigma,
             num_layers=num_layers,
             modulated_layer=modulated_layer,
+            tokenizer=tokenizer,
             image_size=image_size,
             patch_size=patch_size,
             padding=padding,
@@ -170,6 +170,7 @@ class NeRFTransINR(VolumeRendering, TransINR):
         near: float = 2.0,
         far: float = 6.0,
         points_per_ray: int = 128,
+        tokenizer: str = "patches",
         image_size: int | tuple[int, int] = 128,
         patch_size: int = 8,
         padding: int | None = None,
@@ -191,6 +192,7 @@ class NeRFTransINR(VolumeRendering, TransINR):
             sigma=sigma,
             num_layers=num_layers,
             tokens_per_layer=tokens_per_layer,
+            tokenizer=tokenizer,
             image_size=image_size,
             patch_size=patch_size,
             padding=padding,

@@ -73,6 +73,7 @@ class TransINR(GeneralizableINR):
         sigma: float = 64.0,
         num_layers: int = 5,
         tokens_per_layer: int = 64,
+        tokenizer: str = "patches",
         image_size: int | tuple[int, int] = 178,
         patch_size: int = 9,
         padding: int | None = None,
@@ -100,6 +101,7 @@ class TransINR(GeneralizableINR):
                 f"layers, R = {sum(groups)}; got num_latents={num_latents!r} (pass None)"
             )
         super().__init__(
+            tokenizer=tokenizer,
             image_size=image_size,
             patch_size=patch_size,
             padding=padding,
