@@ -1,13 +1,35 @@
 """A tiny run config and a runner of the apps as a user runs them (fresh processes)."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
+PLUGINS = ROOT / "tests" / "plugins"
+
+
+def install_plugin(name: str, site: Path) -> str:
+    """Install the plug-in package ``tests/plugins/<name>`` into the folder ``site`` as ``pip install`` would
+    lay it out (its module, and a dist-info with the entry points its pyproject.toml declares); returns
+    ``site``, for PYTHONPATH."""
+    project = tomllib.loads((PLUGINS / name / "pyproject.toml").read_text())["project"]
+    for module in (PLUGINS / name / "src").iterdir():
+        shutil.copytree(module, site / module.name)
+    info = site / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n")
+    groups = "".join(
+        f"[{group}]\n" + "".join(f"{key} = {value}\n" for key, value in points.items()) + "\n"
+        for group, points in project["entry-points"].items()
+    )
+    (info / "entry_points.txt").write_text(groups)
+    return str(site)
+
 
 TINY_RUN = """
 model:

@@ -4,32 +4,18 @@ built-in ones, without a line of ginr changed."""
 
 import json
 import os
-import re
-import shutil
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import install_plugin
 
 from ginr_core import CheckpointMismatchError, GeneralizableINR, list_families
-
-PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "ginr-mean-film"
 
 
 @pytest.fixture(scope="module")
 def plugin_path(tmp_path_factory) -> str:
-    """A site folder where the plug-in is installed: its module and its dist-info with the entry point
-    declared in its pyproject.toml (what `pip install` writes)."""
-    site = tmp_path_factory.mktemp("site")
-    shutil.copytree(PLUGIN / "src" / "ginr_mean_film", site / "ginr_mean_film")
-    pyproject = (PLUGIN / "pyproject.toml").read_text()
-    (entry,) = re.findall(r'\[project\.entry-points\."ginr\.families"\]\n(.+)\n', pyproject)
-    info = site / "ginr_mean_film-0.1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ginr-mean-film\nVersion: 0.1.0\n")
-    name, value = (part.strip().strip('"') for part in entry.split("=", 1))
-    (info / "entry_points.txt").write_text(f"[ginr.families]\n{name} = {value}\n")
-    return str(site)
+    """A site folder where the plug-in is installed, as `pip install` lays it out."""
+    return install_plugin("ginr-mean-film", tmp_path_factory.mktemp("site"))
 
 
 @pytest.mark.slow

@@ -544,7 +544,12 @@ class GeneralizableINR(nn.Module):
             raise CheckpointMismatchError(f"{where}: no {CONFIG_FILE} found; it is not a ginr checkpoint")
         config = read_json(config_file, CONFIG_FILE)
         target = cls._class_for(config, where)
-        model = target(**target._settings_from(config, where))
+        try:
+            model = target(**target._settings_from(config, where))
+        except (TypeError, ValueError) as err:  # a setting out of range, a tokenizer that is not installed
+            if isinstance(err, CheckpointMismatchError):
+                raise
+            raise CheckpointMismatchError(f"{where}: config.json does not build a {target.__name__}: {err}") from None
         weights = resolve_file(model_id, WEIGHTS_FILE, force_download=force_download, **download)
         if weights is None:
             raise CheckpointMismatchError(f"{where}: no {WEIGHTS_FILE} next to {CONFIG_FILE}")
