@@ -12,8 +12,10 @@ A training run has three sections and two top-level settings::
     output_dir: runs/ffhq256_locinr   # default: runs/<the config file's name>
 
 An experiment is the few settings that differ from its base files, which are merged first (later
-files and then this one win, section by section). Every key is checked before anything runs: a
-misspelt setting, a duplicate key or a value of the wrong type is an error naming the setting and
+files and then this one win, section by section). Loading, merging, overrides and type checks are
+OmegaConf's (docs/architecture.md, "Configs", says why); the messages and range checks are ginr's.
+Every key is checked before anything runs: a misspelt
+setting, a duplicate key or a value of the wrong type is an error naming the setting and
 listing the valid ones. ``python apps/train.py --help-config`` lists every setting with its type,
 default and meaning, read from the schema below (the comment after each field is its meaning).
 """
@@ -21,10 +23,10 @@ default and meaning, read from the schema below (the comment after each field is
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import inspect
 import math
 import re
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +34,8 @@ from typing import Any
 
 import torch
 import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from ginr_core import get_model_class, get_preset, list_families, list_presets
 
@@ -57,33 +61,64 @@ class ConfigError(ValueError):
     """A configuration file or override that cannot be used; the message names the setting."""
 
 
-class _Loader(yaml.SafeLoader):
-    """A SafeLoader (no arbitrary objects) that reads ``3e-4`` as a float and refuses duplicate keys."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (the later one would silently win)", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+# A YAML file expands to at most this many nodes (aliases counted at every use): a few anchors are fine, a
+# "billion laughs" file is refused before anything walks it.
+MAX_YAML_NODES = 100_000
 
 
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+"
-        r"|\.[0-9_]+(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-    ),
-    list("-+0123456789."),
-)
+def _check_expansion(text: str, where: str) -> None:
+    """Refuse YAML whose aliases expand into more than ``MAX_YAML_NODES`` nodes (counted on the node graph,
+    each shared node once per use, without building the expansion)."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{where}: not valid YAML: {err}") from None
+    sizes: dict[int, int] = {}
+
+    def size(node) -> int:
+        if id(node) not in sizes:
+            sizes[id(node)] = 0  # a node that contains itself counts once
+            children = (
+                [c for pair in node.value for c in pair]
+                if isinstance(node, yaml.MappingNode)
+                else (node.value if isinstance(node, yaml.SequenceNode) else [])
+            )
+            sizes[id(node)] = min(MAX_YAML_NODES + 1, 1 + sum(size(c) for c in children))
+        return sizes[id(node)]
+
+    if root is not None and size(root) > MAX_YAML_NODES:
+        raise ConfigError(f"{where}: its aliases expand to more than {MAX_YAML_NODES:,} values; refused")
 
 
-def _parse_yaml(text: str):
-    return yaml.load(text, Loader=_Loader)
+def _parse_yaml(text: str, where: str) -> Any:
+    """YAML read by OmegaConf (``3e-4`` is a number, a duplicate key is an error), as plain Python values;
+    ``${...}`` stays text (ginr configs have no interpolation)."""
+    _check_expansion(text, where)
+    try:
+        return OmegaConf.to_container(OmegaConf.create(text), resolve=False)
+    except yaml.MarkedYAMLError as err:
+        problem = str(err.problem or "")
+        if problem.startswith("found duplicate key"):
+            key, line = problem.removeprefix("found duplicate key").strip(), err.problem_mark.line + 1
+            raise ConfigError(
+                f"{where}: duplicate key {key!r} on line {line} (the later one would silently win)"
+            ) from None
+        raise ConfigError(f"{where}: not valid YAML: {err}") from None
+    except (yaml.YAMLError, OmegaConfBaseException, AssertionError) as err:
+        raise ConfigError(f"{where}: not valid YAML: {err}") from None
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``update`` over ``base``, section by section (OmegaConf's merge; a list is replaced, not appended). A
+    value that is not a section where ``base`` has one (``data=[1, 2]``) replaces it, for the checks to name."""
+    clashes = {k for k, v in update.items() if isinstance(base.get(k), dict) != isinstance(v, dict)}
+    kept = {k: v for k, v in base.items() if k not in clashes}
+    try:
+        rest = {k: v for k, v in update.items() if k not in clashes}
+        merged = OmegaConf.merge(OmegaConf.create(kept), OmegaConf.create(rest))
+    except (TypeError, OmegaConfBaseException) as err:
+        raise ConfigError(f"cannot merge the settings {sorted(update)}: {err}") from None
+    return {**OmegaConf.to_container(merged, resolve=False), **{k: update[k] for k in clashes}}
 
 
 @dataclass
@@ -151,29 +186,6 @@ class RunConfig:
 
 
 # ------------------------------------------------------------------------------------------------ checks
-def _accepts(annotation: Any, value: Any) -> bool:
-    """Whether ``value`` fits a (simple) type annotation: int, float, str, bool, None, tuples, unions."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        return any(_accepts(arg, value) for arg in typing.get_args(annotation))
-    if annotation is type(None):
-        return value is None
-    if annotation is bool:
-        return isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if annotation is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if annotation is str:
-        return isinstance(value, str)
-    if origin is tuple:
-        args = typing.get_args(annotation)
-        if len(args) == 2 and args[1] is Ellipsis:  # tuple[X, ...]: any length
-            return isinstance(value, (list, tuple)) and all(_accepts(args[0], v) for v in value)
-        return isinstance(value, (list, tuple)) and len(value) == len(args) and all(map(_accepts, args, value))
-    return True
-
-
 def _type_name(annotation: Any) -> str:
     text = str(annotation).replace("typing.", "").replace("NoneType", "None")
     return re.sub(r"<class '(\w+)'>", r"\1", text)
@@ -196,18 +208,26 @@ def build_section(cls, values: Any, name: str, others: dict[str, type] | None = 
         raise ConfigError(f"{name} must be a mapping of settings, got {type(values).__name__} {values!r}")
     hints = typing.get_type_hints(cls)
     valid = [f.name for f in dataclasses.fields(cls)]
-    for key, value in values.items():
+    for key in values:
         if key not in valid:
             owner = next((where for where, other in (others or {}).items() if key in other.__dataclass_fields__), None)
             if owner is not None:
                 raise ConfigError(
                     f"{name}.{key} applies to {owner} only; this section's settings are: {', '.join(valid)}"
                 )
-            raise ConfigError(f"unknown setting {name}.{key}; {name} settings are: {', '.join(valid)}")
-        if not _accepts(hints[key], value):
-            raise ConfigError(f"{name}.{key} = {value!r} is not a valid {_type_name(hints[key])}")
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    return cls(**kwargs)
+            close = difflib.get_close_matches(str(key), valid, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ConfigError(f"unknown setting {name}.{key}; {name} settings are: {', '.join(valid)}{hint}")
+    # the types: OmegaConf's structured config of the dataclass checks (and converts) every value
+    try:
+        section = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(cls), values))
+    except OmegaConfBaseException as err:
+        key = str(getattr(err, "key", None) or next(iter(values), ""))
+        expected = _type_name(hints[key]) if key in hints else "value"
+        raise ConfigError(
+            f"{name}.{key} = {values.get(key)!r} is not a valid {expected} ({getattr(err, 'msg', err)})"
+        ) from None
+    return dataclasses.replace(section, **{k: tuple(v) for k, v in vars(section).items() if isinstance(v, list)})
 
 
 def model_kwargs(model: dict[str, Any]) -> tuple[type, dict[str, Any]]:
@@ -236,26 +256,6 @@ def model_kwargs(model: dict[str, Any]) -> tuple[type, dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------------------------ files
-def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
-    keys = dotted.split(".")
-    node = tree
-    for key in keys[:-1]:
-        if not isinstance(node.setdefault(key, {}), dict):
-            raise ConfigError(f"cannot set {dotted}: {key} is not a section")
-        node = node[key]
-    node[keys[-1]] = value
-
-
-def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def _read_file(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A config file with its base files merged in (``base:`` paths are relative to the file)."""
     path = path.resolve()
@@ -264,11 +264,9 @@ def _read_file(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        loaded = _parse_yaml(path.read_text(encoding="utf-8")) or {}
+        loaded = _parse_yaml(path.read_text(encoding="utf-8"), str(path)) or {}
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path}: not a UTF-8 text file ({err})") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(loaded, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
     bases = loaded.pop("base", None) or []
@@ -290,14 +288,13 @@ def load_tree(
     if path is not None:
         tree = _merge(tree, _read_file(Path(path)))
     for item in overrides or []:
-        if "=" not in item:
+        key = item.split("=", 1)[0].strip()
+        if "=" not in item or not key or any(not part for part in key.split(".")):
             raise ConfigError(f"override {item!r} is not of the form section.key=value")
-        key, raw = item.split("=", 1)
         try:
-            value = _parse_yaml(raw) if raw != "" else None
-        except yaml.YAMLError as err:
-            raise ConfigError(f"override {item!r}: cannot parse the value: {err}") from None
-        _set_dotted(tree, key.strip(), value)
+            tree = _merge(tree, OmegaConf.to_container(OmegaConf.from_dotlist([item]), resolve=False))
+        except (yaml.YAMLError, OmegaConfBaseException) as err:
+            raise ConfigError(f"override {item!r}: cannot set it: {err}") from None
     return tree
 
 
@@ -310,7 +307,7 @@ def check_top_level(tree: dict[str, Any], sections: list[str]) -> None:
 def run_settings(tree: dict[str, Any], path: str | Path | None, default_output_dir: str) -> tuple[int, str]:
     """``(seed, output_dir)`` of a run: ``output_dir`` defaults to ``runs/<config file name>``."""
     seed = tree.get("seed", 0)
-    if not _accepts(int, seed) or seed < 0:
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(f"seed = {seed!r} is not an integer >= 0")
     output_dir = tree.get("output_dir", f"runs/{Path(path).stem}" if path is not None else default_output_dir)
     if not isinstance(output_dir, str) or not output_dir:

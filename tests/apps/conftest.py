@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = ROOT / "tests" / "plugins"
 
 
-def install_plugin(name: str, site: Path) -> str:
+def _install_plugin(name: str, site: Path) -> str:
     """Install the plug-in package ``tests/plugins/<name>`` into the folder ``site`` as ``pip install`` would
     lay it out (its module, and a dist-info with the entry points its pyproject.toml declares); returns
     ``site``, for PYTHONPATH."""
@@ -60,6 +60,12 @@ train:
 seed: 3
 output_dir: {output_dir}
 """
+
+
+@pytest.fixture(scope="session")
+def install_plugin():
+    """``install_plugin(name, site)``: install ``tests/plugins/<name>`` into the folder ``site``; returns it."""
+    return _install_plugin
 
 
 @pytest.fixture

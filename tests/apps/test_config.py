@@ -33,6 +33,8 @@ def test_overrides_are_typed_and_dotted(tmp_path):
     ("overrides", "match"),
     [
         (["train.lrr=1"], "unknown setting train.lrr; train settings are: batch_size"),
+        (["train.lrr=1"], r"train settings are: .*; did you mean lr\?$"),
+        (["train.lr=fast"], r"train.lr = 'fast' is not a valid float"),
         (["data.sourc=x"], "unknown setting data.sourc"),
         (["model.sigmaz=3"], "unknown setting model.sigmaz for LocalityAwareINR"),
         (["model.sigma=3"], "unknown setting model.sigma for LocalityAwareINR"),
@@ -135,3 +137,13 @@ def test_learning_rate_schedules():
     assert both(9) == pytest.approx(0.2 * half_cosine(0.9)) and both(2) == pytest.approx(half_cosine(0.2))
     with pytest.raises(ConfigError, match="train.decay_steps must be >= 0"):
         load_config(None, ["train.decay_steps=-1"])
+
+
+def test_yaml_whose_aliases_explode_is_refused_before_it_is_walked(tmp_path):
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 8)]  # 10^8 values
+    (tmp_path / "bomb.yaml").write_text("\n".join(levels) + "\n")
+    with pytest.raises(ConfigError, match="aliases expand to more than"):
+        load_config(tmp_path / "bomb.yaml")
+    (tmp_path / "anchors.yaml").write_text("train: &t {lr: 3.0e-4}\n")  # a few anchors are fine
+    assert load_config(tmp_path / "anchors.yaml").train.lr == pytest.approx(3e-4)

@@ -7,13 +7,12 @@ import os
 import sys
 
 import pytest
-from conftest import install_plugin
 
 from ginr_core import CheckpointMismatchError, GeneralizableINR, list_families
 
 
 @pytest.fixture(scope="module")
-def plugin_path(tmp_path_factory) -> str:
+def plugin_path(tmp_path_factory, install_plugin) -> str:
     """A site folder where the plug-in is installed, as `pip install` lays it out."""
     return install_plugin("ginr-mean-film", tmp_path_factory.mktemp("site"))
 

@@ -10,7 +10,6 @@ import sys
 
 import pytest
 import torch
-from conftest import install_plugin
 from safetensors.torch import load_file
 
 from ginr_core import CheckpointMismatchError, GeneralizableINR
@@ -22,7 +21,7 @@ LAUNCH += ["--dynamo_backend", "no"]
 
 
 @pytest.fixture(scope="module")
-def plugin_env(tmp_path_factory) -> dict:
+def plugin_env(tmp_path_factory, install_plugin) -> dict:
     site = install_plugin("ginr-signals", tmp_path_factory.mktemp("site"))
     return {"PYTHONPATH": os.pathsep.join([site, os.environ.get("PYTHONPATH", "")]), "ACCELERATE_USE_CPU": "1"}
 

@@ -27,9 +27,14 @@ def test_documentation_examples_run(page, tmp_path, unregister_example_family):
     assert blocks, f"no python example in {page}"
     plugin = ROOT / "tests" / "plugins" / "ginr-mean-film" / "src" / "ginr_mean_film" / "__init__.py"
     assert plugin.read_text() in blocks, "the plug-in example on the page is not the tested plug-in file"
+    task = (ROOT / "tests" / "plugins" / "ginr-signals" / "src" / "ginr_signals" / "__init__.py").read_text()
+    assert task in blocks, "the task example on the page is not the tested plug-in file"
+    run = (ROOT / "tests" / "plugins" / "ginr-signals" / "src" / "ginr_signals" / "signals.yaml").read_text()
+    assert f"```yaml\n{run}```" in (DOCS / page).read_text(), "the task's run on the page is not its signals.yaml"
     namespace: dict = {"__name__": "docs_example"}
     for block in blocks:
-        exec(compile(block, str(DOCS / page), "exec"), namespace)
+        if block != task:  # tests/apps/test_plugin_task.py runs that one as the installed package it is
+            exec(compile(block, str(DOCS / page), "exec"), namespace)
     # the plug-in example round-trips through the Hub mixin like the built-in models
     model_cls = namespace["MeanFiLMINR"]
     model = model_cls(hidden_dim=32)

@@ -2,16 +2,15 @@ import itertools
 
 import pytest
 import torch
-from conftest import tiny_model
 
 from ginr_core import IPC, LocalityAwareINR, TransINR, get_model_class, image_coords, render_image
 
 LIGHT_FIELD = {"in_channels": 9, "num_views": 3, "d_in": 6, "fourier_dim": 24}
 
 
-def _needs_images(family: str) -> None:
+def _needs_images(tiny, family: str) -> None:
     try:
-        tiny_model(family, in_channels=3, num_views=1, d_in=2)
+        tiny(family, in_channels=3, num_views=1, d_in=2)
     except ValueError as err:  # a family that takes rays only says so when built for pixels
         pytest.skip(f"{family}: {err}")
 
@@ -22,7 +21,7 @@ def _images(batch=2, size=16, channels=3):
 
 
 def test_image_shapes(tiny, family):
-    _needs_images(family)
+    _needs_images(tiny, family)
     model = tiny(family)
     latents = model.encode(_images())
     assert latents.shape == (2, model.num_latents, model.latent_dim)
@@ -62,7 +61,7 @@ def test_paper_light_field_tokens():
 
 @pytest.mark.parametrize("shared", [True, False])
 def test_chunked_decoding_equals_unchunked(tiny, family, shared):
-    _needs_images(family)  # the volume-rendering families: tests/core/test_nerf.py
+    _needs_images(tiny, family)  # the volume-rendering families: tests/core/test_nerf.py
     model = tiny(family).eval()
     latents = model.encode(_images())
     coords = image_coords(13, 11).view(1, -1, 2) if shared else torch.rand(2, 143, 2) * 2 - 1
@@ -73,7 +72,7 @@ def test_chunked_decoding_equals_unchunked(tiny, family, shared):
 
 
 def test_shared_coordinates_equal_per_instance_coordinates(tiny, family):
-    _needs_images(family)
+    _needs_images(tiny, family)
     model = tiny(family).eval()
     latents = model.encode(_images(batch=3))
     coords = torch.rand(1, 50, 2) * 2 - 1
@@ -175,7 +174,7 @@ def test_bad_arguments_raise_clear_errors(tiny, family, kwargs, match):
 
 
 def test_bad_inputs_raise_clear_errors(tiny, family):
-    _needs_images(family)
+    _needs_images(tiny, family)
     model = tiny(family)
     with pytest.raises(ValueError, match="expects 3 input channels, got 4"):
         model.encode(torch.rand(1, 4, 16, 16))
@@ -309,7 +308,7 @@ def test_under_autocast_the_prediction_stays_float32(tiny, inputs, family):
 
 
 def test_chunked_decoding_equals_one_go_in_values_and_gradients(tiny, family):
-    _needs_images(family)
+    _needs_images(tiny, family)
     model = tiny(family).train()
     images, coords = _images(), image_coords(13, 11).view(1, -1, 2)
     sizes = []

@@ -22,7 +22,7 @@ evaluated on v views by slicing ``support[:, :v]``.
 
 Rays come in the format the model takes (``ray_format``, ``ginr_core.RAY_FORMATS``): Plücker
 coordinates for light-field models (the default), or the camera centre and unnormalised direction
-for the NeRF-style baselines (``model.ray_format`` says which).
+for the NeRF-style baselines (``ginr_core.ray_format_of(model)`` says which).
 """
 
 from __future__ import annotations
