@@ -4,7 +4,10 @@
 
 Prints the lines of Python in packages/ and apps/ (configs excluded), the number of source files
 (packages, apps, tests, benchmarks) that name a built-in family or task by its string, and the
-longest functions in apps/ counted in statements (every ``ast.stmt`` node inside the function).
+longest functions in apps/ counted in statements (every ``ast.stmt`` node inside the function), and
+what a new task and a new family touch: the files of the plug-in packages in tests/plugins/ (a task
+with its own tokenizer, data, loss and metric; a family) and how many files of ginr name them (0:
+nothing of ginr was edited for them).
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 FAMILY = re.compile(r"""["'](locinr|ipc|transinr)["']""")
 TASK = re.compile(r"""["'](images|nvs)["']|\bd_in\s*==\s*6\b""")
+PLUGINS = {  # what an addition is: (its package, the names it registers)
+    "a new task (+ tokenizer)": ("tests/plugins/ginr-signals", ("signals", "signal-patches", "ginr_signals")),
+    "a new family": ("tests/plugins/ginr-mean-film", ("mean-film", "ginr_mean_film")),
+}
 
 
 def tracked(*folders: str) -> list[Path]:
@@ -47,6 +54,12 @@ def main() -> None:
                 functions.append((statements(node), f"{path.relative_to(ROOT)}:{node.lineno} {node.name}"))
     for count, where in sorted(functions, reverse=True)[:5]:
         print(f"longest functions in apps/: {count} statements  {where}")
+    ginr = tracked("packages", "apps")
+    for what, (folder, names) in PLUGINS.items():
+        own = subprocess.run(["git", "ls-files", folder], cwd=ROOT, capture_output=True, text=True).stdout.split()
+        named = re.compile("|".join(rf"""["']{re.escape(n)}["']|\b{re.escape(n)}\.""" for n in names))
+        naming = [p for p in ginr if named.search(p.read_text())]
+        print(f"{what}: {len(own)} files of its own ({folder}); files of ginr that name it: {len(naming)}")
 
 
 if __name__ == "__main__":

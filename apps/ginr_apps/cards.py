@@ -80,7 +80,7 @@ def inr_model_card(model, metrics: dict, repo_id: str | None = None):
     """The card of an INR trained by ``apps/train.py``: results table, command, usage, configuration.
 
     Its metadata is Hub metadata (``library_name``, ``tags``, ``license``, ``datasets`` when the data is
-    a Hub dataset) with the measured test PSNR as ``model-index`` results. The task of the run
+    a Hub dataset) with the task's measured test score as ``model-index`` results. The task of the run
     (``metrics["data"]["task"]``) writes the task-specific sections.
     """
     from .tasks import get_task_class

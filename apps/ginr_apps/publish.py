@@ -9,7 +9,7 @@ SOURCE is a run folder of ``apps/train.py`` (``model/``) or ``apps/train_prior.p
 such a ``model/`` / ``pipeline/`` folder itself. The repository receives the safetensors weights and
 configuration (for a prior, the whole diffusers pipeline folder), a model card whose YAML metadata
 is Hub metadata (``library_name: ginr``, tags, license, datasets when the data is a Hub dataset, and
-``model-index`` results: the test PSNR or novel-view PSNR that the run measured, the FID that
+``model-index`` results: the test score that the run measured (its task's metric), the FID that
 ``apps/evaluate_prior.py`` wrote, the class accuracy of samples that ``benchmarks/prior_quality_bar.py``
 wrote), with a usage snippet for this repository, plus the run's ``metrics.json``, those evaluation
 files and its preview picture.
@@ -137,7 +137,7 @@ def model_card(artefact: Artefact, repo_id: str) -> str:
             model = GeneralizableINR.from_pretrained(artefact.folder)
             _check_finite(model, artefact.folder / WEIGHTS_FILE)
             if metrics is not None and "test" in metrics:
-                key = task_for_model(model).metric.key  # the task's score, e.g. psnr
+                key = task_for_model(model).metric.key  # the task's score
                 score = metrics["test"].get(key) if isinstance(metrics["test"], dict) else None
                 if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
                     raise PublishError(

@@ -472,7 +472,7 @@ def _final_metrics(accelerator: Accelerator, loop: _INRLoop, cls: type, extra_se
             "by_setting": _labelled(task, means),
             "results": [{"setting": setting, key: value} for setting, value in means.items()],
             "outputs": f"raw (the paper's protocol: {task.metric.label} of the model's outputs as they are)",
-            **_extra_means(task, extra, headline),  # e.g. psnr_clamped (the outputs clamped to task.clamp), ssim
+            **_extra_means(task, extra, headline),  # the task's extra metrics, by key
         },
         "steps": state.step,
         "train_minutes": state.train_seconds / 60,
@@ -568,7 +568,7 @@ def _write_outputs(accelerator: Accelerator, loop: _INRLoop, metrics: dict, out:
 
 
 def _beside(task, scored: dict) -> str:
-    """``"; PSNR of the clamped outputs: 24.10 dB; SSIM: 0.812"``: the extra metrics of a result."""
+    """``"; <label>: <value> <unit>"`` for each of the task's extra metrics in a result."""
     parts = []
     for metric in task.extra_metrics:
         if metric.key in scored:
