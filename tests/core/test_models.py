@@ -355,3 +355,40 @@ def test_instance_linear_is_a_broadcast_matmul_plus_bias(points_batch, weights_b
         half = instance_linear(h.float(), weight.float(), bias.float())
     assert half.dtype == torch.bfloat16
     torch.testing.assert_close(half.double(), want, atol=0.1, rtol=0.05)
+
+
+def test_the_tokenizer_setting_picks_what_turns_data_into_tokens():
+    from ginr_core import Tokenizer, get_tokenizer, list_tokenizers
+    from ginr_core.models import tokenizers
+
+    with pytest.raises(ValueError, match=r"unknown tokenizer 'rows'; choose one of \['patches'\].*ginr.tokenizers"):
+        LocalityAwareINR(tokenizer="rows", image_size=16, patch_size=4)
+
+    class Rows(Tokenizer):  # each row of a (B, C, H, W) image is a token
+        name = "rows"
+
+        def __init__(self, *, image_size, patch_size, padding, in_channels, num_views, width):
+            super().__init__(image_size=image_size, patch_size=patch_size, padding=padding,
+                             in_channels=in_channels, num_views=num_views, width=width)  # fmt: skip
+            self.num_tokens = image_size[0]
+            self.proj = torch.nn.Linear(in_channels * image_size[1], width)
+
+        @classmethod
+        def check(cls, x, model):
+            if x.shape[1:] != (model.in_channels, *model.image_size):
+                raise ValueError(f"rows: expected (B, {model.in_channels}, 16, 16), got {tuple(x.shape)}")
+            return x
+
+        def forward(self, x):
+            return self.proj(x.permute(0, 2, 1, 3).flatten(2))
+
+    try:
+        assert get_tokenizer("rows") is Rows and "patches" in list_tokenizers()
+        model = LocalityAwareINR(tokenizer="rows", image_size=16, patch_size=5, encoder_width=32, encoder_depth=1,
+                                 encoder_heads=2, hidden_dim=32, fourier_dim=32, num_latents=4)  # fmt: skip
+        assert model.padding == 0 and model.config["tokenizer"] == "rows" and model.num_patches == 16
+        assert model(torch.rand(2, 3, 16, 16), torch.rand(2, 7, 2)).shape == (2, 7, 3)
+        with pytest.raises(ValueError, match="rows: expected"):
+            model.encode(torch.rand(2, 3, 8, 8))
+    finally:
+        tokenizers._TOKENIZERS.pop("rows", None)
