@@ -360,6 +360,7 @@ def load_config(
         config.data.source = task.default_source
     _check_values(config)
     try:
+        task.settle(config.data)
         task.check_settings(config.data)
     except ValueError as err:
         raise ConfigError(str(err)) from None

@@ -404,6 +404,9 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path, chosen: Path 
             f"on {_hardware(accelerator)}",
             flush=True,
         )
+        note = task.data_report(train_set, test_set).get("note")
+        if note:
+            print(f"data: {note}", flush=True)
     start_tracking(accelerator, "ginr-train", config.to_dict())
 
     loop = _INRLoop(
@@ -497,6 +500,7 @@ def _final_metrics(accelerator: Accelerator, loop: _INRLoop, cls: type, extra_se
             "test_split": data.test_split,
             "extra_test_splits": list(data.extra_test_splits),
             "resolution": task.resolution(loop.train_set),
+            **task.data_report(loop.train_set, loop.test_set),
         },
         "history": state.history,
         f"per_image_test_{key}": per_item,

@@ -4,6 +4,7 @@ import json
 import shutil
 import sys
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -258,3 +259,26 @@ def test_sharded_setups_stop_at_start_naming_the_supported_ones(tmp_path, tiny_c
         assert result.returncode != 0 and "is not supported by ginr's training apps" in result.stderr
         assert "supported: one process" in result.stderr and "--multi_gpu" in result.stderr
         assert not (out / "checkpoints").exists()
+
+
+@pytest.mark.slow
+def test_the_default_recipe_trains_on_a_flat_folder_and_tests_on_held_out_files(tmp_path, app):
+    from ginr_data import image_dataset
+
+    folder = tmp_path / "my photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(30):  # a flat folder of the user's own images, of several formats and sizes
+        pixels = rng.integers(0, 255, (40 + i, 48, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"photo{i:02d}{('.png', '.jpg', '.tif', '.bmp')[i % 4]}")
+    out = tmp_path / "run"
+    result = app(TRAIN, f"data.source={folder}", "--output-dir", out, "train.max_steps=2", "train.eval_every=2",
+                 "train.batch_size=4", "train.checkpoint_every=2")  # fmt: skip
+    assert "3 of the 30 images of the flat folder" in result.stdout and "held out as the test split" in result.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    held = metrics["data"]["held_out"]
+    assert held["of"] == 30 and len(held["files"]) == 3 and metrics["test"]["images"] == 3
+    assert "extra" not in metrics["test"] and metrics["config"]["data"]["smooth_fraction"] == 0.0
+    trained_on = {f.name for f in image_dataset(folder, "train", resolution=32).files}
+    assert len(trained_on) == 27 and not trained_on & set(held["files"])  # disjoint, by file
+    assert "held out as the test split" in (out / "model" / "README.md").read_text()

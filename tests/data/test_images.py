@@ -213,8 +213,10 @@ def test_class_folders_give_labels_with_names_and_numbered_chunks_do_not(tmp_pat
             _save(tmp_path / "pets" / name / f"{i}.png", size=(12, 12), color=(i * 30, 0, 0))
     pets = image_dataset(tmp_path / "pets", "train", resolution=8)
     assert pets.class_names == ["goldfish", "shark", "tench"]  # sorted, as torchvision's ImageFolder
-    items = [pets[i] for i in range(len(pets))]
-    assert [it["label"] for it in items] == [0, 0, 0, 1, 2, 2]
+    held_out = image_dataset(tmp_path / "pets", "test", resolution=8)  # a flat folder: a tenth held out, by file
+    assert held_out.class_names == pets.class_names  # ids of the whole folder, also for a class held out whole
+    items = [pets[i] for i in range(len(pets))] + [held_out[i] for i in range(len(held_out))]
+    assert sorted(it["label"] for it in items) == [0, 0, 0, 1, 2, 2]
     # FFHQ's 00000/, 01000/ ... are chunks of one set, not classes; a flat folder has no classes either
     for chunk in ("00000", "01000"):
         _save(tmp_path / "ffhq" / chunk / f"{chunk}.png", size=(12, 12))
@@ -260,3 +262,54 @@ def test_a_classlabel_column_gives_labels_and_names(tmp_path):
     plain = datasets.Dataset.from_dict({"picture": images}, features=datasets.Features({"picture": datasets.Image()}))
     plain.save_to_disk(tmp_path / "plain")
     assert image_dataset(tmp_path / "plain", "train", resolution=8).class_names is None
+
+
+def _write_photos(folder, count, size=12):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(folder / f"img{i:03d}.png")
+
+
+def test_a_flat_folder_holds_out_a_seeded_test_split_disjoint_by_file(tmp_path):
+    _write_photos(tmp_path / "flat", 25)
+    train = image_dataset(tmp_path / "flat", "train", resolution=8, seed=3)
+    test = image_dataset(tmp_path / "flat", "test", resolution=8, seed=7)
+    assert len(train) == 22 and len(test) == 3  # a tenth of 25, rounded up
+    assert not set(train.files) & set(test.files) and len(set(train.files) | set(test.files)) == 25
+    again = image_dataset(tmp_path / "flat", "val", resolution=8, seed=99, test_fraction=0.1)
+    assert again.files == test.files  # the same held-out files whatever the seed or the split's name
+    assert test.held_out["files"] == [f.name for f in test.files] and test.held_out["of"] == 25
+    assert "held-out part of a flat folder" in repr(test)
+    half = image_dataset(tmp_path / "flat", "test", resolution=8, test_fraction=0.5)
+    assert len(half) == 13
+    _write_photos(tmp_path / "two", 2)
+    assert len(image_dataset(tmp_path / "two", "test", resolution=8)) == 1  # at least one, and one to train on
+    _write_photos(tmp_path / "one", 1)
+    with pytest.raises(ValueError, match="needs at least 2 images"):
+        image_dataset(tmp_path / "one", "test", resolution=8)
+
+
+def test_a_missing_split_of_a_folder_with_split_folders_is_refused_by_name(tmp_path):
+    _write_photos(tmp_path / "data" / "train", 3)
+    _write_photos(tmp_path / "data" / "validation", 2)
+    assert len(image_dataset(tmp_path / "data", "validation", resolution=8)) == 2
+    with pytest.raises(ValueError, match=r"split folders \['train', 'validation'\] but no 'test'"):
+        image_dataset(tmp_path / "data", "test", resolution=8)
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".tiff", ".bmp", ".gif", ".webp", ".jpg", ".png", ".ppm", ".tga"])
+def test_every_format_pil_reads_is_found_and_loaded(tmp_path, suffix):
+    rng = np.random.default_rng(1)
+    frames = [Image.fromarray(rng.integers(0, 255, (10, 10, 3), dtype=np.uint8)) for _ in range(2)]
+    (tmp_path / "imgs").mkdir()
+    for i in range(2):
+        path = tmp_path / "imgs" / f"x{i}{suffix.upper() if i else suffix}"
+        if suffix == ".gif":  # an animation: its first frame is the image
+            frames[0].save(path, save_all=True, append_images=frames[1:])
+        else:
+            frames[0].save(path)
+    files = find_images(tmp_path / "imgs")
+    assert len(files) == 2
+    item = image_dataset(tmp_path / "imgs", "train", resolution=10)[0]["image"]
+    assert item.shape == (3, 10, 10) and 0 <= float(item.min()) <= float(item.max()) <= 1

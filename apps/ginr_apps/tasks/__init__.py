@@ -103,8 +103,18 @@ class TaskData:
         raise NotImplementedError
 
     @classmethod
+    def settle(cls, data: DataSettings) -> None:
+        """Resolve settings that depend on others in place, before ``check_settings`` (e.g. those that only mean
+        something for the task's embedded data, when the source is another)."""
+
+    @classmethod
     def check_settings(cls, data: DataSettings) -> None:
         """Raise ``ValueError`` naming a data setting whose value cannot be right."""
+
+    def data_report(self, train_set, test_set) -> dict[str, Any]:
+        """What ``metrics.json``'s ``data`` section and the card say about the data besides its settings (e.g.
+        which files of a flat folder were held out)."""
+        return {}
 
     def datasets(self):
         """``(train_set, test_set)``: map-style datasets whose items are dicts with an ``index`` and a

@@ -24,6 +24,9 @@ from . import CONFIGS, PSNR_CLAMPED, SSIM, CardParts, DataSettings, MeanSquaredL
 __all__ = ["ImageSettings", "ImageTask"]
 
 
+PHOTOS_ONLY_SPLITS = ("smooth",)  # held-out splits only the embedded photos have
+
+
 @dataclass
 class ImageSettings(DataSettings):
     """Data settings of image reconstruction."""
@@ -37,7 +40,12 @@ class ImageSettings(DataSettings):
         "ginr-ipc's ImageNette configs), true (one draw for the whole batch: the grid stays shared, faster), false",
     )
     channel_permutation: bool = setting(False, "augmentation: random RGB order per training image")
-    smooth_fraction: float = setting(0.0, "embedded photos: share of training crops from smooth regions (sky, walls)")
+    smooth_fraction: float = setting(
+        0.0, "embedded photos only (ignored for other sources): share of training crops from smooth regions"
+    )
+    test_fraction: float = setting(
+        0.1, "a flat folder (no split sub-folders): share of its images held out as the test split (seeded, by file)"
+    )
     image_column: str | None = setting(None, "the image column of a `datasets` source")
 
 
@@ -59,20 +67,28 @@ class ImageTask(MeanSquaredLoss, Task):
         return model.d_in == 2 and model.tokenizer_class.name == "patches"
 
     @classmethod
+    def settle(cls, data: ImageSettings) -> None:
+        """Settings of the embedded photos (their smooth crops and their "smooth" split) apply only there, so that
+        the default recipe runs on ``data.source=<folder>`` with no other change."""
+        if data.source != "photos":
+            data.smooth_fraction = 0.0
+            data.extra_test_splits = tuple(s for s in data.extra_test_splits if s not in PHOTOS_ONLY_SPLITS)
+
+    @classmethod
     def check_settings(cls, data: ImageSettings) -> None:
         if data.subsample is not None and not 0 < data.subsample <= 1:
             raise ValueError(f"data.subsample must be in (0, 1], got {data.subsample}")
         if not 0 <= data.smooth_fraction <= 1:
             raise ValueError(f"data.smooth_fraction must be in [0, 1], got {data.smooth_fraction}")
-        if data.smooth_fraction and data.source not in (None, "photos"):
-            raise ValueError("data.smooth_fraction applies to the embedded photos (data.source=photos) only")
+        if not 0 < data.test_fraction < 1:
+            raise ValueError(f"data.test_fraction must be in (0, 1), got {data.test_fraction}")
         if isinstance(data.jitter, str) and data.jitter != "coordwise":
             raise ValueError(f"data.jitter must be true, false or 'coordwise', got {data.jitter!r}")
 
     def datasets(self):
         data = self.data
         common = {"protocol": data.protocol, "resolution": data.resolution, "image_column": data.image_column}
-        common["on_error"] = data.on_error
+        common.update(on_error=data.on_error, test_fraction=data.test_fraction)
         smooth = {"smooth_fraction": data.smooth_fraction}
         train_set = image_dataset(data.source, data.train_split, train=True, seed=self.config.seed, **smooth, **common)
         # the test set never depends on the run's seed: every run is scored on the same images
@@ -82,7 +98,19 @@ class ImageTask(MeanSquaredLoss, Task):
     def extra_test_set(self, split: str):
         data = self.data
         common = {"protocol": data.protocol, "resolution": data.resolution, "image_column": data.image_column}
-        return image_dataset(data.source, split, train=False, on_error=data.on_error, **common)
+        common.update(on_error=data.on_error, test_fraction=data.test_fraction)
+        return image_dataset(data.source, split, train=False, **common)
+
+    def data_report(self, train_set, test_set) -> dict:
+        held = getattr(test_set, "held_out", None)
+        if not held:
+            return {}
+        note = (
+            f"{held['held_out']} of the {held['of']} images of the flat folder {self.data.source} are held out as "
+            f"the test split (data.test_fraction={held['test_fraction']:g}, the same files for every seed); the model "
+            f"trains on the other {held['of'] - held['held_out']}"
+        )
+        return {"held_out": {k: v for k, v in held.items() if k != "part"}, "note": note}
 
     def resolution(self, train_set) -> int:
         return train_set[0]["image"].shape[-1]
@@ -176,6 +204,8 @@ class ImageTask(MeanSquaredLoss, Task):
             "official code computes it); the figure with the outputs clamped to [0, 1] is given beside it, and their "
             "SSIM (11 px Gaussian window)."
         )
+        if metrics["data"].get("note"):
+            results += f" {metrics['data']['note'][0].upper()}{metrics['data']['note'][1:]}."
         usage = (
             "import torch\n"
             f"from ginr_core import {type(model).__name__}, render_image\n\n"
@@ -201,6 +231,9 @@ class ImageTask(MeanSquaredLoss, Task):
         group.add_argument("--protocol", help="image protocol (ginr_data.IMAGE_PROTOCOLS), e.g. ffhq-256")
         group.add_argument("--resolutions", type=at_least(1), nargs="+", help="decoding resolutions (default: native)")
         group.add_argument("--image-column", help="image column of a datasets source")
+        group.add_argument(
+            "--test-fraction", type=float, default=0.1, help="a flat folder: the share held out (as data.test_fraction)"
+        )
 
     @classmethod
     def evaluate(cls, model, args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
@@ -216,6 +249,7 @@ class ImageTask(MeanSquaredLoss, Task):
             train=False,
             size=args.size,
             image_column=args.image_column,
+            test_fraction=args.test_fraction,
         )
         resolutions = args.resolutions or [native]
         out: Path = args.output_dir

@@ -51,7 +51,18 @@ __all__ = [
     "to_tensor",
 ]
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
+# Formats PIL recognises but cannot decode itself (stubs for an external handler, or ghostscript for EPS)
+_UNREADABLE_FORMATS = {"BUFR", "EPS", "GRIB", "HDF5", "MPEG", "WMF"}
+
+
+def _readable_extensions() -> tuple[str, ...]:
+    """Every file extension of a format PIL opens (jpg, png, webp, tif, bmp, gif, ...), lower case."""
+    Image.init()
+    formats = Image.registered_extensions().items()
+    return tuple(sorted(ext for ext, fmt in formats if fmt in Image.OPEN and fmt not in _UNREADABLE_FORMATS))
+
+
+IMAGE_EXTENSIONS = _readable_extensions()
 RESAMPLE = Image.Resampling.BILINEAR  # torchvision's Resize default, antialiased by PIL
 MAX_CONSECUTIVE_SKIPS = 100
 
@@ -202,7 +213,8 @@ class _ImageDataset(Dataset):
 
 
 def find_images(root: str | os.PathLike) -> list[Path]:
-    """Image files (jpg, jpeg, png, webp; any case) under ``root``, recursively, in sorted order."""
+    """Image files under ``root`` (every format PIL reads, ``IMAGE_EXTENSIONS``, any case), recursively, in sorted
+    order."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {root} does not exist or is not a directory")
@@ -232,7 +244,7 @@ class ImageFolder(_ImageDataset):
     """Images found recursively under a folder (or an explicit list of files), labeled by class sub-folder.
 
     Args:
-        root: folder to scan (jpg, jpeg, png, webp, any case).
+        root: folder to scan (every format PIL reads: ``IMAGE_EXTENSIONS``, any case).
         resolution: output side r.
         random_crop: training transform ``random_crop_flip`` instead of ``resize_center_crop``.
         files: use these files (e.g. a protocol's split) instead of scanning ``root``.
@@ -255,9 +267,12 @@ class ImageFolder(_ImageDataset):
     ):
         super().__init__(resolution, random_crop, on_error, seed)
         self.root = Path(root)
+        self.held_out: dict | None = None  # a flat folder's seeded split (ginr_data.image_dataset), or None
         self.files = [Path(f) for f in files] if files is not None else find_images(self.root)
         if not self.files:
-            raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {self.root}")
+            raise FileNotFoundError(
+                f"no images (jpg, png, webp, tif, bmp, gif, ... as PIL reads) found under {self.root}"
+            )
         if isinstance(classes, str):
             if classes != "auto":
                 raise ValueError(f"classes must be 'auto', None or a list of folder names, got {classes!r}")
@@ -288,7 +303,8 @@ class ImageFolder(_ImageDataset):
         return str(self.files[index])
 
     def __repr__(self) -> str:
-        return f"ImageFolder({str(self.root)!r}, {len(self)} images, resolution={self.resolution})"
+        note = f", {self.held_out['part']} part of a flat folder" if self.held_out else ""
+        return f"ImageFolder({str(self.root)!r}, {len(self)} images, resolution={self.resolution}{note})"
 
 
 class HFImageDataset(_ImageDataset):

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from torch.utils.data import Dataset
 
-from .images import HFImageDataset, ImageFolder, find_images
+from .images import HFImageDataset, ImageFolder, class_folders, find_images
 from .photos import EmbeddedPhotos
 
 __all__ = ["IMAGE_PROTOCOLS", "DatasetUnavailableError", "ImageProtocol", "SplitRule", "image_dataset"]
@@ -163,6 +165,38 @@ def _protocol_classes(path: Path, spec: ImageProtocol) -> list[str]:
     return classes
 
 
+# sub-folder names that make a folder a set of splits (any other sub-folders are classes or chunks)
+SPLIT_FOLDERS = {"train", "training", "test", "testing", "val", "valid", "validation", "dev", "holdout", "smooth"}
+FLAT_SPLIT_SEED = 0  # the held-out files of a flat folder do not depend on the run's seed
+
+
+def _flat_split(path: Path, files: list[Path], split: str, fraction: float) -> tuple[list[Path], dict]:
+    """A flat folder's ``split``: ``"train"`` the files not held out, any other name the held-out ones: a seeded
+    ``fraction`` of the files (rounded up: at least one), disjoint by file. Returns the files and what was held out."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {fraction!r}")
+    part = "train" if split == "train" else "held-out"
+    if len(files) < 2 and part == "train":
+        return files, None  # nothing to hold out; asking for the held-out part of it is the error
+    if len(files) < 2:
+        raise ValueError(
+            f"{path}: a flat folder needs at least 2 images to hold one out for testing, it has {len(files)}"
+        )
+    count = min(len(files) - 1, math.ceil(fraction * len(files) - 1e-9))  # at least one; one left to train on
+    order = np.random.default_rng(FLAT_SPLIT_SEED).permutation(len(files))
+    held = sorted(int(i) for i in order[:count])
+    held_files = [files[i] for i in held]
+    chosen = sorted(set(files) - set(held_files)) if part == "train" else held_files
+    report = {
+        "part": part,
+        "of": len(files),
+        "held_out": count,
+        "test_fraction": fraction,
+        "files": [str(f.relative_to(path)) for f in held_files],
+    }
+    return chosen, report
+
+
 def image_dataset(
     source: str | os.PathLike = "photos",
     split: str = "train",
@@ -175,14 +209,17 @@ def image_dataset(
     on_error: str = "skip",
     seed: int = 0,
     smooth_fraction: float = 0.0,
+    test_fraction: float = 0.1,
 ) -> Dataset:
     """One split of an image source, transformed as its protocol says.
 
     Args:
         source: ``"photos"`` (embedded), ``"digits"`` (embedded, labeled), a folder, a ``save_to_disk``
             directory or a Hub dataset id.
-        split: split name (``"train"``, ``"test"``, ...). For a folder without a protocol, a
-            sub-folder of that name is used when it exists, otherwise the whole folder.
+        split: split name (``"train"``, ``"test"``, ...). A folder without a protocol: with split
+            sub-folders (``train/``, ``test/``, ``val/``, ...), the one of that name (an error naming the
+            ones there if it is missing); a flat folder is split by file, seeded: ``"train"`` is its
+            training part, any other split its held-out part (``test_fraction`` of the files, at least one).
         protocol: a name from ``IMAGE_PROTOCOLS`` (resolution, transforms, splits).
         resolution: output side r (default: the protocol's, or 32 for the photos).
         train: apply training augmentation (random crops and flips where the protocol has them;
@@ -193,6 +230,7 @@ def image_dataset(
             or ``"raise"``.
         seed: seed of the random crops (and of the photos' crops).
         smooth_fraction: the embedded photos only: the share of crops taken from smooth regions.
+        test_fraction: a flat folder: the share of its files held out (the same files for every seed).
     """
     train = split == "train" if train is None else train
     rule, random_crop = None, False
@@ -242,12 +280,21 @@ def image_dataset(
             loaded = loaded.select(range(min(size, len(loaded))))
         return HFImageDataset(loaded, resolution, random_crop, image_column, on_error, seed, name=str(path))
     if path.is_dir():
-        root = path
+        root, held_out = path, None
         if rule is not None and rule.subdir:
             root = path / rule.subdir
-        elif rule is None and (path / split).is_dir():
-            root = path / split
+        elif rule is None:
+            splits = sorted(d.name for d in path.iterdir() if d.is_dir() and d.name.lower() in SPLIT_FOLDERS)
+            if splits and split not in splits:
+                raise ValueError(
+                    f"{path} has the split folders {splits} but no {split!r}; set the split to one of them"
+                )
+            root = path / split if splits else path
         files = find_images(root)
+        classes = "auto" if protocol is None else None
+        if rule is None and root == path:
+            classes = class_folders(path, files)  # of the whole folder: a class held out entirely keeps its id
+            files, held_out = _flat_split(path, files, split, test_fraction)
         if rule is not None and rule.id_range is not None:
             files = _numbered(files, rule)
             if not files:
@@ -263,12 +310,12 @@ def image_dataset(
                 )
         if size is not None:
             files = files[:size]
-        classes = "auto" if protocol is None else None
         if protocol is not None and IMAGE_PROTOCOLS[protocol].class_folders:
             classes = _protocol_classes(path, IMAGE_PROTOCOLS[protocol])
         dataset = ImageFolder(
             root, resolution, random_crop, files=files or None, on_error=on_error, seed=seed, classes=classes
         )
+        dataset.held_out = held_out
         names = path / "LOC_synset_mapping.txt"  # ImageNet: "n01440764 tench, Tinca tinca" per line
         if dataset.class_names is not None and names.is_file():
             mapping = dict(line.split(" ", 1) for line in names.read_text().splitlines() if " " in line)
