@@ -537,6 +537,7 @@ def _write_outputs(accelerator: Accelerator, loop: _INRLoop, metrics: dict, out:
     check_finite(raw, "the trained model")  # never written: a non-finite model replaces nothing
 
     def fill(folder: Path) -> None:
+        raw.preprocessing = task.preprocessing()
         raw.save_pretrained(folder)
         write_model_card(folder, model=raw, metrics=metrics)
 

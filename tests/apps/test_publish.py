@@ -10,6 +10,7 @@ import pytest
 import torch
 from fakehub import FakeHub
 from huggingface_hub import ModelCard, constants, snapshot_download
+from PIL import Image
 from safetensors.torch import load_file
 
 from ginr_apps import publish
@@ -88,9 +89,12 @@ def test_published_model_loads_by_repo_id_offline_and_its_card_snippet_runs(imag
     trained = load_file(image_run / "model" / "model.safetensors")
     assert all(torch.equal(model.state_dict()[k], trained[k]) for k in trained)
     monkeypatch.chdir(tmp_path)
+    Image.effect_mandelbrot((90, 60), (-2, -1.2, 1, 1.2), 60).convert("RGB").save("photo.jpg")  # another size
     namespace: dict = {}
     exec(compile(_snippet(hub.files(REPO)["README.md"].decode()), "README.md", "exec"), namespace)
-    assert namespace["x2"].shape == (1, 3, 32, 32)
+    assert namespace["same"].size == (16, 16) and namespace["x3"].size == (48, 48)
+    assert tuple(namespace["latents"].shape) == (1, model.num_latents, model.latent_dim)
+    assert model.preprocessing == {"resize": "shorter_side", "crop": "center", "value_range": [0.0, 1.0]}
     with pytest.raises(CheckpointMismatchError, match=f"{REPO} holds a LocalityAwareINR checkpoint.*IPC"):
         IPC.from_pretrained(REPO)
 

@@ -111,6 +111,10 @@ class TaskData:
     def check_settings(cls, data: DataSettings) -> None:
         """Raise ``ValueError`` naming a data setting whose value cannot be right."""
 
+    def preprocessing(self) -> dict[str, Any] | None:
+        """How a user's input becomes the model's (``model.preprocessing``, saved in ``config.json``), or None."""
+        return None
+
     def data_report(self, train_set, test_set) -> dict[str, Any]:
         """What ``metrics.json``'s ``data`` section and the card say about the data besides its settings (e.g.
         which files of a flat folder were held out)."""

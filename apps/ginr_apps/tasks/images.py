@@ -101,6 +101,10 @@ class ImageTask(MeanSquaredLoss, Task):
         common.update(on_error=data.on_error, test_fraction=data.test_fraction)
         return image_dataset(data.source, split, train=False, **common)
 
+    def preprocessing(self) -> dict:
+        """What ``ginr_core.preprocess`` does to a user's image: as the evaluation transform of the data."""
+        return {"resize": "shorter_side", "crop": "center", "value_range": [0.0, 1.0]}
+
     def data_report(self, train_set, test_set) -> dict:
         held = getattr(test_set, "held_out", None)
         if not held:
@@ -207,12 +211,13 @@ class ImageTask(MeanSquaredLoss, Task):
         if metrics["data"].get("note"):
             results += f" {metrics['data']['note'][0].upper()}{metrics['data']['note'][1:]}."
         usage = (
-            "import torch\n"
-            f"from ginr_core import {type(model).__name__}, render_image\n\n"
+            "from PIL import Image\n"
+            f"from ginr_core import {type(model).__name__}, preprocess, reconstruct\n\n"
             f'model = {type(model).__name__}.from_pretrained("{repo}")\n'
-            f"images = torch.rand(1, 3, {r}, {r})   # your images, pixels in [0, 1]\n"
-            "latents = model.encode(images)\n"
-            f"x2 = render_image(model, latents, {2 * r})           # (1, 3, {2 * r}, {2 * r})"
+            'photo = Image.open("photo.jpg")           # any size: resized and centre-cropped as in training\n'
+            f"same = reconstruct(model, photo)          # a PIL image, {r} x {r}\n"
+            f"x3 = reconstruct(model, photo, scale=3)   # the same function decoded at {3 * r} x {3 * r}\n"
+            f"latents = model.encode(preprocess(photo, model))   # (1, {model.num_latents}, {model.latent_dim})"
         )
         common = {"dataset_type": label, "dataset_name": label, "dataset_split": split, "metric_type": "psnr"}
         result = EvalResult(

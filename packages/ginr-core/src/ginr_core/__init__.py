@@ -13,6 +13,7 @@ decoder that can be queried at any resolution or along any ray.
 from .checks import image_size_pair, integer_at_least, positive_number
 from .coords import RENDER_CHUNK, FourierFeatures, image_coords, pixel_centers, pixel_targets, render_image
 from .hub import Artifact, inspect_artifact
+from .images import preprocess, reconstruct
 from .metrics import frechet_distance, gaussian_statistics, psnr
 from .models import (
     IPC,
@@ -95,10 +96,12 @@ __all__ = [
     "plucker_rays",
     "posed_rays",
     "positive_number",
+    "preprocess",
     "psnr",
     "ray_coordinates",
     "ray_embedding",
     "ray_format_of",
+    "reconstruct",
     "register_to_config",
     "render_image",
 ]

@@ -238,6 +238,9 @@ class GeneralizableINR(nn.Module):
         """Check the shared settings and build the shared ``LatentEncoder`` on the model's tokenizer."""
         super().__init__()
         self.tokenizer_class = get_tokenizer(tokenizer)
+        # how training prepared the inputs (ginr_core.images: resize, crop, value range); config.json's
+        # _preprocessing, set by the apps before save_pretrained and restored by from_pretrained
+        self.preprocessing: dict | None = None
         self.image_size = image_size_pair(image_size)
         self.patch_size = integer_at_least("patch_size", patch_size)
         if padding is None:
@@ -433,6 +436,8 @@ class GeneralizableINR(nn.Module):
         folder.mkdir(parents=True, exist_ok=True)
         saved = {**(self.config if config is None else config), "_class_name": type(self).__name__}
         saved.update(_family=self.family, _ginr_version=__version__)
+        if self.preprocessing is not None:
+            saved["_preprocessing"] = self.preprocessing
         save_model(self, str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
         (folder / CONFIG_FILE).write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         self.generate_model_card().save(folder / "README.md")
@@ -563,6 +568,12 @@ class GeneralizableINR(nn.Module):
                 f"{where}: the weights in {WEIGHTS_FILE} do not match "
                 f"{target.__name__}({json.dumps(model.config, sort_keys=True)}):\n{err}"
             ) from None
+        preprocessing = config.get("_preprocessing")
+        if preprocessing is not None and not isinstance(preprocessing, dict):
+            raise CheckpointMismatchError(
+                f"{where}: config.json's _preprocessing must be a mapping, got {preprocessing!r}"
+            )
+        model.preprocessing = preprocessing
         return model.to(device=device, dtype=dtype).eval()
 
     @classmethod

@@ -1,0 +1,142 @@
+"""Whole images in and out: the preprocessing a model was trained with, and its reconstructions at any size.
+
+>>> from PIL import Image
+>>> from ginr_core import GeneralizableINR, reconstruct
+>>> model = GeneralizableINR.from_pretrained("<user>/locinr-ffhq")
+>>> big = reconstruct(model, Image.open("photo.jpg"), scale=3)   # a PIL image, 3x the model's input size
+
+``preprocess`` takes PIL images, numpy arrays (``(H, W)`` or ``(H, W, C)``, uint8 or floats in [0, 1]) or
+tensors (``(C, H, W)`` / ``(B, C, H, W)``, uint8 or floats in [0, 1]) of any size, and prepares them as the
+model's training data was: the shorter side resized to the model's input size (bilinear, antialiased), the
+centre cropped to it, RGB values in [0, 1]. A model records that recipe in ``model.preprocessing``
+(``config.json``'s ``_preprocessing``, written by ``save_pretrained``); a model without one uses this default.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .coords import RENDER_CHUNK, render_image
+
+__all__ = ["DEFAULT_PREPROCESSING", "preprocess", "preprocessing_of", "reconstruct"]
+
+# resize the shorter side to the input size, crop the centre, values in [0, 1] (ginr_data's evaluation transform)
+DEFAULT_PREPROCESSING = {"resize": "shorter_side", "crop": "center", "value_range": [0.0, 1.0]}
+
+
+def preprocessing_of(model) -> dict[str, Any]:
+    """The recipe ``model`` was trained with (``model.preprocessing``), or ``DEFAULT_PREPROCESSING``."""
+    recipe = {**DEFAULT_PREPROCESSING, **(getattr(model, "preprocessing", None) or {})}
+    if recipe["resize"] != "shorter_side" or recipe["crop"] != "center":
+        raise ValueError(f"unsupported preprocessing {recipe}: ginr_core knows resize=shorter_side, crop=center")
+    return recipe
+
+
+def _as_tensor(image: Any) -> torch.Tensor:
+    """One image -> ``(C, H, W)`` float32 in [0, 1] (uint8 scaled by 1/255; 16-bit PIL modes by 1/65535)."""
+    if hasattr(image, "convert") and hasattr(image, "size"):  # a PIL image, without importing PIL
+        rgb = image.convert("RGB")
+        width, height = rgb.size
+        return (
+            torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8).view(height, width, 3).permute(2, 0, 1)
+            / 255.0
+        )
+    if not isinstance(image, torch.Tensor):
+        if type(image).__module__.split(".")[0] != "numpy":
+            raise TypeError(f"expected PIL images, numpy arrays or tensors, got {type(image).__name__}")
+        image = torch.from_numpy(image.copy())
+        image = image.unsqueeze(0) if image.ndim == 2 else image.permute(2, 0, 1)  # (H, W[, C]) -> (C, H, W)
+    if image.ndim != 3:
+        raise ValueError(f"an image must be (C, H, W) (or (H, W[, C]) as an array), got shape {tuple(image.shape)}")
+    if image.dtype == torch.uint8:
+        image = image / 255.0
+    elif not image.is_floating_point():
+        raise TypeError(f"image values must be uint8 or floats in [0, 1], got dtype {image.dtype}")
+    channels = image.shape[0]
+    if channels == 1:
+        image = image.expand(3, -1, -1)
+    elif channels == 4:
+        image = image[:3]  # RGBA arrays: the colour channels
+    elif channels != 3:
+        raise ValueError(f"an image needs 1, 3 or 4 channels, got {channels}")
+    return image.float()
+
+
+def _fit(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``(3, h, w)`` -> ``(3, H, W)``: the shorter side resized to cover ``size`` (bilinear, antialiased), the
+    centre cropped."""
+    (height, width), (h, w) = size, image.shape[-2:]
+    factor = max(height / h, width / w)
+    resized = (max(height, round(h * factor)), max(width, round(w * factor)))
+    if resized != (h, w):
+        image = F.interpolate(image[None], size=resized, mode="bilinear", antialias=True, align_corners=False)[0]
+    top, left = (resized[0] - height) // 2, (resized[1] - width) // 2
+    return image[:, top : top + height, left : left + width].clamp(0.0, 1.0)
+
+
+def preprocess(images: Any, model) -> torch.Tensor:
+    """PIL images, arrays or tensors of any size (one, a list, or a ``(B, C, H, W)`` batch) -> ``(B, 3, H, W)``
+    float32 inputs of ``model`` (its ``image_size``), on its device, prepared as ``preprocessing_of(model)`` says."""
+    preprocessing_of(model)
+    if isinstance(images, torch.Tensor) and images.ndim == 4:
+        images = list(images)
+    elif not isinstance(images, Sequence) or isinstance(images, (str, bytes)):
+        images = [images]
+    if not images:
+        raise ValueError("preprocess needs at least one image")
+    batch = torch.stack([_fit(_as_tensor(image), tuple(model.image_size)) for image in images])
+    return batch.to(device=model.device, dtype=model.dtype)
+
+
+def _to_pil(image: torch.Tensor):
+    from PIL import Image
+
+    pixels = (image.clamp(0.0, 1.0) * 255.0).round().to(torch.uint8).permute(1, 2, 0).contiguous().cpu()
+    return Image.frombytes("RGB", (pixels.shape[1], pixels.shape[0]), bytes(pixels.untyped_storage()))
+
+
+@torch.no_grad()
+def reconstruct(
+    model,
+    images: Any,
+    *,
+    scale: float | None = None,
+    size: tuple[int, int] | int | None = None,
+    output: str | None = None,
+    chunk_size: int | None = RENDER_CHUNK,
+):
+    """Encode images of any size (``preprocess``) and decode each at ``size`` (``(H, W)`` or a side), or at
+    ``scale`` times the model's input size (default 1): the reconstructions, clamped to [0, 1].
+
+    ``output``: ``"pil"`` (a PIL image per input), ``"tensor"`` (a ``(B, 3, H, W)`` tensor) or None (PIL when the
+    inputs were PIL images, else a tensor). One PIL image in, one PIL image out.
+    """
+    if scale is not None and size is not None:
+        raise ValueError("pass scale or size, not both")
+    if size is None:
+        factor = 1.0 if scale is None else float(scale)
+        if not math.isfinite(factor) or factor <= 0:
+            raise ValueError(f"scale must be a positive number, got {scale!r}")
+        size = tuple(max(1, round(side * factor)) for side in model.image_size)
+    height, width = (size, size) if isinstance(size, int) else tuple(size)
+    single_pil = hasattr(images, "convert") and hasattr(images, "size")
+    first = images if single_pil else (images[0] if isinstance(images, Sequence) and images else None)
+    output = output or ("pil" if hasattr(first, "convert") else "tensor")
+    if output not in ("pil", "tensor"):
+        raise ValueError(f"output must be 'pil', 'tensor' or None, got {output!r}")
+    was_training = model.training
+    model.eval()
+    try:
+        latents = model.encode(preprocess(images, model))
+        decoded = render_image(model, latents, int(height), int(width), chunk_size=chunk_size).float().clamp(0.0, 1.0)
+    finally:
+        model.train(was_training)
+    if output == "tensor":
+        return decoded
+    pictures = [_to_pil(image) for image in decoded]
+    return pictures[0] if single_pil else pictures
