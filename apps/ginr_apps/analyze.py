@@ -38,7 +38,7 @@ from ginr_core.analysis import AREA_ENERGY, locality_scores, token_difference_ma
 from ginr_core.fitting import fit_ffnet, refine_decoder, refine_latents
 from ginr_data import ImageLoadError, LightFieldError, image_dataset, light_field_dataset
 
-from .cli import at_least
+from .cli import at_least, checked_source
 from .figures import image_grid, save_png
 from .files import write_json
 from .tasks.nvs import NovelViewTask
@@ -49,9 +49,11 @@ __all__ = ["main", "run"]
 def _load(source: str, device: str) -> tuple[GeneralizableINR, Path | None, dict]:
     """The model of a run folder, a model folder or a Hub id; its run folder and recorded data settings, if any."""
     path = Path(source)
+    is_run = (path / "model" / "config.json").is_file()
+    if not is_run:
+        checked_source(source, "inr")
     if not path.exists():  # a Hub repo id
         return GeneralizableINR.from_pretrained(source).to(device).eval(), None, {}
-    is_run = (path / "model" / "config.json").is_file()
     run_dir = path if is_run else path.parent  # a model folder sits in its run folder
     model = GeneralizableINR.from_pretrained(str(path / "model" if is_run else path)).to(device).eval()
     metrics = run_dir / "metrics.json"

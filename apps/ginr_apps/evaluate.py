@@ -32,7 +32,7 @@ import torch
 from ginr_core import GeneralizableINR
 from ginr_data import ImageLoadError, LightFieldError
 
-from .cli import at_least
+from .cli import at_least, checked_source, fail
 from .tasks import list_tasks, task_for_model
 
 
@@ -50,7 +50,10 @@ def main(argv: list[str] | None = None) -> dict:
         task.add_evaluate_arguments(parser)
     args = parser.parse_args(argv)
 
-    model = GeneralizableINR.from_pretrained(args.model).to(args.device).eval()
+    try:
+        model = GeneralizableINR.from_pretrained(checked_source(args.model, "inr")).to(args.device).eval()
+    except (OSError, ValueError) as err:  # not cached offline, a checkpoint that does not load
+        fail(str(err))
     try:
         task = task_for_model(model)
     except ValueError as err:

@@ -36,7 +36,7 @@ from ginr_data import cache_dir, image_dataset
 from ginr_diffusion import InceptionWeightsError, inception_features, load_fid_inception
 
 from .cards import command_line
-from .cli import at_least
+from .cli import at_least, checked_source
 from .files import write_atomically, write_json
 from .sample import DTYPES, load_pipeline, process_state
 
@@ -76,6 +76,7 @@ def _run_dir(pipeline: str) -> Path | None:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    checked_source(args.pipeline, "pipeline")
     run = _run_dir(args.pipeline)
     reference = args.reference
     if reference is None:

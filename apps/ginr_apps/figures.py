@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 
 from .files import write_atomically
 
-__all__ = ["image_grid", "save_gif", "save_png", "stack_vertically", "to_pil"]
+__all__ = ["image_grid", "learning_curve", "save_gif", "save_png", "stack_vertically", "to_pil"]
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:
@@ -68,3 +68,25 @@ def save_gif(frames: list[torch.Tensor], path: str | Path, milliseconds: int = 8
             f, format="GIF", save_all=True, append_images=images[1:], duration=milliseconds, loop=0
         ),
     )
+
+
+def learning_curve(points: list[tuple[float, float]], ylabel: str, title: str, log_y: bool = False) -> Image.Image:
+    """A run's curve, ``(step, value)`` points (its test score at each evaluation, or its logged loss)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(5, 3.2), dpi=100)
+    if points:
+        steps, values = zip(*points)
+        axis.plot(steps, values, marker="o" if len(points) < 30 else None, lw=1.5)
+    axis.set(xlabel="step", ylabel=ylabel, title=title)
+    if log_y and points and min(v for _, v in points) > 0:
+        axis.set_yscale("log")
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.canvas.draw()
+    picture = Image.frombuffer("RGBA", figure.canvas.get_width_height(), figure.canvas.buffer_rgba()).convert("RGB")
+    plt.close(figure)
+    return picture

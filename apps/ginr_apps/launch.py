@@ -10,6 +10,7 @@ writes its event files under ``<output_dir>/logs``.
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import os
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,21 @@ def launcher_overrides(args) -> list[str]:
     return [f"train.report_to={args.report_to}"] if args.report_to else []
 
 
+# the package each tracker needs (the apps' optional extra "trackers" installs them all)
+TRACKER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio"}
+
+
+def check_tracker(report_to: str) -> None:
+    """Stop before any work when the tracker asked for is not installed (Accelerate would run without it and
+    write no logs); ``all`` takes those that are."""
+    package = TRACKER_PACKAGES.get(report_to)
+    if package is not None and importlib.util.find_spec(package) is None:
+        raise SystemExit(
+            f"error: train.report_to={report_to} needs the {package} package, which is not installed: "
+            f"pip install {package} (or the apps' extra: pip install -e 'apps[trackers]')"
+        )
+
+
 def make_accelerator(
     output_dir: str | os.PathLike,
     report_to: str = "none",
@@ -60,6 +76,7 @@ def make_accelerator(
     for variable, name in _UNSUPPORTED_ENV.items():  # before Accelerator(), which may fail on them less clearly
         if os.environ.get(variable, "false").lower() in ("1", "true", "yes"):
             raise SystemExit(_unsupported(name))
+    check_tracker(report_to)
     timeout = InitProcessGroupKwargs(timeout=datetime.timedelta(minutes=timeout_minutes))
     accelerator = Accelerator(
         log_with=None if report_to == "none" else report_to,

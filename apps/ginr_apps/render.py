@@ -25,7 +25,7 @@ import torch
 from ginr_core import GeneralizableINR, orbit_around, posed_rays, ray_format_of
 from ginr_data import ImageLoadError, LightFieldError, light_field_dataset, posed_views
 
-from .cli import at_least
+from .cli import at_least, checked_source, fail
 from .figures import image_grid, save_gif, save_png
 from .tasks.nvs import NovelViewTask
 
@@ -49,7 +49,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--output-dir", type=Path, help="default: render/ next to a local MODEL folder")
     args = parser.parse_args(argv)
 
-    model = GeneralizableINR.from_pretrained(args.model).to(args.device).eval()
+    try:
+        model = GeneralizableINR.from_pretrained(checked_source(args.model, "inr")).to(args.device).eval()
+    except (OSError, ValueError) as err:  # not cached offline, a checkpoint that does not load
+        fail(str(err))
     if not NovelViewTask.accepts(model):
         parser.error(f"{args.model} is not a light-field model (d_in={model.d_in}, in_channels={model.in_channels})")
     r = model.image_size[0]

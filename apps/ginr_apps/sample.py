@@ -23,7 +23,7 @@ from accelerate.utils import gather_object, parse_flag_from_env
 
 from ginr_diffusion import LatentINRPipeline
 
-from .cli import at_least
+from .cli import at_least, checked_source, fail
 from .figures import image_grid, save_png
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -47,7 +47,10 @@ def load_pipeline(source: str, device: str | None, dtype: str) -> tuple[LatentIN
     """The pipeline on this process's device (``accelerate launch`` gives each process its own) in ``dtype``."""
     state = process_state(device)
     target = torch.device(device) if device else state.device
-    pipe = LatentINRPipeline.from_pretrained(source)
+    try:
+        pipe = LatentINRPipeline.from_pretrained(checked_source(source, "pipeline"))
+    except (OSError, ValueError) as err:  # not cached offline, a pipeline that does not load
+        fail(str(err))
     wanted = sampling_dtype(dtype, target)
     pipe = pipe.to(target) if wanted == pipe.denoiser.dtype else pipe.to(device=target, dtype=wanted)
     pipe.set_progress_bar_config(disable=True)

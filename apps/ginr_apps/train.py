@@ -52,7 +52,7 @@ from .config import (
     parse_with_overrides,
 )
 from .evaluation import resolve_chunk_size
-from .figures import save_png, stack_vertically
+from .figures import learning_curve, save_png, stack_vertically
 from .files import replace_dir, write_json
 from .guards import check_finite, on_termination, run_app
 from .launch import (
@@ -549,6 +549,9 @@ def _write_outputs(accelerator: Accelerator, loop: _INRLoop, metrics: dict, out:
         pictures.append(task.figure(raw, extra_set, list(range(min(4, len(extra_set)))), accelerator.device))
     captions = [f"split {s!r}" for s in (data.test_split, *extra_sets)] if extra_sets else None
     save_png(stack_vertically(pictures, captions), out / task.figure_name)
+    curve = [(h["step"], h[f"test_{key}"]) for h in metrics["history"] if f"test_{key}" in h]
+    save_png(learning_curve(curve, f"test {label} ({unit})" if unit else f"test {label}", "learning curve"),
+             out / "learning_curve.png")  # fmt: skip
     write_json(out / "metrics.json", metrics)
     test, steps, minutes = metrics["test"], metrics["steps"], metrics["train_minutes"]
     shown = test["by_setting"]
@@ -556,7 +559,7 @@ def _write_outputs(accelerator: Accelerator, loop: _INRLoop, metrics: dict, out:
     print(
         f"test {label} {test[key]:.2f} {unit} ({test['setting']}; raw outputs{_beside(task, test)}) on "
         f"{len(per_item)} held-out items after {steps} steps ({minutes:.1f} min){' [' + by + ']' if by else ''}; "
-        f"wrote {out}/model, metrics.json, {task.figure_name}",
+        f"wrote {out}/model, metrics.json, {task.figure_name}, learning_curve.png",
         flush=True,
     )
     for split, scored in test.get("extra", {}).items():

@@ -69,7 +69,7 @@ from .config import (
     run_settings,
     sections_help,
 )
-from .figures import image_grid, save_png
+from .figures import image_grid, learning_curve, save_png
 from .files import replace_dir, write_json
 from .guards import on_termination, run_app
 from .launch import (
@@ -445,10 +445,14 @@ def _train(args: argparse.Namespace, config: PriorRunConfig, out: Path, chosen: 
 
         replace_dir(out / "pipeline", fill)
         save_png(_sample_grid(final, num_classes, train.sample_steps, config.seed), out / "samples.png")
+        save_png(
+            learning_curve(state.losses, "training loss", "learning curve", log_y=True), out / "learning_curve.png"
+        )
         write_json(out / "metrics.json", result)
         print(
             f"trained the prior for {state.step} steps ({state.train_seconds / 60:.1f} min); wrote {out}/pipeline, "
-            f"samples.png ({'one row per class' if num_classes else 'unconditional'}), metrics.json",
+            f"samples.png ({'one row per class' if num_classes else 'unconditional'}), learning_curve.png, "
+            "metrics.json",
             flush=True,
         )
     accelerator.wait_for_everyone()

@@ -282,3 +282,17 @@ def test_the_default_recipe_trains_on_a_flat_folder_and_tests_on_held_out_files(
     trained_on = {f.name for f in image_dataset(folder, "train", resolution=32).files}
     assert len(trained_on) == 27 and not trained_on & set(held["files"])  # disjoint, by file
     assert "held out as the test split" in (out / "model" / "README.md").read_text()
+
+
+def test_a_tracker_that_is_not_installed_is_refused_by_package_name(monkeypatch):
+    import importlib.util
+
+    from ginr_apps.launch import check_tracker
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    with pytest.raises(SystemExit, match=r"train.report_to=wandb needs the wandb package.*pip install wandb"):
+        check_tracker("wandb")
+    check_tracker("tensorboard")  # installed here
+    check_tracker("all")  # whichever are installed
+    check_tracker("none")

@@ -44,6 +44,7 @@ def test_a_prior_trains_caches_latents_resumes_exactly_samples_and_is_scored(tmp
     assert pipe.id2label == {c: str(c) for c in range(10)} and pipe.get_label_ids("7") == [7]
     assert not torch.equal(pipe.denoiser.latent_std, torch.ones_like(pipe.denoiser.latent_std))
     assert Image.open(tmp_path / "straight" / "samples.png").size[1] > 10 * 64
+    assert Image.open(tmp_path / "straight" / "learning_curve.png").size[0] > 300  # the loss curve beside it
     metrics = json.loads((tmp_path / "straight" / "metrics.json").read_text())
     assert metrics["steps"] == 6 and metrics["classes"] == 10
 
