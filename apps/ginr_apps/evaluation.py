@@ -7,6 +7,7 @@ import math
 from collections.abc import Iterable, Sequence
 
 import torch
+from tqdm.auto import tqdm
 
 from ginr_core import GeneralizableINR, psnr, render_image
 
@@ -107,10 +108,12 @@ def psnr_per_image(
     device: torch.device | str = "cpu",
     clamped: dict[int, float] | None = None,
     ssim_store: dict[int, float] | None = None,
+    progress: str | None = None,
 ) -> dict[int, float]:
     """``{index: PSNR}`` of the reconstructions of ``dataset[index]``, on the raw outputs (the paper's
     protocol, as the official code computes it); ``clamped``, if given, receives the PSNR of the
-    outputs clamped to [0, 1] from the same decode, ``ssim_store`` their SSIM.
+    outputs clamped to [0, 1] from the same decode, ``ssim_store`` their SSIM. ``progress``: a progress bar
+    with this description.
 
     The model encodes each image at the dataset's resolution and decodes at ``resolution``; the
     target at another resolution is ``dataset.render(index, resolution)``, the same image through
@@ -119,7 +122,7 @@ def psnr_per_image(
     was_training = model.training
     model.eval()
     results: dict[int, float] = {}
-    for start in range(0, len(indices), batch_size):
+    for start in tqdm(range(0, len(indices), batch_size), desc=progress, disable=progress is None):
         batch = [dataset[int(i)] for i in indices[start : start + batch_size]]
         images = torch.stack([item["image"] for item in batch]).to(device)
         native = images.shape[-1]
@@ -181,6 +184,7 @@ def nvs_psnr(
     predict=None,
     clamped: dict[int, dict[int, float]] | None = None,
     ssim_store: dict[int, dict[int, float]] | None = None,
+    progress: str | None = None,
 ) -> dict[int, dict[int, float]]:
     """``{v: {index: PSNR}}``: the novel view of each item predicted from its first v support views,
     on the raw outputs (the paper's protocol); ``clamped``, if given, receives the PSNR of the
@@ -196,7 +200,7 @@ def nvs_psnr(
         was_training = model.training
         model.eval()
     results: dict[int, dict[int, float]] = {v: {} for v in views}
-    for start in range(0, len(indices), batch_size):
+    for start in tqdm(range(0, len(indices), batch_size), desc=progress, disable=progress is None):
         batch = [dataset[int(i)] for i in indices[start : start + batch_size]]
         targets = torch.stack([item["query_rgb"] for item in batch]).to(device)
         for v in views:

@@ -21,6 +21,7 @@ import argparse
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from ginr_core import GeneralizableINR, orbit_around, posed_rays, ray_format_of
 from ginr_data import ImageLoadError, LightFieldError, light_field_dataset, posed_views
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
         latents = model.encode(support[None].to(args.device))
         frames = [
             model.decode(latents, rays[k : k + 1].to(args.device), chunk_size=args.chunk_size).clamp(0, 1)[0]
-            for k in range(args.frames)
+            for k in tqdm(range(args.frames), desc="rendering frames")
         ]
     frames = [f.T.reshape(3, size, size).cpu() for f in frames]
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from accelerate import PartialState
 from accelerate.utils import gather_object, parse_flag_from_env
+from tqdm.auto import tqdm
 
 from ginr_diffusion import LatentINRPipeline
 
@@ -83,7 +84,8 @@ def main(argv: list[str] | None = None) -> Path:
     try:
         classes = class_ids(pipe, args.classes) if args.classes and num_classes else list(range(num_classes))
         rows = {}
-        for k in range(state.process_index, max(len(classes), 1), state.num_processes):
+        mine = range(state.process_index, max(len(classes), 1), state.num_processes)
+        for k in tqdm(mine, desc="sampling", disable=not state.is_local_main_process):
             c = classes[k] if classes else None
             images = pipe(
                 class_labels=[c] * args.per_class if c is not None else None,

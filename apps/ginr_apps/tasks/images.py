@@ -276,6 +276,7 @@ class ImageTask(MeanSquaredLoss, Task):
                 device=args.device,
                 clamped=clamped,
                 ssim_store=ssim,
+                progress=f"scoring at {resolution} px",
             )
             mean, mean_clamped = float(np.mean(list(scores.values()))), float(np.mean(list(clamped.values())))
             mean_ssim = float(np.mean(list(ssim.values())))

@@ -294,6 +294,7 @@ class NovelViewTask(MeanSquaredLoss, Task):
                 args.device,
                 predict=predict,
                 clamped=clamped if predict is None else None,
+                progress=f"scoring: {name}",
             )
             for v, per_item in scores.items():
                 entry = results["views"].setdefault(str(v), {})
