@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument(
         "--guidance", type=float, help="classifier-free guidance scale (default: 2.5 with classes; 1: off)"
     )
-    parser.add_argument("--steps", type=at_least(1), default=250, help="denoising steps")
+    parser.add_argument("--steps", type=at_least(1), default=50, help="denoising steps (250: the paper's FID protocol)")
     parser.add_argument("--resolution", type=at_least(1), help="output size in pixels")
     parser.add_argument("--seed", type=at_least(0), default=0)
     parser.add_argument("--dtype", choices=("auto", *DTYPES), default="auto", help="weights and activations")

@@ -251,3 +251,29 @@ def test_class_names_through_id2label_and_unlabeled_priors_refuse_guidance(tiny,
         plain(class_labels=[0], **kw)
     with pytest.raises(ValueError, match="stores no class names"):
         plain.get_label_ids("goldfish")
+
+
+def test_diffusers_loads_a_saved_pipeline_and_a_step_callback_can_stop_sampling(pipeline, tmp_path):
+    from diffusers import DiffusionPipeline
+
+    pipeline.save_pretrained(tmp_path / "pipe")
+    loaded = DiffusionPipeline.from_pretrained(tmp_path / "pipe")  # found once ginr_diffusion is imported
+    assert type(loaded) is LatentINRPipeline and type(loaded.inr) is type(pipeline.inr)
+    loaded.set_progress_bar_config(disable=True)
+    steps, seen = [], {}
+
+    def stop_after_three(pipe, step_index, timestep, tensors):
+        steps.append(step_index)
+        seen.update({k: v.shape for k, v in tensors.items()})
+        if step_index == 2:
+            pipe.interrupt = True
+        return {"latents": tensors["latents"] * 0}  # a returned tensor replaces the state
+
+    generator = torch.Generator().manual_seed(0)
+    callback = {"callback_on_step_end": stop_after_three, "callback_on_step_end_tensor_inputs": ["latents", "x0"]}
+    out = loaded(class_labels=[1], num_inference_steps=20, generator=generator, output_type="latent", **callback)
+    assert steps == [0, 1, 2] and seen == {"latents": (1, 8, 16), "x0": (1, 8, 16)}
+    assert torch.allclose(out.images, loaded.denoiser.destandardize(torch.zeros(1, 8, 16)))
+    with pytest.raises(ValueError, match="not tensors of this pipeline"):
+        loaded(class_labels=[1], num_inference_steps=2, callback_on_step_end=stop_after_three,
+               callback_on_step_end_tensor_inputs=["noise"])  # fmt: skip

@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 import os
 
+import diffusers
 import numpy as np
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler, DiffusionPipeline, ImagePipelineOutput
@@ -110,6 +111,9 @@ class LatentINRPipeline(DiffusionPipeline):
             for name in value.split(","):
                 self.labels[name.strip()] = key
         self.labels = dict(sorted(self.labels.items()))
+
+    _callback_tensor_inputs = ("latents", "x0")  # what callback_on_step_end may read (diffusers' convention)
+    interrupt = False  # set True in callback_on_step_end to stop sampling early
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
@@ -225,13 +229,15 @@ class LatentINRPipeline(DiffusionPipeline):
         class_labels: list[int | str] | torch.Tensor | int | str | None = None,
         batch_size: int | None = None,
         guidance_scale: float | None = None,
-        num_inference_steps: int = 250,
+        num_inference_steps: int = 50,
         resolution: int | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
         eta: float = 0.0,
         output_type: str = "pil",
         return_dict: bool = True,
+        callback_on_step_end=None,
+        callback_on_step_end_tensor_inputs: list[str] | tuple[str, ...] = ("latents",),
     ):
         """Generate images.
 
@@ -240,7 +246,8 @@ class LatentINRPipeline(DiffusionPipeline):
             batch_size: number of images when there are no labels (and no ``latents``).
             guidance_scale: classifier-free guidance ``x0 = x0_null + s (x0_cond - x0_null)``; 1 turns it
                 off. Default: 2.5 with labels, 1 without; a value > 1 needs labels and a conditional prior.
-            num_inference_steps: denoising steps of the scheduler.
+            num_inference_steps: denoising steps of the scheduler: 50 by default (seconds on a CPU for a few
+                images); the paper's FID protocol uses 250 (``apps/evaluate_prior.py --steps``).
             resolution: output size in pixels (default: the INR's training resolution).
             generator: for reproducible samples (one, or one per image).
             latents: the initial noise ``(B, R, D)``, standard normal in the prior's standardised space
@@ -249,9 +256,21 @@ class LatentINRPipeline(DiffusionPipeline):
             output_type: ``"pil"`` (PIL images), ``"np"`` (``(B, r, r, 3)``), ``"pt"`` (``(B, 3, r, r)`` in
                 [0, 1]) or ``"latent"`` (the INR latents ``(B, R, D)``: decode them with ``render``).
             return_dict: ``ImagePipelineOutput`` (True) or a tuple ``(images,)``.
+            callback_on_step_end: called after each denoising step as diffusers' pipelines call it,
+                ``callback(pipe, step_index, timestep, callback_kwargs) -> dict``: ``callback_kwargs`` holds
+                the tensors named in ``callback_on_step_end_tensor_inputs`` (``"latents"``: the scheduler's
+                state, ``"x0"``: the step's prediction, both standardised); a returned ``"latents"``
+                replaces the state. Setting ``pipe.interrupt = True`` in it stops sampling after that step.
         """
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, got {output_type!r}")
+        unknown = sorted(set(callback_on_step_end_tensor_inputs) - set(self._callback_tensor_inputs))
+        if unknown:
+            raise ValueError(
+                f"callback_on_step_end_tensor_inputs {unknown} are not tensors of this pipeline; "
+                f"choose from {self._callback_tensor_inputs}"
+            )
+        self.interrupt = False
         denoiser = self.denoiser
         config = denoiser.config
         num_classes = config.num_classes
@@ -298,7 +317,9 @@ class LatentINRPipeline(DiffusionPipeline):
         step_kwargs = self._step_kwargs(scheduler, generator, eta)
         guided = guidance_scale != 1.0
         null = torch.full_like(labels, denoiser.null_label) if guided else None
-        for t in self.progress_bar(scheduler.timesteps):
+        for step_index, t in enumerate(self.progress_bar(scheduler.timesteps)):
+            if self.interrupt:
+                break
             model_input = scheduler.scale_model_input(x, t)
             sigma = self._sigma(scheduler, x, model_input)
             if sigma is None:  # variance preserving: the scheduler's input and timestep as they are
@@ -319,6 +340,10 @@ class LatentINRPipeline(DiffusionPipeline):
             x0 = x0.float()
             output = self._model_output(scheduler, x0, x, x_vp, alpha_bar, sigma)
             x = scheduler.step(output, t, x, **step_kwargs).prev_sample
+            if callback_on_step_end is not None:
+                tensors = {"latents": x, "x0": x0}
+                given = {name: tensors[name] for name in callback_on_step_end_tensor_inputs}
+                x = (callback_on_step_end(self, step_index, t, given) or {}).get("latents", x)
         latents = denoiser.destandardize(x).float()
         if output_type == "latent":
             images = latents
@@ -352,3 +377,9 @@ def _takes_x0(scheduler) -> bool:
 _TAKES_X0: dict[type, bool] = {}
 PREDICTION_TYPES = ("sample", "epsilon", "v_prediction")
 OUTPUT_TYPES = ("pil", "np", "pt", "latent")
+
+
+# DiffusionPipeline.from_pretrained finds a pipeline class by model_index.json's _class_name in the diffusers
+# namespace: importing ginr_diffusion makes LatentINRPipeline one of them (a folder holds no code to trust)
+if getattr(diffusers, LatentINRPipeline.__name__, None) is None:
+    setattr(diffusers, LatentINRPipeline.__name__, LatentINRPipeline)
