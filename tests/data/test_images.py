@@ -313,3 +313,26 @@ def test_every_format_pil_reads_is_found_and_loaded(tmp_path, suffix):
     assert len(files) == 2
     item = image_dataset(tmp_path / "imgs", "train", resolution=10)[0]["image"]
     assert item.shape == (3, 10, 10) and 0 <= float(item.min()) <= float(item.max()) <= 1
+
+
+def test_a_hub_style_dataset_with_configs_and_data_files_loads_from_a_local_copy(tmp_path):
+    root = tmp_path / "imagenette-like"
+    for config, count in (("small", 3), ("large", 5)):
+        _write_photos(root / config / "train", count, size=20)
+        _write_photos(root / config / "validation", 2, size=20)
+    (root / "README.md").write_text(
+        "---\nconfigs:\n"
+        + "".join(
+            f"- config_name: {c}\n  data_files:\n  - split: train\n    path: {c}/train/*.png\n"
+            f"  - split: validation\n    path: {c}/validation/*.png\n"
+            for c in ("small", "large")
+        )
+        + "---\n# a dataset card with two configs, as frgfm/imagenette has\n"
+    )
+    small = image_dataset(root, "train", resolution=8, hub={"name": "small"})
+    large = image_dataset(root, "validation", resolution=8, hub={"name": "large"})
+    assert len(small) == 3 and len(large) == 2 and small[0]["image"].shape == (3, 8, 8)
+    files = image_dataset(root, "train", resolution=8, hub={"data_files": {"train": "large/train/*.png"}})
+    assert len(files) == 5
+    with pytest.raises(DatasetUnavailableError, match="medium"):
+        image_dataset(root, "train", resolution=8, hub={"name": "medium"})

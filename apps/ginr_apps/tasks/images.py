@@ -46,7 +46,12 @@ class ImageSettings(DataSettings):
     test_fraction: float = setting(
         0.1, "a flat folder (no split sub-folders): share of its images held out as the test split (seeded, by file)"
     )
-    image_column: str | None = setting(None, "the image column of a `datasets` source")
+    image_column: str | None = setting(None, "the image column of a `datasets` source (default: its only Image column)")
+    label_column: str | None = setting(None, "the ClassLabel column of a `datasets` source (default: its only one)")
+    hub_config: str | None = setting(None, "a Hub dataset's config name (frgfm/imagenette: full-size, 320px, 160px)")
+    revision: str | None = setting(None, "a Hub dataset's revision: a branch, tag or commit")
+    data_files: str | tuple[str, ...] | None = setting(None, "`datasets` data_files: globs of the files to read")
+    data_dir: str | None = setting(None, "`datasets` data_dir: the sub-folder of the dataset to read")
 
 
 @register_task
@@ -87,8 +92,7 @@ class ImageTask(MeanSquaredLoss, Task):
 
     def datasets(self):
         data = self.data
-        common = {"protocol": data.protocol, "resolution": data.resolution, "image_column": data.image_column}
-        common.update(on_error=data.on_error, test_fraction=data.test_fraction)
+        common = self._read_settings()
         smooth = {"smooth_fraction": data.smooth_fraction}
         train_set = image_dataset(data.source, data.train_split, train=True, seed=self.config.seed, **smooth, **common)
         # the test set never depends on the run's seed: every run is scored on the same images
@@ -97,9 +101,22 @@ class ImageTask(MeanSquaredLoss, Task):
 
     def extra_test_set(self, split: str):
         data = self.data
-        common = {"protocol": data.protocol, "resolution": data.resolution, "image_column": data.image_column}
-        common.update(on_error=data.on_error, test_fraction=data.test_fraction)
-        return image_dataset(data.source, split, train=False, **common)
+        return image_dataset(data.source, split, train=False, **self._read_settings())
+
+    def _read_settings(self) -> dict:
+        """What ``image_dataset`` takes from the data settings, besides the source and the split."""
+        data = self.data
+        files = list(data.data_files) if isinstance(data.data_files, tuple) else data.data_files
+        hub = {"name": data.hub_config, "revision": data.revision, "data_files": files, "data_dir": data.data_dir}
+        return {
+            "protocol": data.protocol,
+            "resolution": data.resolution,
+            "image_column": data.image_column,
+            "label_column": data.label_column,
+            "on_error": data.on_error,
+            "test_fraction": data.test_fraction,
+            "hub": hub,
+        }
 
     def preprocessing(self) -> dict:
         """What ``ginr_core.preprocess`` does to a user's image: as the evaluation transform of the data."""

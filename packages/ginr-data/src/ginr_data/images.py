@@ -346,6 +346,7 @@ class HFImageDataset(_ImageDataset):
         self.dataset = dataset.cast_column(image_column, ImageFeature(decode=False))
         self.image_column, self.name = image_column, name
         labels = [k for k, feature in dataset.features.items() if isinstance(feature, ClassLabel)]
+        chosen = label_column is not None
         if label_column is None:
             if len(labels) > 1:
                 raise ValueError(f"{name}: several ClassLabel columns {labels}; pass label_column (or False)")
@@ -357,6 +358,9 @@ class HFImageDataset(_ImageDataset):
             self.class_names = list(dataset.features[self.label_column].names)
             # one column read once (Arrow, memory-mapped), not a row decoded per label
             self._labels = np.asarray(dataset.with_format("numpy", columns=[self.label_column])[self.label_column])
+            if not chosen and self._labels.dtype.kind == "f" and np.isnan(self._labels).any():
+                # a label inferred by `datasets` (imagefolder's parent folder) that some rows lack: unlabeled
+                self.label_column, self.class_names, self._labels = None, None, None
 
     def label(self, index: int) -> int:
         value = int(self._labels[index])

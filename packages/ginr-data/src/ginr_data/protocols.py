@@ -133,12 +133,15 @@ def _numbered(files: list[Path], rule: SplitRule) -> list[Path]:
     return [f for f in files if f.stem.isdigit() and low <= int(f.stem) <= high and (ids is None or int(f.stem) in ids)]
 
 
-def _load_hub_dataset(source: str, split: str):
+def _load_hub_dataset(source: str, split: str, options: dict | None = None):
+    """``datasets.load_dataset(source, split=split, **options)`` (``name``, ``revision``, ``data_files``,
+    ``data_dir``), its failures as errors that say what to do."""
     import datasets
 
     offline = os.environ.get("HF_HUB_OFFLINE", "0").upper() in ("1", "ON", "YES", "TRUE")
+    options = {k: v for k, v in (options or {}).items() if v is not None}
     try:
-        return datasets.load_dataset(source, split=split)
+        return datasets.load_dataset(source, split=split, **options)
     except (ConnectionError, FileNotFoundError, datasets.exceptions.DatasetNotFoundError) as err:
         hint = (
             "the Hugging Face Hub is offline here (HF_HUB_OFFLINE=1) and the dataset is not in the local cache; "
@@ -210,6 +213,8 @@ def image_dataset(
     seed: int = 0,
     smooth_fraction: float = 0.0,
     test_fraction: float = 0.1,
+    hub: dict | None = None,
+    label_column: str | bool | None = None,
 ) -> Dataset:
     """One split of an image source, transformed as its protocol says.
 
@@ -231,6 +236,11 @@ def image_dataset(
         seed: seed of the random crops (and of the photos' crops).
         smooth_fraction: the embedded photos only: the share of crops taken from smooth regions.
         test_fraction: a flat folder: the share of its files held out (the same files for every seed).
+        label_column: the ``ClassLabel`` column of a ``datasets`` source (default: the only one; False: none).
+        hub: options of ``datasets.load_dataset`` for a Hub dataset (or a local copy of one): ``name`` (its
+            config, e.g. frgfm/imagenette's ``"320px"``), ``revision``, ``data_files``, ``data_dir``. With any of
+            them, a local folder is read by ``datasets`` too (its README's ``configs``, a loading script's
+            builder), not as a plain folder of images.
     """
     train = split == "train" if train is None else train
     rule, random_crop = None, False
@@ -261,6 +271,7 @@ def image_dataset(
         raise ValueError(f"pass resolution (or a protocol) for the image source {str(source)!r}")
 
     path = Path(os.path.expanduser(str(source)))
+    hub = {k: v for k, v in (hub or {}).items() if v is not None}
     if path.is_dir() and _is_saved_dataset(path):
         import datasets
 
@@ -278,8 +289,8 @@ def image_dataset(
             loaded = loaded[name]
         if size is not None:
             loaded = loaded.select(range(min(size, len(loaded))))
-        return HFImageDataset(loaded, resolution, random_crop, image_column, on_error, seed, name=str(path))
-    if path.is_dir():
+        return HFImageDataset(loaded, resolution, random_crop, image_column, on_error, seed, str(path), label_column)
+    if path.is_dir() and not hub:
         root, held_out = path, None
         if rule is not None and rule.subdir:
             root = path / rule.subdir
@@ -321,12 +332,12 @@ def image_dataset(
             mapping = dict(line.split(" ", 1) for line in names.read_text().splitlines() if " " in line)
             dataset.class_names = [mapping.get(c, c).strip() for c in dataset.class_names]
         return dataset
-    if path.exists():
+    if path.is_file():
         raise ValueError(f"{path} is a file; pass a folder of images, a saved dataset or a Hub dataset id")
-    if str(source).startswith((".", "/", "~")) or str(source).count("/") > 1:
+    if not path.exists() and (str(source).startswith((".", "/", "~")) or str(source).count("/") > 1):
         raise FileNotFoundError(f"image source {source} does not exist")
     hf_split = rule.hf_split if rule is not None and rule.hf_split else split
-    loaded = _load_hub_dataset(str(source), hf_split)
+    loaded = _load_hub_dataset(str(path if path.is_dir() else source), hf_split, hub)
     if size is not None:
         loaded = loaded.select(range(min(size, len(loaded))))
-    return HFImageDataset(loaded, resolution, random_crop, image_column, on_error, seed, name=str(source))
+    return HFImageDataset(loaded, resolution, random_crop, image_column, on_error, seed, str(source), label_column)
