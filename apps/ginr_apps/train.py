@@ -328,6 +328,22 @@ class _INRLoop(TrainingLoop):
         _track_evaluation(accelerator, task, self.model, self.test_set, by, self.last_score, state.step)
 
 
+def _schedule(config: RunConfig, train_set) -> tuple[int | None, int, int]:
+    """``(steps per epoch, total steps, steps between evaluations)``; a stream has no epochs (None)."""
+    train = config.train
+    if isinstance(train_set, torch.utils.data.IterableDataset):
+        if train.max_steps is None or train.eval_every_epochs:
+            raise SystemExit("error: a streamed training split has no length: set train.max_steps and train.eval_every")
+        return None, train.max_steps, train.eval_every
+    steps_per_epoch = len(train_set) // train.batch_size
+    if steps_per_epoch == 0:
+        raise SystemExit(f"error: {len(train_set)} training items are fewer than train.batch_size={train.batch_size}")
+    total_steps = train.max_steps or math.ceil(train.epochs * steps_per_epoch)
+    # evaluations on epoch boundaries when asked (the epochs a paper's learning curve quotes)
+    every_epochs = train.eval_every_epochs
+    return steps_per_epoch, total_steps, every_epochs * steps_per_epoch if every_epochs else train.eval_every
+
+
 def _make_accelerator(config: RunConfig, out: Path) -> Accelerator:
     """The run's ``Accelerator``, with TF32 (if asked) on GPUs and the cores shared between CPU processes."""
     accelerator = make_accelerator(
@@ -372,13 +388,7 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path, chosen: Path 
     cls, model = _build_model(config, task, train_set)
     batch, accumulation = config.train.batch_size, config.train.gradient_accumulation_steps
     micro = micro_batch_size(batch, world, accumulation)
-    steps_per_epoch = len(train_set) // batch
-    if steps_per_epoch == 0:
-        raise SystemExit(f"error: {len(train_set)} training items are fewer than train.batch_size={batch}")
-    total_steps = config.train.max_steps or math.ceil(config.train.epochs * steps_per_epoch)
-    # evaluations on epoch boundaries when asked (the epochs a paper's learning curve quotes)
-    every_epochs = config.train.eval_every_epochs
-    eval_every = every_epochs * steps_per_epoch if every_epochs else config.train.eval_every
+    steps_per_epoch, total_steps, eval_every = _schedule(config, train_set)
 
     train = config.train
     fused = accelerator.device.type in ("cpu", "cuda")
@@ -435,15 +445,19 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path, chosen: Path 
         time_budget_minutes=train.time_budget_minutes,
         interruptions=(KeyboardInterrupt, ImageLoadError),
     )
-    workers = loader_workers(config.data.num_workers, train_set, accelerator)
-    loader = DataLoader(
-        _Epochs(train_set),
-        batch_sampler=_RunBatches(
-            len(train_set), batch, world, rank, accumulation, config.seed, steps_per_epoch, state.step, total_steps
-        ),
-        generator=keyed_generator(config.seed, state.step, rank, 0x10AD),  # not the global generator
-        **loader_options(workers, accelerator),
-    )
+    if isinstance(train_set, torch.utils.data.IterableDataset):  # a stream: this process's share, in order
+        train_set.start = state.step * batch // world  # the items the steps so far consumed: passed over
+        loader = DataLoader(train_set, batch_size=micro, **loader_options(0, accelerator))
+    else:
+        workers = loader_workers(config.data.num_workers, train_set, accelerator)
+        loader = DataLoader(
+            _Epochs(train_set),
+            batch_sampler=_RunBatches(
+                len(train_set), batch, world, rank, accumulation, config.seed, steps_per_epoch, state.step, total_steps
+            ),
+            generator=keyed_generator(config.seed, state.step, rank, 0x10AD),  # not the global generator
+            **loader_options(workers, accelerator),
+        )
     loop.run(loader)
     loop.before_pause()
     extra_sets = {split: task.extra_test_set(split) for split in config.data.extra_test_splits}

@@ -296,3 +296,31 @@ def test_a_tracker_that_is_not_installed_is_refused_by_package_name(monkeypatch)
     check_tracker("tensorboard")  # installed here
     check_tracker("all")  # whichever are installed
     check_tracker("none")
+
+
+@pytest.mark.slow
+def test_a_streamed_imagefolder_trains_on_one_and_two_processes_and_resumes_exactly(tmp_path, tiny_config, app):
+    data = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 24), ("test", 6)):
+        (data / split).mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)).save(data / split / f"{i}.png")
+    stream = ["data.source=imagefolder", f"data.data_dir={data}", "data.streaming=true", "data.shuffle_buffer=8"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    app(TRAIN, "--config", tiny_config(straight), *stream, "train.max_steps=8")
+    app(TRAIN, "--config", tiny_config(resumed), *stream, "train.max_steps=4")
+    again = app(TRAIN, "--config", tiny_config(resumed), *stream, "train.max_steps=8", "--resume")
+    assert "resumed from" in again.stdout
+    a, b = load_file(straight / "model" / "model.safetensors"), load_file(resumed / "model" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a), "a resumed stream must give the uninterrupted run's weights"
+    metrics = json.loads((straight / "metrics.json").read_text())
+    assert metrics["test"]["images"] == 6 and metrics["steps"] == 8  # 8 steps of 4: more than one pass
+
+    double = tmp_path / "double"
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
+    launcher += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    app(TRAIN, "--config", tiny_config(double), *stream, "train.max_steps=4", launcher=launcher,
+        env={"ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"})  # fmt: skip
+    two = json.loads((double / "metrics.json").read_text())
+    assert two["world_size"] == 2 and two["test"]["images"] == 6

@@ -52,6 +52,10 @@ class ImageSettings(DataSettings):
     revision: str | None = setting(None, "a Hub dataset's revision: a branch, tag or commit")
     data_files: str | tuple[str, ...] | None = setting(None, "`datasets` data_files: globs of the files to read")
     data_dir: str | None = setting(None, "`datasets` data_dir: the sub-folder of the dataset to read")
+    streaming: bool = setting(
+        False, "stream a `datasets` source instead of downloading it first (train.max_steps, no epochs)"
+    )
+    shuffle_buffer: int = setting(1000, "streaming: items in the seeded shuffle buffer")
 
 
 @register_task
@@ -85,6 +89,10 @@ class ImageTask(MeanSquaredLoss, Task):
             raise ValueError(f"data.subsample must be in (0, 1], got {data.subsample}")
         if not 0 <= data.smooth_fraction <= 1:
             raise ValueError(f"data.smooth_fraction must be in [0, 1], got {data.smooth_fraction}")
+        if data.streaming and data.source in ("photos", "digits"):
+            raise ValueError(f"data.streaming reads a `datasets` source; data.source={data.source} is embedded")
+        if data.shuffle_buffer < 1:
+            raise ValueError(f"data.shuffle_buffer must be >= 1, got {data.shuffle_buffer}")
         if not 0 < data.test_fraction < 1:
             raise ValueError(f"data.test_fraction must be in (0, 1), got {data.test_fraction}")
         if isinstance(data.jitter, str) and data.jitter != "coordwise":
@@ -94,6 +102,11 @@ class ImageTask(MeanSquaredLoss, Task):
         data = self.data
         common = self._read_settings()
         smooth = {"smooth_fraction": data.smooth_fraction}
+        if data.streaming:  # each process streams its own share of the training split
+            from accelerate import PartialState
+
+            state = PartialState()
+            smooth.update(rank=state.process_index, world=state.num_processes, buffer_size=data.shuffle_buffer)
         train_set = image_dataset(data.source, data.train_split, train=True, seed=self.config.seed, **smooth, **common)
         # the test set never depends on the run's seed: every run is scored on the same images
         test_set = image_dataset(data.source, data.test_split, train=False, size=data.test_size, **common)
@@ -116,6 +129,7 @@ class ImageTask(MeanSquaredLoss, Task):
             "on_error": data.on_error,
             "test_fraction": data.test_fraction,
             "hub": hub,
+            "streaming": data.streaming,
         }
 
     def preprocessing(self) -> dict:
@@ -134,7 +148,7 @@ class ImageTask(MeanSquaredLoss, Task):
         return {"held_out": {k: v for k, v in held.items() if k != "part"}, "note": note}
 
     def resolution(self, train_set) -> int:
-        return train_set[0]["image"].shape[-1]
+        return getattr(train_set, "resolution", None) or train_set[0]["image"].shape[-1]
 
     def check_model(self, model, train_set) -> str | None:
         resolution = self.resolution(train_set)

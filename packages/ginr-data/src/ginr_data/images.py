@@ -26,6 +26,7 @@ nor hides the problem.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import warnings
 from collections.abc import Sequence
@@ -42,6 +43,7 @@ __all__ = [
     "HFImageDataset",
     "ImageFolder",
     "ImageLoadError",
+    "StreamedImages",
     "class_folders",
     "find_images",
     "load_rgb",
@@ -307,6 +309,119 @@ class ImageFolder(_ImageDataset):
         return f"ImageFolder({str(self.root)!r}, {len(self)} images, resolution={self.resolution}{note})"
 
 
+def _decode_entry(entry: dict | None, where: str) -> Image.Image:
+    """A ``datasets`` Image entry read undecoded (``{"bytes", "path"}``) as RGB, or an ``ImageLoadError``."""
+    entry = entry or {}
+    source = entry.get("path") or where
+    if entry.get("bytes") is not None:
+        try:
+            with Image.open(io.BytesIO(entry["bytes"])) as image:
+                image.load()
+                return to_rgb(image, source)
+        except ImageLoadError:
+            raise
+        except (OSError, SyntaxError, ValueError) as err:
+            raise ImageLoadError(f"{source}: cannot read image ({type(err).__name__}: {err})") from None
+    if entry.get("path"):
+        return load_rgb(entry["path"])
+    raise ImageLoadError(f"{where}: empty image entry")
+
+
+def _image_column(features, image_column: str | None, name: str) -> str:
+    """The Image column of a ``datasets`` source: ``image_column``, or its only Image feature."""
+    from datasets import Image as ImageFeature
+
+    if features is None:
+        if image_column is None:
+            raise ValueError(f"{name}: the stream does not declare its features; pass image_column")
+        return image_column
+    images = [k for k, feature in features.items() if isinstance(feature, ImageFeature)]
+    if image_column is None:
+        if len(images) != 1:
+            raise ValueError(
+                f"{name}: cannot tell which column holds the images (Image columns: {images}, all columns: "
+                f"{list(features)}); pass image_column"
+            )
+        return images[0]
+    if image_column not in features:
+        raise ValueError(f"{name}: no column {image_column!r}; columns: {list(features)}")
+    return image_column
+
+
+class StreamedImages(torch.utils.data.IterableDataset):
+    """This process's share of a streamed ``datasets.IterableDataset`` of images, endless over epochs.
+
+    The stream is shuffled through a seeded buffer of ``buffer_size`` items (reshuffled each epoch with
+    ``set_epoch``), split over the ``world`` processes by ``datasets.distributed.split_dataset_by_node``
+    and read in order: item k of this process's sequence (counted over the epochs) is cropped with the
+    draw keyed by (seed, k). ``start`` (resume) passes over the first items of the sequence: they are read
+    again, not decoded, so a resumed run sees exactly the items an uninterrupted one would, at the cost of
+    reading the consumed part of the stream once more. Items are ``{"image", "index": k, "skipped": 0}``;
+    an unreadable entry is skipped with a warning (``on_error="skip"``) or raises.
+    """
+
+    def __init__(
+        self,
+        stream,
+        resolution: int,
+        random_crop: bool = False,
+        image_column: str | None = None,
+        on_error: str = "skip",
+        seed: int = 0,
+        rank: int = 0,
+        world: int = 1,
+        buffer_size: int = 1000,
+        name: str = "stream",
+    ):
+        from datasets import Image as ImageFeature
+        from datasets.distributed import split_dataset_by_node
+
+        if on_error not in ("skip", "raise"):
+            raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
+        self.image_column = _image_column(stream.features, image_column, name)
+        stream = stream.cast_column(self.image_column, ImageFeature(decode=False)).select_columns(self.image_column)
+        stream = stream.shuffle(seed=seed, buffer_size=buffer_size) if buffer_size > 1 else stream
+        self.stream = split_dataset_by_node(stream, rank=rank, world_size=world)
+        self.resolution, self.random_crop, self.on_error, self.seed = int(resolution), random_crop, on_error, seed
+        self.name, self.rank, self.world, self.start = name, rank, world, 0
+        self.class_names = None
+
+    def __iter__(self):
+        position = 0
+        for epoch in itertools.count():
+            self.stream.set_epoch(epoch)
+            read = 0
+            for row in self.stream:
+                read += 1
+                position += 1
+                k = position - 1
+                if k < self.start:
+                    continue
+                try:
+                    image = _decode_entry(row[self.image_column], f"{self.name} item {k} (process {self.rank})")
+                except ImageLoadError as err:
+                    if self.on_error == "raise":
+                        raise
+                    warnings.warn(f"skipping unreadable image {err}", stacklevel=2)
+                    continue
+                if self.random_crop:
+                    picture = random_crop_flip(image, self.resolution, np.random.default_rng([self.seed, k]))
+                else:
+                    picture = resize_center_crop(image, self.resolution)
+                yield {"image": to_tensor(picture), "index": k, "skipped": 0}
+            if read == 0:
+                raise ImageLoadError(f"{self.name}: the stream of process {self.rank} of {self.world} holds no items")
+
+    def skipped_sources(self, index: int, skipped: int) -> list[int]:
+        return []  # unreadable stream entries are warned about as they are met
+
+    def __repr__(self) -> str:
+        return (
+            f"StreamedImages({self.name!r}, streamed, process {self.rank} of {self.world}, "
+            f"resolution={self.resolution})"
+        )
+
+
 class HFImageDataset(_ImageDataset):
     """A Hugging Face ``datasets.Dataset`` with an image column; the other settings are as ``ImageFolder``'s.
 
@@ -332,16 +447,7 @@ class HFImageDataset(_ImageDataset):
         from datasets import ClassLabel
         from datasets import Image as ImageFeature
 
-        images = [k for k, feature in dataset.features.items() if isinstance(feature, ImageFeature)]
-        if image_column is None:
-            if len(images) != 1:
-                raise ValueError(
-                    f"{name}: cannot tell which column holds the images (Image columns: {images}, all columns: "
-                    f"{list(dataset.features)}); pass image_column"
-                )
-            image_column = images[0]
-        elif image_column not in dataset.features:
-            raise ValueError(f"{name}: no column {image_column!r}; columns: {list(dataset.features)}")
+        image_column = _image_column(dataset.features, image_column, name)
         # decode ourselves, so that a corrupt entry is an ImageLoadError naming the row, not a crash
         self.dataset = dataset.cast_column(image_column, ImageFeature(decode=False))
         self.image_column, self.name = image_column, name
@@ -378,20 +484,7 @@ class HFImageDataset(_ImageDataset):
         return f"{self.name} row {index}"
 
     def _read(self, index: int) -> Image.Image:
-        entry = self.dataset[index][self.image_column]
-        source = entry.get("path") or self.describe(index)
-        if entry.get("bytes") is not None:
-            try:
-                with Image.open(io.BytesIO(entry["bytes"])) as image:
-                    image.load()
-                    return to_rgb(image, source)
-            except ImageLoadError:
-                raise
-            except (OSError, SyntaxError, ValueError) as err:
-                raise ImageLoadError(f"{source}: cannot read image ({type(err).__name__}: {err})") from None
-        if entry.get("path"):
-            return load_rgb(entry["path"])
-        raise ImageLoadError(f"{self.describe(index)}: empty image entry")
+        return _decode_entry(self.dataset[index][self.image_column], self.describe(index))
 
     def __repr__(self) -> str:
         return f"HFImageDataset({self.name!r}, {len(self)} images, resolution={self.resolution})"

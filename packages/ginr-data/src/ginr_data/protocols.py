@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
-from .images import HFImageDataset, ImageFolder, class_folders, find_images
+from .images import HFImageDataset, ImageFolder, StreamedImages, class_folders, find_images
 from .photos import EmbeddedPhotos
 
 __all__ = ["IMAGE_PROTOCOLS", "DatasetUnavailableError", "ImageProtocol", "SplitRule", "image_dataset"]
@@ -200,6 +200,20 @@ def _flat_split(path: Path, files: list[Path], split: str, fraction: float) -> t
     return chosen, report
 
 
+def _streamed(source, split, hub, train, resolution, random_crop, image_column, on_error, seed, sharing, size):
+    """``image_dataset`` of a stream: the training split as ``StreamedImages``, another split's first ``size``
+    items (256 by default) read into memory (a test set is scored item by item)."""
+    import datasets
+
+    stream = _load_hub_dataset(source, split, {**hub, "streaming": True})
+    if train:
+        rank, world, buffer_size = sharing
+        return StreamedImages(stream, resolution, random_crop, image_column, on_error, seed, rank, world,
+                              buffer_size, name=source)  # fmt: skip
+    held = datasets.Dataset.from_list(list(stream.take(size or 256)), features=stream.features)
+    return HFImageDataset(held, resolution, False, image_column, on_error, seed, f"{source} ({split})")
+
+
 def image_dataset(
     source: str | os.PathLike = "photos",
     split: str = "train",
@@ -215,6 +229,10 @@ def image_dataset(
     test_fraction: float = 0.1,
     hub: dict | None = None,
     label_column: str | bool | None = None,
+    streaming: bool = False,
+    buffer_size: int = 1000,
+    rank: int = 0,
+    world: int = 1,
 ) -> Dataset:
     """One split of an image source, transformed as its protocol says.
 
@@ -241,6 +259,10 @@ def image_dataset(
             config, e.g. frgfm/imagenette's ``"320px"``), ``revision``, ``data_files``, ``data_dir``. With any of
             them, a local folder is read by ``datasets`` too (its README's ``configs``, a loading script's
             builder), not as a plain folder of images.
+        streaming: read a ``datasets`` source (a Hub id, ``"imagefolder"`` with ``hub={"data_dir": ...}``, a
+            local folder) as a stream, nothing downloaded ahead: the training split (``train=True``) as
+            ``StreamedImages`` (this process's share, ``rank`` of ``world``, shuffled through a buffer of
+            ``buffer_size``), any other split as its first ``size`` items (default 256), held in memory.
     """
     train = split == "train" if train is None else train
     rule, random_crop = None, False
@@ -290,7 +312,7 @@ def image_dataset(
         if size is not None:
             loaded = loaded.select(range(min(size, len(loaded))))
         return HFImageDataset(loaded, resolution, random_crop, image_column, on_error, seed, str(path), label_column)
-    if path.is_dir() and not hub:
+    if path.is_dir() and not hub and not streaming:
         root, held_out = path, None
         if rule is not None and rule.subdir:
             root = path / rule.subdir
@@ -337,7 +359,11 @@ def image_dataset(
     if not path.exists() and (str(source).startswith((".", "/", "~")) or str(source).count("/") > 1):
         raise FileNotFoundError(f"image source {source} does not exist")
     hf_split = rule.hf_split if rule is not None and rule.hf_split else split
-    loaded = _load_hub_dataset(str(path if path.is_dir() else source), hf_split, hub)
+    where = str(path if path.is_dir() else source)
+    if streaming:
+        return _streamed(where, hf_split, hub, train, resolution, random_crop, image_column, on_error, seed,
+                         (rank, world, buffer_size), size)  # fmt: skip
+    loaded = _load_hub_dataset(where, hf_split, hub)
     if size is not None:
         loaded = loaded.select(range(min(size, len(loaded))))
     return HFImageDataset(loaded, resolution, random_crop, image_column, on_error, seed, str(source), label_column)
