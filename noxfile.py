@@ -29,7 +29,8 @@ OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PA
 
 
 def _editable_packages() -> list[str]:
-    return [arg for name in PACKAGES for arg in ("-e", str(ROOT / "packages" / name))]
+    extras = {"ginr-data": "[embedded]"}  # the embedded default data the tests train on
+    return [arg for name in PACKAGES for arg in ("-e", f"{ROOT / 'packages' / name}{extras.get(name, '')}")]
 
 
 def _install_for_tests(session: nox.Session) -> None:

@@ -1,3 +1,5 @@
+import sys
+
 import pytest
 import torch
 
@@ -19,3 +21,20 @@ def test_embedded_digits_are_labeled_stratified_and_disjoint():
         EmbeddedDigits("val")
     with pytest.raises(ValueError, match="own split"):
         image_dataset("digits", "train", protocol="ffhq-256")
+
+
+def test_without_the_embedded_extra_the_error_says_what_to_install(monkeypatch):
+    from ginr_data import digits, photos
+
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # as if scikit-learn were not installed
+    monkeypatch.setitem(sys.modules, "skimage", None)
+    digits._digits.cache_clear()
+    photos.photo.cache_clear()
+    try:
+        with pytest.raises(ImportError, match=r"pip install 'ginr-data\[embedded\]'"):
+            digits._digits()
+        with pytest.raises(ImportError, match=r"pip install 'ginr-data\[embedded\]'"):
+            photos.photo("astronaut")
+    finally:
+        digits._digits.cache_clear()
+        photos.photo.cache_clear()

@@ -23,7 +23,12 @@ DIGIT_CLASSES = [str(k) for k in range(10)]
 
 @cache
 def _digits() -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as err:
+        raise ImportError(
+            "the embedded digits come with scikit-learn, in ginr-data's extra: pip install 'ginr-data[embedded]'"
+        ) from err
 
     data = load_digits()
     return 1.0 - data.images.astype(np.float32) / 16.0, data.target.astype(np.int64)  # ink dark on white

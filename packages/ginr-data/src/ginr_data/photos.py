@@ -75,8 +75,10 @@ def photo(name: str) -> Image.Image:
     """One of the photographs as an RGB PIL image (greyscale ones repeated over 3 channels)."""
     try:
         from skimage import data
-    except ImportError as err:  # pragma: no cover - scikit-image is a dependency of ginr-data
-        raise ImportError("the embedded photographs come with scikit-image: pip install scikit-image") from err
+    except ImportError as err:
+        raise ImportError(
+            "the embedded photographs come with scikit-image, in ginr-data's extra: pip install 'ginr-data[embedded]'"
+        ) from err
     known = {name for names in PHOTO_SPLITS.values() for name in names}
     if name not in known:
         raise ValueError(f"unknown embedded photograph {name!r}; available: {sorted(known)}")
