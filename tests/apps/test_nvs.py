@@ -1,6 +1,8 @@
 """Novel view synthesis through the apps: train.py (data.task=nvs), evaluate.py and render.py."""
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -55,7 +57,9 @@ def nvs_config(tmp_path, tiny_scenes):
     return make
 
 
-def test_a_tiny_nvs_run_scores_each_number_of_views_and_draws_novel_views(tmp_path, nvs_config, app):
+def test_a_tiny_nvs_run_scores_each_number_of_views_and_draws_novel_views(
+    tmp_path, nvs_config, app, tiny_scenes, monkeypatch
+):
     out = tmp_path / "run"
     result = app(TRAIN, "--config", nvs_config(out))
     assert "1 views:" in result.stdout and "3 views:" in result.stdout
@@ -71,6 +75,15 @@ def test_a_tiny_nvs_run_scores_each_number_of_views_and_draws_novel_views(tmp_pa
     assert "novel view synthesis" in card and f"| 2 | {metrics['test']['by_setting']['2 views']:.2f} |" in card
     picture = Image.open(out / "novel_views.png")
     assert picture.size[0] > 7 * 96  # 3 support views | the novel view | predictions from 1, 2, 3 views
+    # the card's snippet runs on an object's posed photos as a user has them
+    from ginr_apps.cards import PLACEHOLDER_REPO
+
+    (snippet,) = re.findall(r"## Use\n\n```python\n(.*?)```", card, flags=re.S)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "object").symlink_to(sorted(p for p in (Path(tiny_scenes) / "shapes").iterdir() if p.is_dir())[0])
+    namespace: dict = {}
+    exec(compile(snippet.replace(PLACEHOLDER_REPO, str(out / "model")), "README.md", "exec"), namespace)
+    assert namespace["image"].size == (2 * model.image_size[0],) * 2
 
     # published, its card holds one model-index result per number of support views
     from huggingface_hub import ModelCard

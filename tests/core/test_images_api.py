@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ginr_core import GeneralizableINR, LocalityAwareINR, preprocess, reconstruct
+from ginr_core import GeneralizableINR, LocalityAwareINR, novel_view, preprocess, reconstruct
 
 
 @pytest.fixture
@@ -33,6 +33,8 @@ def test_preprocess_resizes_the_shorter_side_and_crops_the_centre_as_the_data_do
     grey = preprocess(np.asarray(photo.convert("L")), model)
     assert grey.shape == (1, 3, 16, 16) and torch.equal(grey[:, 0], grey[:, 2])
     assert preprocess([photo, photo.resize((20, 40))], model).shape == (2, 3, 16, 16)
+    clear = Image.new("RGBA", (16, 16), (10, 20, 30, 0))  # transparent pixels become white, as the loaders make them
+    assert torch.equal(preprocess(clear, model), torch.ones(1, 3, 16, 16))
 
 
 def test_reconstruct_a_photo_of_another_size_at_1x_and_3x(model):
@@ -64,3 +66,23 @@ def _grid(side):
     from ginr_core import image_coords
 
     return image_coords(side, side).view(1, -1, 2)
+
+
+def test_novel_view_renders_a_new_camera_from_posed_views(tiny):
+    from ginr_core import look_at, posed_rays
+
+    model = tiny("locinr", in_channels=9, num_views=3, d_in=6, fourier_dim=24).eval()
+    eye = torch.tensor([[3.0, 0.0, 1.0], [0.0, 3.0, 1.0], [-3.0, 0.0, 1.0]])
+    poses = torch.stack([look_at(e, torch.zeros(3)) for e in eye])
+    views = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))  # 32 px views of a 16 px model
+    camera = look_at(torch.tensor([2.0, 2.0, 1.5]), torch.zeros(3))
+    image = novel_view(model, views, poses, 40.0, camera, size=24)
+    rgb = preprocess(list(views), model)
+    support = torch.cat([rgb, posed_rays(poses, 20.0, 16, 16).permute(0, 3, 1, 2)], 1)[None]
+    rays = posed_rays(camera, 20.0 * 24 / 16, 24, 24).reshape(1, -1, 6)
+    expected = model.decode(model.encode(support), rays)[0].T.reshape(3, 24, 24).clamp(0, 1)
+    assert image.shape == (3, 24, 24) and torch.allclose(image, expected, atol=1e-5)
+    pictures = [_photo(32, 32) for _ in range(3)]
+    assert novel_view(model, pictures, poses, 40.0, camera).size == (16, 16)  # PIL in, PIL out
+    with pytest.raises(ValueError, match=r"poses must be \(3, 4, 4\)"):
+        novel_view(model, views, poses[:2], 40.0, camera)

@@ -224,15 +224,18 @@ class NovelViewTask(MeanSquaredLoss, Task):
             "the figure with the outputs clamped to [0, 1] is given beside it, and their SSIM."
         )
         usage = (
+            "import json\n"
             "import torch\n"
-            f"from ginr_core import {name}, posed_rays\n\n"
+            "from PIL import Image\n"
+            f"from ginr_core import {name}, focal_from_fov, novel_view, orbit_around\n\n"
             f'model = {name}.from_pretrained("{repo}")\n'
-            f"rgb = torch.rand(2, 3, {r}, {r})            # two support views, pixels in [0, 1]\n"
-            "poses = torch.eye(4).repeat(2, 1, 1)   # their camera-to-world matrices (Blender/NeRF)\n"
-            f'rays = posed_rays(poses, 40.0, {r}, {r}, "{fmt}")   # (2, H, W, 6), as ray_format_of(model) says\n'
-            "support = torch.cat([rgb, rays.permute(0, 3, 1, 2)], 1)[None]   # (1, V, 9, H, W)\n"
-            f'novel = posed_rays(torch.eye(4), 40.0, 64, 64, "{fmt}").view(1, -1, 6)  # any camera, any resolution\n'
-            "colours = model(support, novel)                            # (1, 64 * 64, 3)"
+            'meta = json.load(open("object/transforms.json"))   # your posed photos (NeRF / Blender layout)\n'
+            'frames = meta["frames"][:2]                        # two support views\n'
+            "views = [Image.open(f\"object/{f['file_path']}.png\") for f in frames]\n"
+            'poses = torch.tensor([f["transform_matrix"] for f in frames])       # camera-to-world\n'
+            'focal = focal_from_fov(meta["camera_angle_x"], views[0].size[0])   # pixels, at the views\' size\n'
+            "camera = orbit_around(poses, 8)[3]                   # any new camera\n"
+            f"image = novel_view(model, views, poses, focal, camera, size={2 * r})   # a PIL image of that view"
         )
         common = {"dataset_type": label, "dataset_name": label, "dataset_split": split, "metric_type": "psnr"}
         eval_results = [

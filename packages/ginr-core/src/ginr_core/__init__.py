@@ -13,7 +13,7 @@ decoder that can be queried at any resolution or along any ray.
 from .checks import image_size_pair, integer_at_least, positive_number
 from .coords import RENDER_CHUNK, FourierFeatures, image_coords, pixel_centers, pixel_targets, render_image
 from .hub import Artifact, inspect_artifact
-from .images import preprocess, reconstruct
+from .images import novel_view, preprocess, reconstruct
 from .metrics import frechet_distance, gaussian_statistics, psnr
 from .models import (
     IPC,
@@ -89,6 +89,7 @@ __all__ = [
     "list_presets",
     "list_tokenizers",
     "look_at",
+    "novel_view",
     "orbit_around",
     "orbit_poses",
     "pixel_centers",

@@ -22,8 +22,9 @@ import torch
 import torch.nn.functional as F
 
 from .coords import RENDER_CHUNK, render_image
+from .rays import posed_rays, ray_format_of
 
-__all__ = ["DEFAULT_PREPROCESSING", "preprocess", "preprocessing_of", "reconstruct"]
+__all__ = ["DEFAULT_PREPROCESSING", "novel_view", "preprocess", "preprocessing_of", "reconstruct"]
 
 # resize the shorter side to the input size, crop the centre, values in [0, 1] (ginr_data's evaluation transform)
 DEFAULT_PREPROCESSING = {"resize": "shorter_side", "crop": "center", "value_range": [0.0, 1.0]}
@@ -39,7 +40,12 @@ def preprocessing_of(model) -> dict[str, Any]:
 
 def _as_tensor(image: Any) -> torch.Tensor:
     """One image -> ``(C, H, W)`` float32 in [0, 1] (uint8 scaled by 1/255; 16-bit PIL modes by 1/65535)."""
-    if hasattr(image, "convert") and hasattr(image, "size"):  # a PIL image, without importing PIL
+    if hasattr(image, "convert") and hasattr(image, "size"):  # a PIL image
+        if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:  # on white, as the data loaders do
+            from PIL import Image
+
+            rgba = image.convert("RGBA")
+            image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
         rgb = image.convert("RGB")
         width, height = rgb.size
         return (
@@ -140,3 +146,52 @@ def reconstruct(
         return decoded
     pictures = [_to_pil(image) for image in decoded]
     return pictures[0] if single_pil else pictures
+
+
+@torch.no_grad()
+def novel_view(
+    model,
+    views: Any,
+    poses: torch.Tensor,
+    focal: float,
+    camera: torch.Tensor,
+    *,
+    size: int | None = None,
+    output: str | None = None,
+    chunk_size: int | None = RENDER_CHUNK,
+):
+    """The view of a new camera from posed views of an object: the light-field counterpart of ``reconstruct``.
+
+    Args:
+        model: a light-field or volume-rendering model (``d_in = 6``).
+        views: the support views (PIL images, arrays or tensors of any size, as ``preprocess`` takes them).
+        poses: ``(V, 4, 4)`` camera-to-world matrices of the views (``ginr_core.rays``' conventions).
+        focal: the views' focal length in pixels, at their own width (scaled with them).
+        camera: ``(4, 4)`` camera-to-world matrix of the new view (e.g. ``orbit_around(poses, 8)[k]``).
+        size: the new view's side in pixels (default: the model's input size), focal scaled to it.
+        output: as ``reconstruct``'s (PIL when the views were PIL images).
+    """
+    if model.d_in != 6:
+        raise ValueError(f"novel_view needs a model of rays (d_in=6); this one has d_in={model.d_in}")
+    items = views if isinstance(views, Sequence) or (isinstance(views, torch.Tensor) and views.ndim == 4) else [views]
+    widths = [item.size[0] if hasattr(item, "convert") else item.shape[-1] for item in items]
+    rgb = preprocess(items, model)  # (V, 3, r, r)
+    poses = torch.as_tensor(poses, dtype=torch.float32)
+    if poses.shape != (len(rgb), 4, 4):
+        raise ValueError(f"poses must be ({len(rgb)}, 4, 4) for {len(rgb)} views, got {tuple(poses.shape)}")
+    r, fmt = model.image_size[0], ray_format_of(model)
+    focal_r = float(focal) * r / widths[0]
+    rays = posed_rays(poses, focal_r, r, r, fmt).permute(0, 3, 1, 2).to(rgb)  # (V, 6, r, r)
+    side = size or r
+    query = posed_rays(torch.as_tensor(camera, dtype=torch.float32), focal_r * side / r, side, side, fmt)
+    was_training = model.training
+    model.eval()
+    try:
+        latents = model.encode(torch.cat([rgb, rays], 1)[None])
+        colours = model.decode(latents, query.reshape(1, -1, 6).to(rgb), chunk_size=chunk_size)
+    finally:
+        model.train(was_training)
+    image = colours[0].T.reshape(3, side, side).float().clamp(0.0, 1.0)
+    if (output or ("pil" if hasattr(items[0], "convert") else "tensor")) == "tensor":
+        return image
+    return _to_pil(image)
