@@ -48,3 +48,13 @@ def test_each_app_answers_three_mistakes_in_one_line(app, runs, capsys):
     wrong = _mistake(app, other, capsys)
     assert ("holds a prior's pipeline" if inr else "holds a trained INR") in wrong and "not a" in wrong
     assert "holds no ginr model" in _mistake(app, runs / "empty", capsys)
+
+
+def test_publish_answers_a_mistyped_path_and_a_folder_of_nothing_in_one_line(runs, tmp_path, capsys):
+    from ginr_apps import publish
+
+    for source, expected in ((runs / "typo", "does not exist"), (runs / "empty", "is not a ginr run or model folder")):
+        with pytest.raises(SystemExit) as stop:
+            publish.main([str(source), "--repo-id", "ginr-tester/x", "--dry-run", str(tmp_path / "staged")])
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert stop.value.code == 2 and len(lines) == 1 and expected in lines[0], lines

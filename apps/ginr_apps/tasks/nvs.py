@@ -235,7 +235,8 @@ class NovelViewTask(MeanSquaredLoss, Task):
             'poses = torch.tensor([f["transform_matrix"] for f in frames])       # camera-to-world\n'
             'focal = focal_from_fov(meta["camera_angle_x"], views[0].size[0])   # pixels, at the views\' size\n'
             "camera = orbit_around(poses, 8)[3]                   # any new camera\n"
-            f"image = novel_view(model, views, poses, focal, camera, size={2 * r})   # a PIL image of that view"
+            f"image = novel_view(model, views, poses, focal, camera, size={2 * r})   # a PIL image of that view\n"
+            f'# novel_view builds rays as the model reads them: ray_format_of(model) == "{fmt}" (ginr_core.rays)'
         )
         common = {"dataset_type": label, "dataset_name": label, "dataset_split": split, "metric_type": "psnr"}
         eval_results = [
