@@ -179,7 +179,7 @@ class SignalTask(Task):
         return SineSums(split, size or data.train_size, data.length, data.components, data.max_frequency)
 
     def datasets(self):
-        return self._split(self.data.train_split, self.data.train_size), self._split(self.data.test_split, None)
+        return self._split(self.data.train_split, None), self._split(self.data.test_split, self.data.test_size)
 
     def extra_test_set(self, split: str):
         return self._split(split, self.data.test_size)
