@@ -3,6 +3,7 @@ count how many end bit-exact with an uninterrupted run (and whether any work was
 
     python benchmarks/kill_trials.py --trials 20            # apps/train.py, encoder dropout 0.1, 2 loader workers
     python benchmarks/kill_trials.py --trials 10 --prior    # apps/train_prior.py (a tiny INR is trained first)
+    python benchmarks/kill_trials.py --trials 10 --stream   # apps/train.py on a streamed local imagefolder
 
 Each trial starts a run, sends SIGKILL, SIGTERM or SIGINT after a random delay (during a step, an
 evaluation, a checkpoint write or the final outputs), resumes it with ``--resume`` (killing the
@@ -45,7 +46,23 @@ def _command(args, out: Path, config: Path, inr: Path | None) -> list[str]:
         return [sys.executable, "apps/train_prior.py", "--inr", str(inr), "--output-dir", str(out), "--max-steps",
                 "60", "--batch-size", "8", "--checkpoint-every", "3", "--sample-steps", "2", "--cache-dir",
                 str(out.parent / "latents")]  # fmt: skip
-    return [sys.executable, "apps/train.py", "--config", str(config), "--output-dir", str(out)]
+    command = [sys.executable, "apps/train.py", "--config", str(config), "--output-dir", str(out)]
+    if args.stream:  # datasets' imagefolder of crops, streamed (data.streaming), a shuffle buffer of 16
+        data = out.parent / "imagefolder"
+        command += ["data.source=imagefolder", f"data.data_dir={data}", "data.streaming=true", "data.shuffle_buffer=16"]
+    return command
+
+
+def _write_imagefolder(folder: Path) -> None:
+    """40 training and 6 test crops of the embedded photos as PNG files: a local dataset to stream."""
+    from ginr_apps.figures import to_pil
+    from ginr_data import EmbeddedPhotos
+
+    for split, count in (("train", 40), ("test", 6)):
+        (folder / split).mkdir(parents=True)
+        photos = EmbeddedPhotos(split, resolution=24, size=count, seed=1, flip=False)
+        for i in range(count):
+            to_pil(photos[i]["image"]).save(folder / split / f"{i:03d}.png")
 
 
 def _weights(out: Path, prior: bool) -> dict:
@@ -76,6 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--prior", action="store_true", help="kill apps/train_prior.py instead of apps/train.py")
+    parser.add_argument("--stream", action="store_true", help="apps/train.py on a streamed local imagefolder")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = random.Random(args.seed)
@@ -83,6 +101,8 @@ def main() -> None:
     config = root / "tiny.yaml"
     config.write_text(TINY)
     inr = None
+    if args.stream:
+        _write_imagefolder(root / "imagefolder")
     if args.prior:
         inr_run = root / "inr"
         subprocess.run([sys.executable, "apps/train.py", "--config", str(config), "--output-dir", str(inr_run),
@@ -118,6 +138,7 @@ def main() -> None:
         print(f"trial {trial}: killed by {', '.join(kills) or 'nothing (finished first)'}; "
               f"{'bit-exact' if same else 'DIFFERENT'}{'; LOST WORK' if lost_here else ''}", flush=True)  # fmt: skip
     app = "train_prior.py" if args.prior else "train.py (dropout 0.1, 2 loader workers)"
+    app = "train.py on a streamed imagefolder (dropout 0.1)" if args.stream else app
     print(f"{app}: {exact}/{interrupted} interrupted runs resumed bit-exact; {lost} lost work; "
           f"{args.trials - interrupted} trials finished before their kill")  # fmt: skip
 
