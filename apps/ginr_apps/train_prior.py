@@ -58,6 +58,7 @@ from ginr_diffusion.cache import num_shards, shard_range
 
 from .cards import command_line, prior_model_card
 from .checkpoints import RunState, claim_run, resume_run
+from .cli import checked_source, fail
 from .config import (
     ConfigError,
     SavedSettings,
@@ -343,6 +344,7 @@ def latent_cache(config: PriorRunConfig, inr, accelerator) -> LatentCache:
 
 def main(argv: list[str] | None = None) -> dict:
     args, config = parse_args(argv)
+    checked_source(config.prior.inr, "inr")  # a typo, a run folder, a pipeline: one line, before any work
     on_termination()
     out = Path(config.output_dir)
     here, chosen = resume_request(args.resume, out)
@@ -358,7 +360,10 @@ def _train(args: argparse.Namespace, config: PriorRunConfig, out: Path, chosen: 
     )
     set_seed(config.seed)
     main_process = accelerator.is_main_process
-    inr = GeneralizableINR.from_pretrained(prior.inr).to(accelerator.device).eval().requires_grad_(False)
+    try:
+        inr = GeneralizableINR.from_pretrained(prior.inr).to(accelerator.device).eval().requires_grad_(False)
+    except (OSError, ValueError) as err:  # not cached offline, a checkpoint that does not load
+        fail(str(err))
     if not ImageTask.accepts(inr):
         raise SystemExit(f"error: {prior.inr} is not an image INR (d_in={inr.d_in}); priors generate images")
     cache = latent_cache(config, inr, accelerator)

@@ -8,9 +8,9 @@ import pytest
 
 from ginr_core import LocalityAwareINR
 
-INR_APPS = ["evaluate", "render", "analyze"]
+INR_APPS = ["evaluate", "render", "analyze", "train_prior"]
 PIPELINE_APPS = ["sample", "evaluate_prior"]
-COMMANDS = {"analyze": ["locality"]}  # what comes before the model on the command line
+COMMANDS = {"analyze": ["locality"], "train_prior": ["--inr"]}  # what comes before the model
 TAKES_RUN_FOLDERS = {"analyze"}  # reads the run's data settings from its metrics.json
 
 
