@@ -62,6 +62,7 @@ def checked_source(source: str, kind: str) -> str:
             other = f"; it is a run folder of another kind (its {inside[0]}/ folder)" if inside else ""
             fail(f"{source} holds no ginr model (no config.json or model_index.json){other}; expected {wanted}")
     if held is not None and held.kind != kind:
-        hint = f"; its INR is the inr/ sub-folder ({path / 'inr'})" if held.kind == "pipeline" else ""
+        where = f"({path / 'inr'})" if path.exists() else f'(from_pretrained("{source}", subfolder="inr"))'
+        hint = f"; its INR is the inr/ sub-folder {where}" if held.kind == "pipeline" else ""
         fail(f"{source} holds {KINDS[held.kind][0].split(' (')[0]} ({held.class_name}), not {wanted}{hint}")
     return source

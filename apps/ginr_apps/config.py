@@ -218,16 +218,18 @@ def build_section(cls, values: Any, name: str, others: dict[str, type] | None = 
             close = difflib.get_close_matches(str(key), valid, n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
             raise ConfigError(f"unknown setting {name}.{key}; {name} settings are: {', '.join(valid)}{hint}")
-    # the types: OmegaConf's structured config of the dataclass checks (and converts) every value
-    try:
-        section = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(cls), values))
-    except OmegaConfBaseException as err:
-        key = str(getattr(err, "key", None) or next(iter(values), ""))
-        expected = _type_name(hints[key]) if key in hints else "value"
-        raise ConfigError(
-            f"{name}.{key} = {values.get(key)!r} is not a valid {expected} ({getattr(err, 'msg', err)})"
-        ) from None
-    return dataclasses.replace(section, **{k: tuple(v) for k, v in vars(section).items() if isinstance(v, list)})
+    # the types: OmegaConf's structured config of the dataclass checks (and converts) every value, one key at a
+    # time (so that an error names it); values stay as written (no ${...} interpolation)
+    checked = OmegaConf.structured(cls)
+    for key, value in values.items():
+        try:
+            checked = OmegaConf.merge(checked, {key: value})
+        except OmegaConfBaseException as err:
+            raise ConfigError(
+                f"{name}.{key} = {value!r} is not a valid {_type_name(hints[key])} ({str(err).splitlines()[0]})"
+            ) from None
+    plain = OmegaConf.to_container(checked, resolve=False)
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in plain.items()})
 
 
 def model_kwargs(model: dict[str, Any]) -> tuple[type, dict[str, Any]]:

@@ -333,7 +333,10 @@ def _schedule(config: RunConfig, train_set) -> tuple[int | None, int, int]:
     train = config.train
     if isinstance(train_set, torch.utils.data.IterableDataset):
         if train.max_steps is None or train.eval_every_epochs:
-            raise SystemExit("error: a streamed training split has no length: set train.max_steps and train.eval_every")
+            raise SystemExit(
+                "error: a streamed training split has no length, hence no epochs: set train.max_steps (and "
+                "train.epochs=null, train.eval_every_epochs=null)"
+            )
         return None, train.max_steps, train.eval_every
     steps_per_epoch = len(train_set) // train.batch_size
     if steps_per_epoch == 0:

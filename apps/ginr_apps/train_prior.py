@@ -365,7 +365,10 @@ def _train(args: argparse.Namespace, config: PriorRunConfig, out: Path, chosen: 
     except (OSError, ValueError) as err:  # not cached offline, a checkpoint that does not load
         fail(str(err))
     if not ImageTask.accepts(inr):
-        raise SystemExit(f"error: {prior.inr} is not an image INR (d_in={inr.d_in}); priors generate images")
+        raise SystemExit(
+            f"error: {prior.inr} is not an image INR (d_in={inr.d_in}, tokenizer={inr.tokenizer_class.name}); "
+            "priors generate images"
+        )
     cache = latent_cache(config, inr, accelerator)
     labels = None if prior.unconditional else cache.labels()  # (N,) int64: small; the latents stay on disk
     class_names = cache.class_names if labels is not None else None

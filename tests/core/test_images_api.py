@@ -86,3 +86,13 @@ def test_novel_view_renders_a_new_camera_from_posed_views(tiny):
     assert novel_view(model, pictures, poses, 40.0, camera).size == (16, 16)  # PIL in, PIL out
     with pytest.raises(ValueError, match=r"poses must be \(3, 4, 4\)"):
         novel_view(model, views, poses[:2], 40.0, camera)
+
+
+def test_16_bit_photos_are_scaled_as_the_loaders_scale_them(model):
+    from ginr_data import to_tensor
+    from ginr_data.images import to_rgb
+
+    deep = Image.fromarray(np.full((20, 20), 30000, dtype=np.uint16))  # mode I;16
+    ours = preprocess(deep, model)
+    theirs = to_tensor(to_rgb(deep, "deep.png").resize((16, 16)))
+    assert torch.allclose(ours[0], theirs, atol=1 / 255 + 1e-6)

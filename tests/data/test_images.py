@@ -336,3 +336,13 @@ def test_a_hub_style_dataset_with_configs_and_data_files_loads_from_a_local_copy
     assert len(files) == 5
     with pytest.raises(DatasetUnavailableError, match="medium"):
         image_dataset(root, "train", resolution=8, hub={"name": "medium"})
+
+
+def test_a_split_folder_of_any_name_and_a_flat_folder_read_by_role(tmp_path):
+    _write_photos(tmp_path / "d" / "train", 3)
+    _write_photos(tmp_path / "d" / "eval", 2)  # not a usual split name, but the folder of the split asked for
+    assert len(image_dataset(tmp_path / "d", "eval", resolution=8)) == 2
+    _write_photos(tmp_path / "flat", 20)
+    training = image_dataset(tmp_path / "flat", "all", resolution=8, train=True)  # data.train_split=all
+    held = image_dataset(tmp_path / "flat", "all", resolution=8, train=False)
+    assert len(training) == 18 and len(held) == 2 and not set(training.files) & set(held.files)

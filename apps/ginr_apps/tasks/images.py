@@ -158,7 +158,10 @@ class ImageTask(MeanSquaredLoss, Task):
                 f"set data.resolution or model.image_size"
             )
         if not self.accepts(model):
-            return f"image reconstruction needs pixel coordinates (d_in=2); the model has d_in={model.d_in}"
+            return (
+                "image reconstruction needs pixel coordinates (d_in=2) and image patches (tokenizer=patches); the "
+                f"model has d_in={model.d_in}, tokenizer={model.tokenizer_class.name}"
+            )
         return None
 
     def training_batch(self, items: dict, device, generators, batch_generator):

@@ -46,12 +46,15 @@ def _as_tensor(image: Any) -> torch.Tensor:
 
             rgba = image.convert("RGBA")
             image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+        width, height = image.size
+        if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):  # 16-bit and float greyscale, as the loaders
+            values = torch.frombuffer(bytearray(image.convert("F").tobytes()), dtype=torch.float32).view(height, width)
+            top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
+            top = 1.0 if image.mode == "F" and values.max() <= 1.0 else top
+            return (values / top).clamp(0.0, 1.0).expand(3, -1, -1)
         rgb = image.convert("RGB")
-        width, height = rgb.size
-        return (
-            torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8).view(height, width, 3).permute(2, 0, 1)
-            / 255.0
-        )
+        pixels = torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8).view(height, width, 3)
+        return pixels.permute(2, 0, 1) / 255.0
     if not isinstance(image, torch.Tensor):
         if type(image).__module__.split(".")[0] != "numpy":
             raise TypeError(f"expected PIL images, numpy arrays or tensors, got {type(image).__name__}")
@@ -166,7 +169,7 @@ def novel_view(
         model: a light-field or volume-rendering model (``d_in = 6``).
         views: the support views (PIL images, arrays or tensors of any size, as ``preprocess`` takes them).
         poses: ``(V, 4, 4)`` camera-to-world matrices of the views (``ginr_core.rays``' conventions).
-        focal: the views' focal length in pixels, at their own width (scaled with them).
+        focal: the views' focal length in pixels, at their own size (scaled with them).
         camera: ``(4, 4)`` camera-to-world matrix of the new view (e.g. ``orbit_around(poses, 8)[k]``).
         size: the new view's side in pixels (default: the model's input size), focal scaled to it.
         output: as ``reconstruct``'s (PIL when the views were PIL images).
@@ -174,13 +177,19 @@ def novel_view(
     if model.d_in != 6:
         raise ValueError(f"novel_view needs a model of rays (d_in=6); this one has d_in={model.d_in}")
     items = views if isinstance(views, Sequence) or (isinstance(views, torch.Tensor) and views.ndim == 4) else [views]
-    widths = [item.size[0] if hasattr(item, "convert") else item.shape[-1] for item in items]
-    rgb = preprocess(items, model)  # (V, 3, r, r)
+    first = items[0]
+    if hasattr(first, "convert"):  # PIL: (width, height)
+        height, width = first.size[1], first.size[0]
+    elif isinstance(first, torch.Tensor):  # (C, H, W)
+        height, width = first.shape[-2:]
+    else:  # an array: (H, W[, C])
+        height, width = first.shape[:2]
+    rgb = preprocess(items, model)  # (V, 3, r, r): the shorter side resized to r, the centre cropped
     poses = torch.as_tensor(poses, dtype=torch.float32)
     if poses.shape != (len(rgb), 4, 4):
         raise ValueError(f"poses must be ({len(rgb)}, 4, 4) for {len(rgb)} views, got {tuple(poses.shape)}")
     r, fmt = model.image_size[0], ray_format_of(model)
-    focal_r = float(focal) * r / widths[0]
+    focal_r = float(focal) * r / min(height, width)  # the resize of the shorter side scales the focal
     rays = posed_rays(poses, focal_r, r, r, fmt).permute(0, 3, 1, 2).to(rgb)  # (V, 6, r, r)
     side = size or r
     query = posed_rays(torch.as_tensor(camera, dtype=torch.float32), focal_r * side / r, side, side, fmt)

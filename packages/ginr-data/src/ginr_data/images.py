@@ -357,7 +357,10 @@ class StreamedImages(torch.utils.data.IterableDataset):
     draw keyed by (seed, k). ``start`` (resume) passes over the first items of the sequence: they are read
     again, not decoded, so a resumed run sees exactly the items an uninterrupted one would, at the cost of
     reading the consumed part of the stream once more. Items are ``{"image", "index": k, "skipped": 0}``;
-    an unreadable entry is skipped with a warning (``on_error="skip"``) or raises.
+    an unreadable entry is skipped with a warning (``on_error="skip"``) or raises. Resume counts the items
+    yielded before the checkpoint and passes over as many positions: it is exact when no entry before the
+    checkpoint was unreadable; after s skipped entries the resumed run continues s items earlier than the
+    interrupted one did (``on_error="raise"`` keeps it exact by stopping at the first).
     """
 
     def __init__(
@@ -379,7 +382,9 @@ class StreamedImages(torch.utils.data.IterableDataset):
         if on_error not in ("skip", "raise"):
             raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
         self.image_column = _image_column(stream.features, image_column, name)
-        stream = stream.cast_column(self.image_column, ImageFeature(decode=False)).select_columns(self.image_column)
+        if stream.features is not None:  # decoded here, so that a corrupt entry is skipped by name, not a crash
+            stream = stream.cast_column(self.image_column, ImageFeature(decode=False))
+        stream = stream.select_columns(self.image_column)
         stream = stream.shuffle(seed=seed, buffer_size=buffer_size) if buffer_size > 1 else stream
         self.stream = split_dataset_by_node(stream, rank=rank, world_size=world)
         self.resolution, self.random_crop, self.on_error, self.seed = int(resolution), random_crop, on_error, seed

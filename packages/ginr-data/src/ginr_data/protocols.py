@@ -173,12 +173,12 @@ SPLIT_FOLDERS = {"train", "training", "test", "testing", "val", "valid", "valida
 FLAT_SPLIT_SEED = 0  # the held-out files of a flat folder do not depend on the run's seed
 
 
-def _flat_split(path: Path, files: list[Path], split: str, fraction: float) -> tuple[list[Path], dict]:
-    """A flat folder's ``split``: ``"train"`` the files not held out, any other name the held-out ones: a seeded
+def _flat_split(path: Path, files: list[Path], train: bool, fraction: float) -> tuple[list[Path], dict]:
+    """A flat folder's training part (``train``: the files not held out) or its held-out part: a seeded
     ``fraction`` of the files (rounded up: at least one), disjoint by file. Returns the files and what was held out."""
     if not 0 < fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {fraction!r}")
-    part = "train" if split == "train" else "held-out"
+    part = "train" if train else "held-out"
     if len(files) < 2 and part == "train":
         return files, None  # nothing to hold out; asking for the held-out part of it is the error
     if len(files) < 2:
@@ -241,8 +241,9 @@ def image_dataset(
             directory or a Hub dataset id.
         split: split name (``"train"``, ``"test"``, ...). A folder without a protocol: with split
             sub-folders (``train/``, ``test/``, ``val/``, ...), the one of that name (an error naming the
-            ones there if it is missing); a flat folder is split by file, seeded: ``"train"`` is its
-            training part, any other split its held-out part (``test_fraction`` of the files, at least one).
+            ones there if it is missing); a flat folder is split by file, seeded: with ``train`` (the
+            default for ``"train"``) its training part, else its held-out part (``test_fraction`` of the
+            files, at least one).
         protocol: a name from ``IMAGE_PROTOCOLS`` (resolution, transforms, splits).
         resolution: output side r (default: the protocol's, or 32 for the photos).
         train: apply training augmentation (random crops and flips where the protocol has them;
@@ -318,6 +319,8 @@ def image_dataset(
             root = path / rule.subdir
         elif rule is None:
             splits = sorted(d.name for d in path.iterdir() if d.is_dir() and d.name.lower() in SPLIT_FOLDERS)
+            if (path / split).is_dir() and split not in splits:  # any folder named as the split is one
+                splits.append(split)
             if splits and split not in splits:
                 raise ValueError(
                     f"{path} has the split folders {splits} but no {split!r}; set the split to one of them"
@@ -327,7 +330,7 @@ def image_dataset(
         classes = "auto" if protocol is None else None
         if rule is None and root == path:
             classes = class_folders(path, files)  # of the whole folder: a class held out entirely keeps its id
-            files, held_out = _flat_split(path, files, split, test_fraction)
+            files, held_out = _flat_split(path, files, train, test_fraction)
         if rule is not None and rule.id_range is not None:
             files = _numbered(files, rule)
             if not files:
