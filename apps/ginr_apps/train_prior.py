@@ -344,7 +344,6 @@ def latent_cache(config: PriorRunConfig, inr, accelerator) -> LatentCache:
 
 def main(argv: list[str] | None = None) -> dict:
     args, config = parse_args(argv)
-    checked_source(config.prior.inr, "inr")  # a typo, a run folder, a pipeline: one line, before any work
     on_termination()
     out = Path(config.output_dir)
     here, chosen = resume_request(args.resume, out)
@@ -361,7 +360,9 @@ def _train(args: argparse.Namespace, config: PriorRunConfig, out: Path, chosen: 
     set_seed(config.seed)
     main_process = accelerator.is_main_process
     try:
-        inr = GeneralizableINR.from_pretrained(prior.inr).to(accelerator.device).eval().requires_grad_(False)
+        # a typo, a run folder or a pipeline: one line (after the launcher's setup is checked)
+        inr = GeneralizableINR.from_pretrained(checked_source(prior.inr, "inr"))
+        inr = inr.to(accelerator.device).eval().requires_grad_(False)
     except (OSError, ValueError) as err:  # not cached offline, a checkpoint that does not load
         fail(str(err))
     if not ImageTask.accepts(inr):
