@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ginr_core.images import DEFAULT_PREPROCESSING
 from ginr_data import image_dataset, sample_pixels
 
 from ..cli import at_least
@@ -134,7 +135,7 @@ class ImageTask(MeanSquaredLoss, Task):
 
     def preprocessing(self) -> dict:
         """What ``ginr_core.preprocess`` does to a user's image: as the evaluation transform of the data."""
-        return {"resize": "shorter_side", "crop": "center", "value_range": [0.0, 1.0]}
+        return dict(DEFAULT_PREPROCESSING)  # ginr_data's evaluation transform is this recipe
 
     def data_report(self, train_set, test_set) -> dict:
         held = getattr(test_set, "held_out", None)

@@ -46,9 +46,10 @@ _entry_points_loaded = False
 
 
 class Tokenizer(nn.Module):
-    """Base class of the tokenizers. A subclass sets ``name`` (it then registers itself), takes the
-    keyword arguments below, sets ``num_tokens`` (data tokens per instance, at most) and implements
-    ``check`` and ``forward``."""
+    """Base class of the tokenizers. A subclass sets ``name`` (it then registers itself), takes the keyword
+    arguments ``image_size``, ``patch_size``, ``padding``, ``in_channels``, ``num_views`` and ``width`` (the
+    encoder's), sets ``num_tokens`` (data tokens per instance, at most) and implements ``check`` and
+    ``forward``."""
 
     name: ClassVar[str] = ""
 
@@ -61,18 +62,6 @@ class Tokenizer(nn.Module):
             _TOKENIZERS[cls.name] = cls
 
     num_tokens: int
-
-    def __init__(
-        self,
-        *,
-        image_size: tuple[int, int],
-        patch_size: int,
-        padding: int,
-        in_channels: int,
-        num_views: int,
-        width: int,
-    ) -> None:
-        super().__init__()
 
     @classmethod
     def default_padding(cls, image_size: tuple[int, int], patch_size: int) -> int:
@@ -121,14 +110,7 @@ class PatchTokenizer(Tokenizer):
         num_views: int,
         width: int,
     ):
-        super().__init__(
-            image_size=image_size,
-            patch_size=patch_size,
-            padding=padding,
-            in_channels=in_channels,
-            num_views=num_views,
-            width=width,
-        )
+        super().__init__()
         height, width_px = image_size
         padded = (height + 2 * padding, width_px + 2 * padding)
         if padded[0] % patch_size or padded[1] % patch_size:

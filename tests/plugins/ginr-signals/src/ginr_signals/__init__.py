@@ -42,14 +42,7 @@ class SignalTokenizer(Tokenizer):
     name = "signal-patches"
 
     def __init__(self, *, image_size, patch_size, padding, in_channels, num_views, width):
-        super().__init__(
-            image_size=image_size,
-            patch_size=patch_size,
-            padding=padding,
-            in_channels=in_channels,
-            num_views=num_views,
-            width=width,
-        )
+        super().__init__()
         rows, length = image_size
         if rows != 1 or padding or length % patch_size or num_views != 1:
             raise ValueError(
