@@ -54,7 +54,14 @@ from ginr_diffusion import (
     write_shard,
     x0_loss,
 )
-from ginr_diffusion.cache import num_shards, shard_range
+from ginr_diffusion.cache import (
+    num_shards,
+    shard_range,
+    stream_progress,
+    stream_shard_name,
+    write_stream_done,
+    write_stream_manifest,
+)
 
 from .cards import command_line, prior_model_card
 from .checkpoints import RunState, claim_run, resume_run
@@ -110,6 +117,9 @@ class PriorData:
     cache_dir: str | None = setting(None, "latent cache (default: $GINR_CACHE/latents)")
     cache_dtype: str = setting("float32", "storage of the cached latents: float32, float16 or bfloat16 (half the disk)")
     shard_size: int = setting(4096, "latents per cache shard (each process encodes whole shards)")
+    streaming: bool = setting(
+        False, "encode a `datasets` source as a stream (one ordered pass, each process its share; no download first)"
+    )
     encode_batch_size: int = setting(64, "images per encoding batch")
     num_workers: int | None = setting(None, "loader workers of the encoding (null: some per process on GPUs)")
 
@@ -202,6 +212,8 @@ def load_prior_config(path, overrides: list[str]) -> PriorRunConfig:
     for name in ("shard_size", "encode_batch_size"):
         if getattr(data, name) < 1:
             raise ConfigError(f"data.{name} must be >= 1, got {getattr(data, name)}")
+    if data.streaming and data.source in ("photos", "digits"):
+        raise ConfigError(f"data.streaming reads a `datasets` source; data.source={data.source} is embedded")
     check_launcher_settings(train, data.num_workers)
     return config
 
@@ -293,16 +305,73 @@ def _split_off(chunks: list[torch.Tensor], size: int) -> tuple[torch.Tensor, lis
     return whole[:size], ([whole[size:]] if len(whole) > size else [])
 
 
+@torch.no_grad()
+def encode_stream(inr, config: PriorRunConfig, folder: Path, accelerator) -> tuple[int, list[str] | None]:
+    """Encode this process's share of a streamed source in one ordered pass, into its own shards (resuming
+    after its last whole one); returns the images encoded and the stream's class names."""
+    data, rank = config.data, accelerator.process_index
+    stream = image_dataset(
+        data.source,
+        data.split,
+        protocol=data.protocol,
+        resolution=None if data.protocol else inr.image_size[0],
+        train=False,
+        streaming=True,
+        passes=1,
+        buffer_size=1,  # in order: a restart finds the same items at the same positions
+        rank=rank,
+        world=accelerator.num_processes,
+    )
+    written, position, done = stream_progress(folder, rank)
+    if done:
+        return 0, stream.class_names
+    stream.start = position  # the items of the whole shards: read again, not decoded
+    loader = DataLoader(stream, batch_size=data.encode_batch_size, **loader_options(0, accelerator))
+    bar = tqdm(desc=f"encoding a stream (process {rank})", unit="img", disable=not accelerator.is_local_main_process)
+    pending: dict[str, list[torch.Tensor]] = {"latents": [], "labels": [], "index": []}
+    encoded = 0
+
+    def flush(size: int) -> None:
+        nonlocal written, pending
+        parts = {k: torch.cat(v) for k, v in pending.items() if v}
+        labels = parts["labels"][:size] if "labels" in parts else None
+        after = int(parts["index"][size - 1]) + 1  # the stream position after this shard's last item
+        write_shard(folder, 0, parts["latents"][:size], labels, dtype=data.cache_dtype,
+                    name=stream_shard_name(rank, written), metadata={"next_position": str(after)})  # fmt: skip
+        pending = {k: ([parts[k][size:]] if k in parts and len(parts[k]) > size else []) for k in pending}
+        written += 1
+
+    for items in loader:
+        pending["latents"].append(inr.encode(items["image"].to(accelerator.device)).float().cpu())
+        pending["index"].append(items["index"].long())
+        if "label" in items:
+            pending["labels"].append(items["label"].long())
+        encoded += len(items["image"])
+        bar.update(len(items["image"]))
+        while sum(len(x) for x in pending["latents"]) >= data.shard_size:
+            flush(data.shard_size)
+    left = sum(len(x) for x in pending["latents"])
+    if left:
+        flush(left)
+    bar.close()
+    write_stream_done(folder, rank, written)
+    return encoded, stream.class_names
+
+
 def latent_cache(config: PriorRunConfig, inr, accelerator) -> LatentCache:
     """The training set's latents: read from the cache, or encoded by every process (its own shards) first."""
     resolution = inr.image_size[0]
     data = config.data
     key = {"data": str(data.source), "protocol": data.protocol, "split": data.split, "resolution": resolution}
     key.update(dtype=data.cache_dtype, shard_size=data.shard_size)
+    if data.streaming:  # each process's share of a stream depends on their number
+        key.update(streaming=True, processes=accelerator.num_processes)
     if Path(str(data.source)).exists():  # a local folder or saved dataset: new or edited files change the key
         key["modified"] = Path(str(data.source)).stat().st_mtime_ns
     folder = (Path(data.cache_dir) if data.cache_dir else cache_dir() / "latents") / _fingerprint(inr, key)
-    if not (folder / "manifest.json").is_file():
+    if data.streaming and not (folder / "manifest.json").is_file():
+        _encode_stream_cache(config, inr, accelerator, folder, key)
+    elif not (folder / "manifest.json").is_file():
         dataset = image_dataset(
             data.source,
             data.split,
@@ -323,23 +392,46 @@ def latent_cache(config: PriorRunConfig, inr, accelerator) -> LatentCache:
             )
         started = time.perf_counter()
         encoded = encode_shards(inr, dataset, missing[rank::world], config, folder, accelerator)
-        seconds = time.perf_counter() - started
-        counts = accelerator.gather(torch.tensor([encoded, seconds], dtype=torch.float64, device=accelerator.device))
+        counts = _encoding_report(accelerator, encoded, time.perf_counter() - started)
         if accelerator.is_main_process:
             names = getattr(dataset, "class_names", None)
             write_manifest(folder, len(dataset), data.shard_size, dtype=data.cache_dtype, key=key, class_names=names)
-            total = counts.reshape(-1, 2)
-            if total[:, 0].sum() > 0:
-                rate = float(total[:, 0].sum() / total[:, 1].max())
-                for p, (n, t) in enumerate(total.tolist()):
-                    print(f"  process {p}: {int(n)} images in {t:.1f} s", flush=True)
-                print(
-                    f"encoded {int(total[:, 0].sum())} images in {float(total[:, 1].max()):.1f} s "
-                    f"({rate:.1f} images/s over {world} process(es))",
-                    flush=True,
-                )
+            counts()
         accelerator.wait_for_everyone()
     return LatentCache(folder)
+
+
+def _encode_stream_cache(config: PriorRunConfig, inr, accelerator, folder: Path, key: dict) -> None:
+    if accelerator.is_main_process:
+        print(f"latent cache {folder}: encoding a stream over {accelerator.num_processes} process(es)", flush=True)
+    started = time.perf_counter()
+    encoded, names = encode_stream(inr, config, folder, accelerator)
+    counts = _encoding_report(accelerator, encoded, time.perf_counter() - started)
+    if accelerator.is_main_process:
+        write_stream_manifest(folder, accelerator.num_processes, config.data.shard_size,
+                              dtype=config.data.cache_dtype, key=key, class_names=names)  # fmt: skip
+        counts()
+    accelerator.wait_for_everyone()
+
+
+def _encoding_report(accelerator, encoded: int, seconds: float):
+    """Gather every process's (images, seconds); returns what prints them (on the main process)."""
+    counts = accelerator.gather(torch.tensor([encoded, seconds], dtype=torch.float64, device=accelerator.device))
+    world = accelerator.num_processes
+
+    def show() -> None:
+        total = counts.reshape(-1, 2)
+        if total[:, 0].sum() > 0:
+            rate = float(total[:, 0].sum() / total[:, 1].max())
+            for p, (n, t) in enumerate(total.tolist()):
+                print(f"  process {p}: {int(n)} images in {t:.1f} s", flush=True)
+            print(
+                f"encoded {int(total[:, 0].sum())} images in {float(total[:, 1].max()):.1f} s "
+                f"({rate:.1f} images/s over {world} process(es))",
+                flush=True,
+            )
+
+    return show
 
 
 def main(argv: list[str] | None = None) -> dict:

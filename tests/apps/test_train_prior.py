@@ -217,3 +217,86 @@ def test_prior_trackers_and_sampling_split_over_two_processes(tmp_path, digits_i
     one, two = (json.loads((tmp_path / f"fid{n}.json").read_text()) for n in (1, 2))
     assert two["processes"] == 2 and one["processes"] == 1
     assert abs(one["fid"] - two["fid"]) < 1e-3 * max(1.0, one["fid"])
+
+
+def _class_folder(root, classes=("cat", "dog", "owl"), per_class=7):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for name in classes:
+        (root / "train" / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 255, (20 + i, 24, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / "train" / name / f"{name}{i}.png")
+    return root
+
+
+def _assert_same_items(cache, other):
+    """The two caches hold the same latents and class names, item for item, in any order."""
+    (a, a_labels), (b, b_labels) = cache[range(len(cache))], other[range(len(other))]
+    assert len(a) == len(b)
+    nearest = torch.cdist(a.flatten(1), b.flatten(1)).min(dim=1)
+    assert nearest.values.max() < 1e-4 and len(set(nearest.indices.tolist())) == len(a)  # a one-to-one match
+    assert [cache.class_names[i] for i in a_labels] == [other.class_names[i] for i in b_labels[nearest.indices]]
+
+
+def test_a_streamed_source_is_encoded_in_one_pass_resumes_after_a_kill_and_splits_over_processes(
+    tmp_path, digits_inr, app, monkeypatch
+):
+    import sys
+
+    from accelerate import Accelerator
+
+    from ginr_apps import train_prior
+    from ginr_core import GeneralizableINR
+
+    data = _class_folder(tmp_path / "photos")
+    inr = GeneralizableINR.from_pretrained(digits_inr).eval()
+    accelerator = Accelerator(cpu=True)
+
+    def config(cache, streaming=True):
+        settings = [f"prior.inr={digits_inr}", f"data.source={data}", f"data.cache_dir={cache}", "data.shard_size=4"]
+        return train_prior.load_prior_config(None, [*settings, f"data.streaming={str(streaming).lower()}"])
+
+    listed = train_prior.latent_cache(config(tmp_path / "listed", streaming=False), inr, accelerator)
+    streamed = train_prior.latent_cache(config(tmp_path / "whole"), inr, accelerator)
+    assert len(streamed) == len(listed) == 21 and streamed.class_names == ["cat", "dog", "owl"]
+    assert [rows for _, rows in streamed.info["files"]] == [4, 4, 4, 4, 4, 1]
+    _assert_same_items(streamed, listed)
+
+    written = []
+    real = train_prior.write_shard
+
+    def dies_after_two(*args, **kwargs):
+        if len(written) == 2:
+            raise KeyboardInterrupt  # killed while the third shard is being encoded
+        written.append(kwargs["name"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_prior, "write_shard", dies_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        train_prior.latent_cache(config(tmp_path / "killed"), inr, accelerator)
+    (folder,) = list((tmp_path / "killed").iterdir())
+    assert sorted(p.name for p in folder.iterdir()) == written == ["stream-r000-00000.safetensors",
+                                                                   "stream-r000-00001.safetensors"]  # fmt: skip
+    monkeypatch.setattr(train_prior, "write_shard", real)
+    stamps = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    resumed = train_prior.latent_cache(config(tmp_path / "killed"), inr, accelerator)
+    assert all((folder / name).stat().st_mtime_ns == stamp for name, stamp in stamps.items())  # kept, not redone
+    for name, _ in streamed.info["files"]:
+        assert (streamed.folder / name).read_bytes() == (resumed.folder / name).read_bytes(), name
+
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
+    launcher += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    result = app(PRIOR, "--inr", digits_inr, "--output-dir", tmp_path / "two", "--batch-size", "4", "--max-steps", "1",
+                 "--sample-steps", "1", "--cache-dir", tmp_path / "two-processes", f"data.source={data}",
+                 "data.streaming=true", "data.shard_size=4", launcher=launcher,
+                 env={"ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert "encoding a stream over 2 process(es)" in result.stdout
+    (two,) = [p.parent for p in (tmp_path / "two-processes").glob("*/manifest.json")]
+    shared = LatentCache(two)
+    counts = {}
+    for name, rows in shared.info["files"]:
+        counts[name[:11]] = counts.get(name[:11], 0) + rows
+    assert counts == {"stream-r000": 11, "stream-r001": 10}  # each process encoded its share
+    _assert_same_items(shared, listed)

@@ -348,8 +348,24 @@ def _image_column(features, image_column: str | None, name: str) -> str:
     return image_column
 
 
+def _label_column(features, label_column: str | bool | None, name: str) -> str | None:
+    """The ``ClassLabel`` column of a ``datasets`` source: ``label_column``, its only one when ``None`` (no
+    labels when it has none), no labels for ``False``."""
+    from datasets import ClassLabel
+
+    labels = [k for k, feature in (features or {}).items() if isinstance(feature, ClassLabel)]
+    if label_column is None:
+        if len(labels) > 1:
+            raise ValueError(f"{name}: several ClassLabel columns {labels}; pass label_column (or False)")
+        return labels[0] if labels else None
+    if label_column is not False and label_column not in labels:
+        raise ValueError(f"{name}: {label_column!r} is not a ClassLabel column; ClassLabel columns: {labels}")
+    return label_column or None
+
+
 class StreamedImages(torch.utils.data.IterableDataset):
-    """This process's share of a streamed ``datasets.IterableDataset`` of images, endless over epochs.
+    """This process's share of a streamed ``datasets.IterableDataset`` of images, endless over epochs
+    (or ``passes`` of them: 1 reads each item once, in order, e.g. to encode it).
 
     The stream is shuffled through a seeded buffer of ``buffer_size`` items (reshuffled each epoch with
     ``set_epoch``), split over the ``world`` processes by ``datasets.distributed.split_dataset_by_node``
@@ -361,6 +377,9 @@ class StreamedImages(torch.utils.data.IterableDataset):
     yielded before the checkpoint and passes over as many positions: it is exact when no entry before the
     checkpoint was unreadable; after s skipped entries the resumed run continues s items earlier than the
     interrupted one did (``on_error="raise"`` keeps it exact by stopping at the first).
+
+    A labeled stream (its only ``ClassLabel`` column, or ``label_column``; ``False``: none) adds ``"label"``
+    to each item and names its classes in ``class_names``.
     """
 
     def __init__(
@@ -375,6 +394,8 @@ class StreamedImages(torch.utils.data.IterableDataset):
         world: int = 1,
         buffer_size: int = 1000,
         name: str = "stream",
+        label_column: str | bool | None = None,
+        passes: int | None = None,
     ):
         from datasets import Image as ImageFeature
         from datasets.distributed import split_dataset_by_node
@@ -384,16 +405,20 @@ class StreamedImages(torch.utils.data.IterableDataset):
         self.image_column = _image_column(stream.features, image_column, name)
         if stream.features is not None:  # decoded here, so that a corrupt entry is skipped by name, not a crash
             stream = stream.cast_column(self.image_column, ImageFeature(decode=False))
-        stream = stream.select_columns(self.image_column)
+        self.label_column = _label_column(stream.features, label_column, name)
+        self.class_names = list(stream.features[self.label_column].names) if self.label_column else None
+        stream = stream.select_columns([self.image_column] + ([self.label_column] if self.label_column else []))
         stream = stream.shuffle(seed=seed, buffer_size=buffer_size) if buffer_size > 1 else stream
         self.stream = split_dataset_by_node(stream, rank=rank, world_size=world)
         self.resolution, self.random_crop, self.on_error, self.seed = int(resolution), random_crop, on_error, seed
         self.name, self.rank, self.world, self.start = name, rank, world, 0
-        self.class_names = None
+        if passes is not None and passes < 1:
+            raise ValueError(f"passes must be >= 1 (or None: endless), got {passes}")
+        self.passes = passes
 
     def __iter__(self):
         position = 0
-        for epoch in itertools.count():
+        for epoch in itertools.count() if self.passes is None else range(self.passes):
             self.stream.set_epoch(epoch)
             read = 0
             for row in self.stream:
@@ -413,9 +438,20 @@ class StreamedImages(torch.utils.data.IterableDataset):
                     picture = random_crop_flip(image, self.resolution, np.random.default_rng([self.seed, k]))
                 else:
                     picture = resize_center_crop(image, self.resolution)
-                yield {"image": to_tensor(picture), "index": k, "skipped": 0}
+                item = {"image": to_tensor(picture), "index": k, "skipped": 0}
+                if self.label_column:
+                    item["label"] = self._label(row[self.label_column], k)
+                yield item
             if read == 0:
                 raise ImageLoadError(f"{self.name}: the stream of process {self.rank} of {self.world} holds no items")
+
+    def _label(self, value, k: int) -> int:
+        if value is None or not 0 <= int(value) < len(self.class_names):
+            raise ValueError(
+                f"{self.name} item {k} (process {self.rank}): label {value} in column {self.label_column!r} is not "
+                f"one of its {len(self.class_names)} classes"
+            )
+        return int(value)
 
     def skipped_sources(self, index: int, skipped: int) -> list[int]:
         return []  # unreadable stream entries are warned about as they are met
@@ -449,22 +485,14 @@ class HFImageDataset(_ImageDataset):
         label_column: str | bool | None = None,
     ):
         super().__init__(resolution, random_crop, on_error, seed)
-        from datasets import ClassLabel
         from datasets import Image as ImageFeature
 
         image_column = _image_column(dataset.features, image_column, name)
         # decode ourselves, so that a corrupt entry is an ImageLoadError naming the row, not a crash
         self.dataset = dataset.cast_column(image_column, ImageFeature(decode=False))
         self.image_column, self.name = image_column, name
-        labels = [k for k, feature in dataset.features.items() if isinstance(feature, ClassLabel)]
         chosen = label_column is not None
-        if label_column is None:
-            if len(labels) > 1:
-                raise ValueError(f"{name}: several ClassLabel columns {labels}; pass label_column (or False)")
-            label_column = labels[0] if labels else False
-        elif label_column is not False and label_column not in labels:
-            raise ValueError(f"{name}: {label_column!r} is not a ClassLabel column; ClassLabel columns: {labels}")
-        self.label_column = label_column or None
+        self.label_column = _label_column(dataset.features, label_column, name)
         if self.label_column:
             self.class_names = list(dataset.features[self.label_column].names)
             # one column read once (Arrow, memory-mapped), not a row decoded per label

@@ -200,18 +200,20 @@ def _flat_split(path: Path, files: list[Path], train: bool, fraction: float) -> 
     return chosen, report
 
 
-def _streamed(source, split, hub, train, resolution, random_crop, image_column, on_error, seed, sharing, size):
-    """``image_dataset`` of a stream: the training split as ``StreamedImages``, another split's first ``size``
-    items (256 by default) read into memory (a test set is scored item by item)."""
+def _streamed(source, split, hub, train, resolution, random_crop, columns, on_error, seed, sharing, size):
+    """``image_dataset`` of a stream: the training split (or any split read in ``passes``) as
+    ``StreamedImages``, another split's first ``size`` items (256 by default) read into memory (a test set is
+    scored item by item)."""
     import datasets
 
+    image_column, label_column = columns
     stream = _load_hub_dataset(source, split, {**hub, "streaming": True})
-    if train:
-        rank, world, buffer_size = sharing
+    rank, world, buffer_size, passes = sharing
+    if train or passes is not None:
         return StreamedImages(stream, resolution, random_crop, image_column, on_error, seed, rank, world,
-                              buffer_size, name=source)  # fmt: skip
+                              buffer_size, name=source, label_column=label_column, passes=passes)  # fmt: skip
     held = datasets.Dataset.from_list(list(stream.take(size or 256)), features=stream.features)
-    return HFImageDataset(held, resolution, False, image_column, on_error, seed, f"{source} ({split})")
+    return HFImageDataset(held, resolution, False, image_column, on_error, seed, f"{source} ({split})", label_column)
 
 
 def image_dataset(
@@ -233,6 +235,7 @@ def image_dataset(
     buffer_size: int = 1000,
     rank: int = 0,
     world: int = 1,
+    passes: int | None = None,
 ) -> Dataset:
     """One split of an image source, transformed as its protocol says.
 
@@ -264,6 +267,8 @@ def image_dataset(
             local folder) as a stream, nothing downloaded ahead: the training split (``train=True``) as
             ``StreamedImages`` (this process's share, ``rank`` of ``world``, shuffled through a buffer of
             ``buffer_size``), any other split as its first ``size`` items (default 256), held in memory.
+            With ``passes`` (e.g. 1: each item once, in order, with ``buffer_size=1``), any split is streamed
+            so, without augmentation unless ``train``.
     """
     train = split == "train" if train is None else train
     rule, random_crop = None, False
@@ -364,8 +369,8 @@ def image_dataset(
     hf_split = rule.hf_split if rule is not None and rule.hf_split else split
     where = str(path if path.is_dir() else source)
     if streaming:
-        return _streamed(where, hf_split, hub, train, resolution, random_crop, image_column, on_error, seed,
-                         (rank, world, buffer_size), size)  # fmt: skip
+        return _streamed(where, hf_split, hub, train, resolution, random_crop, (image_column, label_column),
+                         on_error, seed, (rank, world, buffer_size, passes), size)  # fmt: skip
     loaded = _load_hub_dataset(where, hf_split, hub)
     if size is not None:
         loaded = loaded.select(range(min(size, len(loaded))))

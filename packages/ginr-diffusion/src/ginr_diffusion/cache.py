@@ -16,6 +16,13 @@ touches only its rows (no read-ahead), and the pages are released from the proce
 (they stay in the operating system's page cache), so a process never holds the cache in memory
 (ImageNet's 1.28 M x 256 x 256 latents are ~336 GB in float32, half in float16 or bfloat16). The
 statistics of the whole set are merged from the shards' own, with no second pass over the data.
+
+A stream (a ``datasets.IterableDataset``: no length, no random access) is encoded in one ordered pass by
+each process over its own share of the stream, into shards of its own (``stream-r{rank}-{i}``, each
+``shard_size`` items but the last, recording in its metadata the stream position after its last item).
+A stopped encoding resumes after each process's last whole shard (the stream read again to there, not
+decoded); a process that reached the end of its share leaves ``stream-r{rank}-done.json``. The manifest
+then lists the shards and their counts in rank order (``files``), and ``LatentCache`` reads both layouts.
 """
 
 from __future__ import annotations
@@ -34,7 +41,18 @@ from safetensors.torch import save
 
 from .statistics import LatentStatistics
 
-__all__ = ["STORAGE_DTYPES", "LatentCache", "LatentCacheError", "missing_shards", "write_manifest", "write_shard"]
+__all__ = [
+    "STORAGE_DTYPES",
+    "LatentCache",
+    "LatentCacheError",
+    "missing_shards",
+    "stream_progress",
+    "stream_shard_name",
+    "write_manifest",
+    "write_shard",
+    "write_stream_done",
+    "write_stream_manifest",
+]
 
 STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 # safetensors dtype -> (numpy dtype of the memory map, torch dtype to view it as)
@@ -54,6 +72,10 @@ class LatentCacheError(ValueError):
 
 def shard_name(index: int) -> str:
     return f"shard-{index:05d}.safetensors"
+
+
+def stream_shard_name(rank: int, index: int) -> str:
+    return f"stream-r{rank:03d}-{index:05d}.safetensors"
 
 
 def num_shards(count: int, shard_size: int) -> int:
@@ -85,8 +107,11 @@ def write_shard(
     latents: torch.Tensor,
     labels: torch.Tensor | None = None,
     dtype: str = "float32",
+    name: str | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> Path:
-    """Write shard ``index`` atomically: ``(n, R, D)`` latents in ``dtype``, labels, and their statistics."""
+    """Write shard ``index`` (or the file ``name``) atomically: ``(n, R, D)`` latents in ``dtype``, labels,
+    their statistics and string ``metadata``."""
     if dtype not in STORAGE_DTYPES:
         raise ValueError(f"storage dtype must be one of {', '.join(STORAGE_DTYPES)}, got {dtype!r}")
     if latents.dim() != 3:
@@ -102,8 +127,8 @@ def write_shard(
     }
     if labels is not None:
         tensors["labels"] = labels.to(torch.int64).contiguous()
-    path = Path(folder) / shard_name(index)
-    _write_atomically(path, save(tensors))
+    path = Path(folder) / (name or shard_name(index))
+    _write_atomically(path, save(tensors, metadata=metadata))
     return path
 
 
@@ -144,11 +169,56 @@ def write_manifest(folder: str | os.PathLike, count: int, shard_size: int, **inf
     if missing:
         raise LatentCacheError(f"{folder}: shards {missing[:10]} are missing or incomplete")
     for s in range(num_shards(count, shard_size)):
-        rows = _header(folder / shard_name(s))[0]["latents"]["shape"][0]
+        rows = _rows(folder / shard_name(s))
         expected = len(shard_range(s, count, shard_size))
         if rows != expected:
             raise LatentCacheError(f"{folder / shard_name(s)}: {rows} latents, expected {expected}")
     manifest = {"count": count, "shard_size": shard_size, "shards": num_shards(count, shard_size), **info}
+    path = folder / MANIFEST
+    _write_atomically(path, json.dumps(manifest, indent=2).encode())
+    return path
+
+
+def _rows(path: Path) -> int:
+    return int(_header(path)[0]["latents"]["shape"][0])
+
+
+def stream_progress(folder: str | os.PathLike, rank: int) -> tuple[int, int, bool]:
+    """Where process ``rank``'s encoding of a stream stands: ``(whole shards written, stream position after
+    them, whether its share is done)``."""
+    folder = Path(folder)
+    written, position = 0, 0
+    while _shard_complete(folder / stream_shard_name(rank, written)):
+        metadata = _header(folder / stream_shard_name(rank, written))[0].get("__metadata__") or {}
+        position = int(metadata.get("next_position", position))
+        written += 1
+    return written, position, (folder / f"stream-r{rank:03d}-done.json").is_file()
+
+
+def write_stream_done(folder: str | os.PathLike, rank: int, shards: int) -> None:
+    """Mark process ``rank``'s share of a stream encoded: ``shards`` whole shards."""
+    _write_atomically(Path(folder) / f"stream-r{rank:03d}-done.json", json.dumps({"shards": shards}).encode())
+
+
+def write_stream_manifest(folder: str | os.PathLike, world: int, shard_size: int, **info) -> Path:
+    """Check that every one of the ``world`` processes finished its share of the stream, then list their
+    shards (rank order) and mark the cache complete."""
+    folder = Path(folder)
+    files = []
+    for rank in range(world):
+        done = folder / f"stream-r{rank:03d}-done.json"
+        if not done.is_file():
+            raise LatentCacheError(f"{done}: missing; process {rank} did not finish its share of the stream")
+        shards = int(json.loads(done.read_text())["shards"])
+        for i in range(shards):
+            path = folder / stream_shard_name(rank, i)
+            if not _shard_complete(path):
+                raise LatentCacheError(f"{path}: missing or incomplete")
+            files.append([path.name, _rows(path)])
+    count = sum(rows for _, rows in files)
+    if count == 0:
+        raise LatentCacheError(f"{folder}: the stream gave no images to encode")
+    manifest = {"count": count, "shard_size": shard_size, "shards": len(files), "files": files, **info}
     path = folder / MANIFEST
     _write_atomically(path, json.dumps(manifest, indent=2).encode())
     return path
@@ -207,9 +277,21 @@ class LatentCache:
         try:
             self.info = json.loads(manifest.read_text())
             self.count, self.shard_size = int(self.info["count"]), int(self.info["shard_size"])
+            if "files" in self.info:  # a stream's shards, listed with their counts
+                names = [str(name) for name, _ in self.info["files"]]
+                rows = [int(n) for _, n in self.info["files"]]
+            else:
+                names = [shard_name(s) for s in range(num_shards(self.count, self.shard_size))]
+                rows = [len(shard_range(s, self.count, self.shard_size)) for s in range(len(names))]
         except (ValueError, KeyError, TypeError) as err:
             raise LatentCacheError(f"{manifest}: damaged manifest ({type(err).__name__}: {err})") from None
-        self.shards = [_Shard(self.folder / shard_name(s)) for s in range(num_shards(self.count, self.shard_size))]
+        if any(Path(name).name != name for name in names) or sum(rows) != self.count:
+            raise LatentCacheError(f"{manifest}: damaged manifest (its shard list does not add up to its count)")
+        self.shards = [_Shard(self.folder / name) for name in names]
+        for shard, n in zip(self.shards, rows):
+            if shard.arrays["latents"][0].shape[0] != n:
+                raise LatentCacheError(f"{shard.path}: {shard.arrays['latents'][0].shape[0]} latents, expected {n}")
+        self.offsets = np.cumsum([0, *rows])  # shard s holds items offsets[s] .. offsets[s + 1] - 1
         self.shape = tuple(self.shards[0].arrays["latents"][0].shape[1:])
         self.labeled = "labels" in self.shards[0].arrays
         self.class_names = self.info.get("class_names")
@@ -223,10 +305,10 @@ class LatentCache:
             raise IndexError(f"latent cache of {self.count} items indexed with {index.min()}..{index.max()}")
         latents = torch.empty((index.size, *self.shape), dtype=torch.float32)
         labels = torch.empty(index.size, dtype=torch.long) if self.labeled else None
-        shard_of = index // self.shard_size
+        shard_of = np.searchsorted(self.offsets, index, side="right") - 1
         for s in np.unique(shard_of):
             where = np.flatnonzero(shard_of == s)
-            rows = index[where] - s * self.shard_size
+            rows = index[where] - self.offsets[s]
             latents[where] = self.shards[s].take("latents", rows).float()
             if labels is not None:
                 labels[where] = self.shards[s].take("labels", rows)
