@@ -341,10 +341,15 @@ def encode_stream(inr, config: PriorRunConfig, folder: Path, accelerator) -> tup
         pending = {k: ([parts[k][size:]] if k in parts and len(parts[k]) > size else []) for k in pending}
         written += 1
 
+    labeled = None
     for items in loader:
+        if labeled is None:
+            labeled = "label" in items
+        elif labeled != ("label" in items):
+            raise ValueError(f"{data.source}: some items of the stream have labels and others none")
         pending["latents"].append(inr.encode(items["image"].to(accelerator.device)).float().cpu())
         pending["index"].append(items["index"].long())
-        if "label" in items:
+        if labeled:
             pending["labels"].append(items["label"].long())
         encoded += len(items["image"])
         bar.update(len(items["image"]))
@@ -355,7 +360,7 @@ def encode_stream(inr, config: PriorRunConfig, folder: Path, accelerator) -> tup
         flush(left)
     bar.close()
     write_stream_done(folder, rank, written)
-    return encoded, stream.class_names
+    return encoded, stream.class_names  # the manifest keeps them only if the shards hold labels
 
 
 def latent_cache(config: PriorRunConfig, inr, accelerator) -> LatentCache:

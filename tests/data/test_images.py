@@ -346,3 +346,20 @@ def test_a_split_folder_of_any_name_and_a_flat_folder_read_by_role(tmp_path):
     training = image_dataset(tmp_path / "flat", "all", resolution=8, train=True)  # data.train_split=all
     held = image_dataset(tmp_path / "flat", "all", resolution=8, train=False)
     assert len(training) == 18 and len(held) == 2 and not set(training.files) & set(held.files)
+
+
+def test_a_stream_read_in_one_pass_gives_labels_of_class_folders_and_none_for_split_folders(tmp_path):
+    rng = np.random.default_rng(0)
+    for folder in ("classes/train/cat", "classes/train/dog", "splits/train", "splits/test"):
+        (tmp_path / folder).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 255, (9, 11, 3), dtype=np.uint8)).save(tmp_path / folder / f"{i}.png")
+    labeled = image_dataset(tmp_path / "classes", resolution=8, streaming=True, passes=1, buffer_size=1, train=False)
+    items = list(labeled)
+    assert labeled.class_names == ["cat", "dog"] and sorted(item["label"] for item in items) == [0, 0, 0, 1, 1, 1]
+    assert [item["index"] for item in items] == list(range(6)) and items[0]["image"].shape == (3, 8, 8)
+    unlabeled = image_dataset(tmp_path / "splits", resolution=8, streaming=True, passes=2, buffer_size=1, train=False)
+    items = list(unlabeled)
+    assert len(items) == 6 and not any("label" in item for item in items)  # two passes of the 3 training images
+    with pytest.raises(ValueError, match="passes must be >= 1"):
+        image_dataset(tmp_path / "splits", resolution=8, streaming=True, passes=0)

@@ -379,7 +379,8 @@ class StreamedImages(torch.utils.data.IterableDataset):
     interrupted one did (``on_error="raise"`` keeps it exact by stopping at the first).
 
     A labeled stream (its only ``ClassLabel`` column, or ``label_column``; ``False``: none) adds ``"label"``
-    to each item and names its classes in ``class_names``.
+    to each item and names its classes in ``class_names`` (an inferred column that a row leaves empty, as
+    ``imagefolder``'s split folders do, leaves that item unlabeled).
     """
 
     def __init__(
@@ -407,7 +408,11 @@ class StreamedImages(torch.utils.data.IterableDataset):
             stream = stream.cast_column(self.image_column, ImageFeature(decode=False))
         self.label_column = _label_column(stream.features, label_column, name)
         self.class_names = list(stream.features[self.label_column].names) if self.label_column else None
-        stream = stream.select_columns([self.image_column] + ([self.label_column] if self.label_column else []))
+        # a label that `datasets` inferred (imagefolder's parent folders) may be absent from every row (split
+        # folders): such items come unlabeled; a label column that was asked for must be in each row
+        self._label_asked = label_column is not None
+        if not self.label_column:
+            stream = stream.select_columns(self.image_column)
         stream = stream.shuffle(seed=seed, buffer_size=buffer_size) if buffer_size > 1 else stream
         self.stream = split_dataset_by_node(stream, rank=rank, world_size=world)
         self.resolution, self.random_crop, self.on_error, self.seed = int(resolution), random_crop, on_error, seed
@@ -439,8 +444,8 @@ class StreamedImages(torch.utils.data.IterableDataset):
                 else:
                     picture = resize_center_crop(image, self.resolution)
                 item = {"image": to_tensor(picture), "index": k, "skipped": 0}
-                if self.label_column:
-                    item["label"] = self._label(row[self.label_column], k)
+                if self.label_column and (self._label_asked or row.get(self.label_column) is not None):
+                    item["label"] = self._label(row.get(self.label_column), k)
                 yield item
             if read == 0:
                 raise ImageLoadError(f"{self.name}: the stream of process {self.rank} of {self.world} holds no items")

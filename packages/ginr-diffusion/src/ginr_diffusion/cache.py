@@ -218,6 +218,13 @@ def write_stream_manifest(folder: str | os.PathLike, world: int, shard_size: int
     count = sum(rows for _, rows in files)
     if count == 0:
         raise LatentCacheError(f"{folder}: the stream gave no images to encode")
+    labeled = {"labels" in _header(folder / name)[0] for name, _ in files}
+    if len(labeled) > 1:
+        raise LatentCacheError(f"{folder}: some shards of the stream hold labels and others none")
+    if labeled == {False}:
+        info["class_names"] = None  # a stream whose rows carry no labels (imagefolder's split folders)
+    elif not info.get("class_names"):
+        raise LatentCacheError(f"{folder}: the shards hold labels but no class names were given")
     manifest = {"count": count, "shard_size": shard_size, "shards": len(files), "files": files, **info}
     path = folder / MANIFEST
     _write_atomically(path, json.dumps(manifest, indent=2).encode())
