@@ -26,6 +26,7 @@ APPS = [
     ("sample.py", "images from a trained prior"),
     ("evaluate_prior.py", "FID of a prior's samples"),
     ("publish.py", "publish a model or prior to the Hugging Face Hub"),
+    ("demo.py", "a browser demo (Gradio) of reconstruction, locality, novel views and generation"),
 ]
 WIDTH = "100"  # argparse wraps help to $COLUMNS: fixed, so the page is the same everywhere
 

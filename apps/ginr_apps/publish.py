@@ -14,8 +14,16 @@ is Hub metadata (``library_name: ginr``, tags, license, datasets when the data i
 wrote), with a usage snippet for this repository, plus the run's ``metrics.json``, those evaluation
 files and its preview picture.
 
-``--dry-run DIR`` writes exactly the folder that would be uploaded and lists it, without network.
-Uploading needs a token with write access (``hf auth login`` or ``HF_TOKEN``, or ``--token``).
+``--space`` publishes the browser demo (``apps/demo.py``) as a Gradio Space instead: ``app.py``, the
+demo's module, ``requirements.txt``, a Space card, and the files of the models named by ``--model``,
+``--nvs-model`` and ``--prior`` (run or model folders, checked as a model's are), nothing else::
+
+    python apps/publish.py --space --repo-id <user>/ginr-demo --model runs/default --dry-run staged-space/
+
+``--dry-run DIR`` writes exactly the folder that would be uploaded and lists it, without network (into a
+temporary folder first, renamed to DIR when whole); a Space is staged so only, then uploaded with
+``hf upload <user>/ginr-demo DIR --repo-type space``. Uploading needs a token with write access
+(``hf auth login`` or ``HF_TOKEN``, or ``--token``).
 """
 
 from __future__ import annotations
@@ -247,6 +255,95 @@ def stage(artefact: Artefact, repo_id: str, folder: str | Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file())
 
 
+SPACE_ROLES = {"model": "inr", "nvs_model": "inr", "prior": "pipeline"}  # demo flag -> the kind it takes
+SPACE_APP = """\
+# The ginr demo as a Hugging Face Space: the models are folders of this repository.
+from pathlib import Path
+
+from ginr_demo import DemoModels, build_demo
+
+HERE = Path(__file__).parent
+MODELS = {models}
+
+
+def _load(role, folder):
+    if role == "prior":
+        from ginr_diffusion import LatentINRPipeline
+
+        return LatentINRPipeline.from_pretrained(HERE / folder)
+    from ginr_core import GeneralizableINR
+
+    return GeneralizableINR.from_pretrained(HERE / folder)
+
+
+demo = build_demo(DemoModels(**{{role: _load(role, folder) for role, folder in MODELS.items()}}))
+demo.queue(default_concurrency_limit=1)
+
+if __name__ == "__main__":
+    demo.launch()
+"""
+SPACE_REQUIREMENTS = """\
+torch>=2.4
+ginr-core @ git+https://github.com/ginr-project/ginr#subdirectory=packages/ginr-core
+ginr-data[embedded] @ git+https://github.com/ginr-project/ginr#subdirectory=packages/ginr-data
+ginr-diffusion @ git+https://github.com/ginr-project/ginr#subdirectory=packages/ginr-diffusion
+gradio>=5
+"""
+
+
+def stage_space(models: dict[str, Path], repo_id: str, folder: str | Path) -> list[Path]:
+    """Write into ``folder`` the demo as a Gradio Space: its app, requirements, card and each model's files
+    (``models``: demo role -> a run or model folder) under ``models/<role>/``; returns the files, sorted."""
+    import gradio
+
+    from . import demo
+
+    if not models:
+        raise PublishError("a Space needs at least one model: --model, --nvs-model or --prior")
+    folder = Path(folder)
+    staged = {}
+    for role, source in models.items():
+        artefact = find_artefact(source)
+        if artefact.kind != SPACE_ROLES[role]:
+            flag = "--" + role.replace("_", "-")
+            raise PublishError(f"{flag} {source} holds {artefact.class_name}; {flag} takes a {SPACE_ROLES[role]}")
+        reports = {Path(name).name for name in RUN_FILES} | set(PREVIEWS)
+        for name, path in _files(artefact).items():
+            if name not in reports:  # the Space holds the models, not their runs' reports
+                staged[f"models/{role}/{name}"] = path
+    layout = {role: f"models/{role}" for role in models}
+    title = repo_id.split("/")[-1]
+    card = (
+        f"---\ntitle: {title}\nsdk: gradio\nsdk_version: {gradio.__version__}\napp_file: app.py\n"
+        f"tags:\n- ginr\n- implicit-neural-representation\n---\n\n# {title}\n\nThe ginr demo "
+        f"(`apps/demo.py`) of {', '.join(f'`{v}`' for v in layout.values())}.\n"
+    )
+    texts = {"app.py": SPACE_APP.format(models=json.dumps(layout)), "requirements.txt": SPACE_REQUIREMENTS,
+             "README.md": card, "ginr_demo.py": Path(demo.__file__).read_text()}  # fmt: skip
+    for name, source in staged.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, folder / name, follow_symlinks=False)
+    for name, text in texts.items():
+        (folder / name).write_text(text)
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+def _stage_atomically(target: Path, write) -> list[Path]:
+    """``write(folder)`` into a temporary folder beside ``target``, renamed to ``target`` only when whole."""
+    target = target.absolute()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    try:
+        files = write(partial)
+        if target.exists():
+            target.rmdir()  # checked empty before
+        partial.rename(target)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return [target / p.relative_to(partial) for p in files]
+
+
 def _existing_class(api, repo_id: str, revision: str | None) -> tuple[bool, str | None, list[str]]:
     """Whether ``repo_id`` exists, the ginr class it holds (None if none), and its files."""
     from huggingface_hub import hf_hub_download
@@ -335,14 +432,21 @@ def _size(n: int) -> str:
 
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source", type=Path, help="a run folder, or its model/ or pipeline/ folder")
+    parser.add_argument("source", type=Path, nargs="?", help="a run folder, or its model/ or pipeline/ folder")
     parser.add_argument("--repo-id", required=True, help="<user or organisation>/<name> on the Hub")
     parser.add_argument("--private", action="store_true", help="create the repository as private")
     parser.add_argument("--revision", help="branch to upload to (created from main if new)")
     parser.add_argument("--commit-message")
     parser.add_argument("--token", help="Hub token (default: the logged-in one, or HF_TOKEN)")
     parser.add_argument("--dry-run", type=Path, metavar="DIR", help="write the folder to DIR and list it; no upload")
+    parser.add_argument("--space", action="store_true", help="publish the demo as a Gradio Space of the models below")
+    parser.add_argument("--model", type=Path, help="--space: the image INR (a run or model folder)")
+    parser.add_argument("--nvs-model", type=Path, help="--space: the light-field model")
+    parser.add_argument("--prior", type=Path, help="--space: the prior's pipeline (a run or pipeline folder)")
     args = parser.parse_args(argv)
+    space = {role: getattr(args, role) for role in SPACE_ROLES if getattr(args, role) is not None}
+    if args.space == (args.source is not None) or (space and not args.space):
+        parser.error("pass a SOURCE to publish, or --space with --model / --nvs-model / --prior (not both)")
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
@@ -353,14 +457,25 @@ def main(argv: list[str] | None = None) -> str:
     except HFValidationError as error:
         parser.error(f"--repo-id must look like <user>/<name> (user or organisation), got {args.repo_id!r}: {error}")
     try:
+        dry = args.dry_run
+        if dry is not None and dry.exists() and (not dry.is_dir() or any(dry.iterdir())):
+            raise PublishError(f"--dry-run {args.dry_run} exists and is not an empty folder; nothing was written")
+        if args.space:
+            if args.dry_run is None:
+                raise PublishError(
+                    "--space stages a Space with --dry-run DIR; upload it then: hf upload REPO_ID DIR --repo-type space"
+                )
+            files = _stage_atomically(args.dry_run, lambda folder: stage_space(space, args.repo_id, folder))
+            print(f"the Space {args.repo_id} would receive {len(files)} files:")
+            for path in files:
+                print(f"  {path.relative_to(args.dry_run.absolute())}  {_size(path.stat().st_size)}")
+            return str(args.dry_run)
         artefact = find_artefact(args.source)
         if args.dry_run is not None:
-            if args.dry_run.exists() and (not args.dry_run.is_dir() or any(args.dry_run.iterdir())):
-                raise PublishError(f"--dry-run {args.dry_run} exists and is not an empty folder; nothing was written")
-            files = stage(artefact, args.repo_id, args.dry_run)
+            files = _stage_atomically(args.dry_run, lambda folder: stage(artefact, args.repo_id, folder))
             print(f"{args.repo_id} would receive {len(files)} files ({artefact.class_name} from {artefact.folder}):")
             for path in files:
-                print(f"  {path.relative_to(args.dry_run)}  {_size(path.stat().st_size)}")
+                print(f"  {path.relative_to(args.dry_run.absolute())}  {_size(path.stat().st_size)}")
             return str(args.dry_run)
         url = publish(
             artefact,

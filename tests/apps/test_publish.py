@@ -302,3 +302,29 @@ def test_every_card_the_apps_write_has_valid_hub_metadata(image_run, prior_run, 
     model = LocalityAwareINR.from_pretrained(image_run / "model")
     generated = model.generate_model_card()
     assert "github.com/ginr-project/ginr" in generated.text and "More Information Needed" not in generated.text
+
+
+def test_a_space_dry_run_stages_the_demo_and_the_named_models_only(image_run, tmp_path, capsys):
+    import runpy
+    import sys
+
+    staged = tmp_path / "space"
+    publish.main(["--space", "--repo-id", "ginr-tester/ginr-demo", "--model", str(image_run), "--dry-run", str(staged)])
+    files = sorted(p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file())
+    assert files == ["README.md", "app.py", "ginr_demo.py", "models/model/config.json",
+                     "models/model/model.safetensors", "requirements.txt"]  # fmt: skip
+    assert (staged / "models/model/model.safetensors").read_bytes() == (
+        image_run / "model/model.safetensors"
+    ).read_bytes()
+    assert "sdk: gradio" in (staged / "README.md").read_text() and "gradio" in (staged / "requirements.txt").read_text()
+    assert not list(tmp_path.glob(".space*"))  # staged through a temporary folder, renamed when whole
+    sys.path.insert(0, str(staged))
+    try:  # the Space's app builds its page from its own folder
+        space = runpy.run_path(str(staged / "app.py"))
+    finally:
+        sys.path.remove(str(staged))
+        sys.modules.pop("ginr_demo", None)
+    assert space["demo"].get_config_file()["title"] == "ginr demo"
+    wrong = _fails(["--space", "--repo-id", REPO, "--prior", image_run, "--dry-run", tmp_path / "x"], capsys)
+    assert "--prior" in wrong and "takes a pipeline" in wrong and not (tmp_path / "x").exists()
+    assert "not both" in _fails([image_run, "--space", "--repo-id", REPO, "--model", image_run], capsys)
