@@ -363,3 +363,22 @@ def test_a_stream_read_in_one_pass_gives_labels_of_class_folders_and_none_for_sp
     assert len(items) == 6 and not any("label" in item for item in items)  # two passes of the 3 training images
     with pytest.raises(ValueError, match="passes must be >= 1"):
         image_dataset(tmp_path / "splits", resolution=8, streaming=True, passes=0)
+
+
+def test_a_photo_with_an_exif_orientation_is_read_upright(tmp_path):
+    from ginr_core import LocalityAwareINR, preprocess
+    from ginr_data import load_rgb
+
+    pixels = np.zeros((10, 30, 3), dtype=np.uint8)
+    pixels[:, :10] = 255  # white on the left of the stored (landscape) pixels
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display": a phone held upright
+    Image.fromarray(pixels).save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    shown = load_rgb(tmp_path / "phone.jpg")
+    assert shown.size == (10, 30)  # portrait, as a viewer shows it
+    array = np.asarray(shown, dtype=int)
+    assert array[:10].mean() > 200 and array[-10:].mean() < 50  # the white part is now on top
+    model = LocalityAwareINR(image_size=16, patch_size=4, encoder_width=32, encoder_depth=1, encoder_heads=2,
+                             hidden_dim=16, fourier_dim=16, num_latents=8)  # fmt: skip
+    with Image.open(tmp_path / "phone.jpg") as raw:
+        torch.testing.assert_close(preprocess(raw, model), preprocess(shown, model), atol=0.02, rtol=0)

@@ -41,6 +41,10 @@ def preprocessing_of(model) -> dict[str, Any]:
 def _as_tensor(image: Any) -> torch.Tensor:
     """One image -> ``(C, H, W)`` float32 in [0, 1] (uint8 scaled by 1/255; 16-bit PIL modes by 1/65535)."""
     if hasattr(image, "convert") and hasattr(image, "size"):  # a PIL image
+        if image.getexif().get(0x0112, 1) not in (1, None):  # EXIF orientation: upright, as the data loaders do
+            from PIL import ImageOps
+
+            image = ImageOps.exif_transpose(image)
         if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:  # on white, as the data loaders do
             from PIL import Image
 

@@ -74,8 +74,22 @@ class ImageLoadError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------------- reading
+EXIF_ORIENTATION = 0x0112
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """``image`` turned as its EXIF orientation tag says (itself when it has none or is upright)."""
+    if image.getexif().get(EXIF_ORIENTATION, 1) in (1, None):
+        return image
+    from PIL import ImageOps
+
+    return ImageOps.exif_transpose(image)
+
+
 def to_rgb(image: Image.Image, name: str = "image") -> Image.Image:
-    """Any PIL image -> 8-bit RGB; transparency is composited on white, 16-bit values scaled to 8 bits."""
+    """Any PIL image -> 8-bit RGB, upright as its EXIF orientation says (a phone's portrait photo stands);
+    transparency is composited on white, 16-bit values scaled to 8 bits."""
+    image = upright(image)
     mode = image.mode
     if mode == "RGB":
         return image
