@@ -3,6 +3,7 @@ an experiment, a base file, a default or a preset is a reviewed diff of that fil
 (``python apps/ginr_apps/experiments.py`` rewrites it)."""
 
 import json
+import re
 
 import pytest
 
@@ -29,6 +30,19 @@ def test_experiment_resolves_to_its_snapshot(name):
     )
     changed += [f"{key}: {then[key]!r} -> {now[key]!r}" for key in ("seed", "output_dir") if then[key] != now[key]]
     assert not changed, f"{name} resolves otherwise than apps/configs/resolved.json: {changed}"
+
+
+def _paper_experiments() -> list:
+    """The experiment files whose header names a table or figure of the paper."""
+    return [p for p in sorted(CONFIGS.glob("*.yaml")) if re.match(r"# (Table \d|Fig\. \d)", p.read_text())]
+
+
+def test_every_paper_experiment_trains_in_strict_fp32():
+    paper = _paper_experiments()
+    assert len(paper) >= 80  # Tables 1-6 and Fig. 4a
+    for path in paper:
+        train = resolve(path)["train"]
+        assert train["tf32"] is False and train["mixed_precision"] == "no", f"{path.stem}: not strict fp32"
 
 
 def test_experiment_files_name_no_run_folder():
