@@ -12,6 +12,7 @@ from ginr_apps.experiments import CONFIGS, SNAPSHOT, resolve
 from ginr_apps.tasks import DataSettings
 
 SNAPSHOTTED = json.loads(SNAPSHOT.read_text())
+DOCS = CONFIGS.parents[1] / "docs" / "reproduce.md"
 
 
 def test_the_snapshot_names_every_experiment_file():
@@ -43,6 +44,29 @@ def test_every_paper_experiment_trains_in_strict_fp32():
     for path in paper:
         train = resolve(path)["train"]
         assert train["tf32"] is False and train["mixed_precision"] == "no", f"{path.stem}: not strict fp32"
+
+
+def test_light_field_models_have_the_fourier_features_their_headers_and_docs_state():
+    import torch
+
+    from ginr_apps.config import model_kwargs
+    from ginr_core.coords import FourierFeatures
+
+    split = [22, 22, 21, 21, 21, 21]  # 128 frequencies over the 6 Plücker coordinates, as the headers say
+    ours = next(line for line in DOCS.read_text().splitlines() if line.startswith("| Ours |"))
+    assert "d_F = d = 256" in ours and "22 frequencies on each of the first two, 21 on the other four" in ours
+    checked = 0
+    for path in sorted(CONFIGS.glob("shapenet_*.yaml")):
+        header = " ".join(line for line in path.read_text().splitlines() if line.startswith("#"))
+        stated = re.findall(r"d_F = (?:d = )?(\d+)", header)
+        if not stated:
+            continue  # the NeRF-style baselines: the official 120 features of world points
+        cls, kwargs = model_kwargs(load_config(path).model)
+        with torch.device("meta"):
+            maps = [m for m in cls(**kwargs).modules() if isinstance(m, FourierFeatures)]
+        assert maps and {(m.d_f, tuple(m.counts)) for m in maps} == {(int(stated[0]), tuple(split))}, path.stem
+        checked += 1
+    assert checked == 48  # LocINR per view count and 1-5 views, the light-field IPC and TransINR: 3 categories
 
 
 def test_experiment_files_name_no_run_folder():
