@@ -62,7 +62,7 @@ _LOCINR = """# Fig. 4a: LocalityAwareINR on ShapeNet {title} novel view synthesi
 # Paper: L = 2, (sigma_1, sigma_2, sigma_q) = (8, 4, 2), d_F = d = 256, 256 tokens per 128 px view, batch 32
 # (App. A.2; lamps: the paper's 500 epochs). d_F over the 6 Plücker coordinates: 22 frequencies on each of the
 # first two, 21 on the other four (128 in all, cosines and sines). Each object {repeats} per epoch, 128 query rays
-# per item and step (half on the object in the first epoch), as the official protocol.
+# per item and step (half on the object in the first two epochs), as the official protocol.
 # Data: the learnit ShapeNet renderings (https://github.com/tancik/learnit): point data.source at the folder
 # holding {category}/ and {split}_splits.json.
 # Run: accelerate launch apps/train.py --config apps/configs/{name}.yaml data.source=/path/to/data
