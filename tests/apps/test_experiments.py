@@ -69,6 +69,43 @@ def test_light_field_models_have_the_fourier_features_their_headers_and_docs_sta
     assert checked == 48  # LocINR per view count and 1-5 views, the light-field IPC and TransINR: 3 categories
 
 
+# training images per epoch of each protocol's training split (CelebA ids 1-162770, FFHQ's 60,000,
+# imagenette2-320 train, ImageNet-1k train)
+TRAIN_IMAGES = {"celeba-178": 162_770, "ffhq-178": 60_000, "ffhq-256": 60_000, "ffhq-512": 60_000,
+                "ffhq-1024": 60_000, "imagenette-178": 9_469, "imagenet-256": 1_281_167}  # fmt: skip
+
+
+def test_reproduce_tables_agree_with_the_configs_and_the_measurements():
+    """Every row of docs/reproduce.md's tables (config | paper | epochs | steps | s/step | H100-hours)
+    against the config's header and resolved settings, and the timings against their JSON."""
+    import math
+
+    timed = json.loads((DOCS.parent / "assets" / "paper_gpu_hours.json").read_text())["results"]
+    timed = {r["config"]: r for r in timed}
+    rows = [line for line in DOCS.read_text().splitlines() if re.match(r"\| `\w+`.* \| [\d,]+ \| .* \| .* \|$", line)]
+    seen = set()
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip().strip("|").split("|")]
+        assert len(cells) == 6, row
+        name = re.match(r"`(\w+)`", cells[0]).group(1)
+        path = CONFIGS / f"{name}.yaml"
+        settings = resolve(path)
+        epochs, steps = int(re.match(r"\d+", cells[2]).group()), int(cells[3].replace(",", ""))
+        assert epochs == settings["train"]["epochs"], f"{name}: epochs {epochs} in the table"
+        batch, images = settings["train"]["batch_size"], TRAIN_IMAGES[settings["data"]["protocol"]]
+        assert steps == math.ceil(epochs * (images // batch)), f"{name}: {steps} steps in the table"
+        paper = next(line for line in path.read_text().splitlines() if line.startswith("# Paper:"))
+        number = re.search(r"\d+\.\d+ dB", cells[1])
+        assert (number.group() if number else "not reported") in paper, f"{name}: {cells[1]!r} against {paper!r}"
+        if re.fullmatch(r"\d+\.\d+", cells[4]):
+            measured = timed[name]
+            assert measured["steps"] == steps and f"{measured['seconds_per_step']:.3f}" == cells[4], name
+            assert f"{measured['gpu_hours']:.1f}" == cells[5], name
+        seen.add(name)
+    tables = {p.stem for p in _paper_experiments() if re.match(r"# Table \d", p.read_text())}
+    assert tables <= seen, f"paper configs without a row in docs/reproduce.md: {sorted(tables - seen)}"
+
+
 def test_experiment_files_name_no_run_folder():
     for path in sorted(CONFIGS.glob("*.yaml")):
         assert f"output_dir: runs/{path.stem}" not in path.read_text()  # derived from the file's name
