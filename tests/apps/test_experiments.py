@@ -106,6 +106,13 @@ def test_reproduce_tables_agree_with_the_configs_and_the_measurements():
     assert tables <= seen, f"paper configs without a row in docs/reproduce.md: {sorted(tables - seen)}"
 
 
+def test_reproduce_points_shapenet_runs_at_the_folder_holding_the_categories():
+    from ginr_apps.experiments import SHAPENET_CATEGORIES
+
+    sources = re.findall(r"--config apps/configs/shapenet_\S+ data\.source=(\S+)", DOCS.read_text())
+    assert sources and not [s for s in sources if s.rstrip("/").rsplit("/", 1)[-1] in SHAPENET_CATEGORIES]
+
+
 def test_experiment_files_name_no_run_folder():
     for path in sorted(CONFIGS.glob("*.yaml")):
         assert f"output_dir: runs/{path.stem}" not in path.read_text()  # derived from the file's name
