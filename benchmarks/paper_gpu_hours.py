@@ -4,8 +4,9 @@
     python benchmarks/paper_gpu_hours.py --device cpu --only ffhq178_locinr      # a smoke run
 
 For each config it builds the model exactly as ``apps/train.py`` would (family, preset, settings),
-times training steps (forward, backward, Adam; bf16 autocast, or ``--precision fp32``: the
-configs' own fp32 with TF32 matmuls) at the config's batch size and protocol (images: the full
+times training steps (forward, backward, Adam; bf16 autocast, ``--precision fp32``: the configs'
+own strict fp32, or ``--precision tf32``: fp32 with TF32 matmuls, as ``train.tf32=true``) at the
+config's batch size and protocol (images: the full
 grid, or ``data.subsample`` of each image's pixels; light fields: the maximum number of support
 views and ``data.query_rays`` rays of the query view per item, in the model's ray format), and
 multiplies the median step time by the config's number of steps: ``epochs x training items /
@@ -157,18 +158,20 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--budget-seconds", type=float, default=420, help="stop timing new costs after this long")
     parser.add_argument(
         "--precision",
-        choices=("bf16", "fp32"),
+        choices=("bf16", "fp32", "tf32"),
         default="bf16",
-        help="bf16 autocast (on GPUs) or the configs' fp32 with TF32 matmuls",
+        help="bf16 autocast (on GPUs), the configs' strict fp32, or fp32 with TF32 matmuls (train.tf32=true)",
     )
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     bf16 = args.precision == "bf16" and device.type == "cuda"
-    if device.type == "cuda" and not bf16:
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True  # as train.tf32
-    print(f"{where}, torch {torch.__version__}, {'bf16 autocast' if bf16 else 'fp32 (TF32 on GPUs)'}", flush=True)
+    tf32 = device.type == "cuda" and args.precision == "tf32"
+    if device.type == "cuda":  # as apps/train.py: TF32 only when asked (train.tf32)
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+    kind = "bf16 autocast" if bf16 else "fp32, TF32 matmuls" if tf32 else "strict fp32"
+    print(f"{where}, torch {torch.__version__}, {kind}", flush=True)
     items = [plan(path) for path in paper_configs(args.only)]
     timed: dict[str, tuple[float, int]] = {}
     started = time.perf_counter()

@@ -10,7 +10,8 @@ MODEL is a run folder (its ``model/``), a ``save_pretrained`` folder or a Hub re
 ``|| decode(Z with z_k = 0) - decode(Z) ||`` over the pixels (images: the instance's grid; light
 fields: the rays of the item's novel view), for ``--tokens`` tokens drawn at random (seeded) or
 the ``--token-ids`` given. Writes ``locality.png`` (rows: instances; columns: the input, then one
-difference map per token, colour-mapped with each instance's maps on one scale) and
+difference map per token, colour-mapped on one scale per instance row, the largest difference of the
+row at the top of the colour map, or with ``--scale token`` each map on its own) and
 ``locality.json``: per token the area (the smallest fraction of pixels holding 90 % of its
 difference energy: small = local) and the centre of that energy, per instance the spread of the
 centres, and the median area over every scored token and instance (``--score-tokens`` of them,
@@ -67,11 +68,12 @@ def _output_dir(args, base: Path | None, name: str) -> Path:
     return out
 
 
-def _heat(maps: torch.Tensor) -> torch.Tensor:
-    """``(K, H, W)`` non-negative maps -> ``(K, 3, H, W)`` colours (matplotlib's ``jet``), one scale for all."""
+def _heat(maps: torch.Tensor, scale: str = "instance") -> torch.Tensor:
+    """``(K, H, W)`` non-negative maps -> ``(K, 3, H, W)`` colours (matplotlib's ``jet``): on one scale for
+    all K (``"instance"``: an instance's maps compare) or each on its own (``"token"``: each map's shape)."""
     from matplotlib import colormaps
 
-    scale = maps.max().clamp_min(1e-12)
+    scale = (maps.amax(dim=(1, 2), keepdim=True) if scale == "token" else maps.max()).clamp_min(1e-12)
     colours = colormaps["jet"]((maps / scale).clamp(0, 1).cpu().numpy())[..., :3]
     return torch.from_numpy(colours).permute(0, 3, 1, 2).float()
 
@@ -151,7 +153,7 @@ def locality(args, parser) -> dict:
         maps = token_difference_maps(model, latents, inst["coords"].to(args.device), probed, args.chunk_size)
         scores = locality_scores(maps[:, [column[k] for k in scored]], h, w)
         picked = maps[0, [column[k] for k in shown]].view(len(shown), h, w)
-        rows.append([*inst["shown"], *_heat(picked)])
+        rows.append([*inst["shown"], *_heat(picked, args.scale)])
         per_instance.append(
             {
                 "tokens": scored,
@@ -176,6 +178,7 @@ def locality(args, parser) -> dict:
         "median_area": median,
         "mean_spread": spread,
         "shown_tokens": shown,
+        "colour_scale": args.scale,
         "instances": per_instance,
     }
     write_json(out / "locality.json", result)
@@ -280,6 +283,12 @@ def main(argv: list[str] | None = None) -> dict:
     loc.add_argument("--tokens", type=at_least(1), default=6, help="random tokens shown per instance")
     loc.add_argument("--token-ids", type=at_least(0), nargs="+", help="these tokens instead of random ones")
     loc.add_argument("--score-tokens", type=at_least(1), default=64, help="tokens scored per instance (random)")
+    loc.add_argument(
+        "--scale",
+        choices=("instance", "token"),
+        default="instance",
+        help="colour scale of the maps: one per instance row (default) or one per map",
+    )
     loc.add_argument("--category", help="light fields: the dataset category")
     loc.add_argument("--views", type=at_least(1), help="light fields: support views (default: all the model has)")
     fitting = commands.add_parser("fit", parents=[common], help="test-time optimisation against FFNet (Fig. 7)")

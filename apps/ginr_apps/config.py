@@ -144,7 +144,9 @@ class TrainConfig:
     mixed_precision: str = setting(
         "no", '"no" (fp32, the paper\'s), "bf16" or "fp16" (GPUs); the launcher\'s flag wins'
     )
-    tf32: bool = setting(True, "fp32 runs on GPUs use TF32 matmuls where the GPU has them")
+    tf32: bool = setting(
+        False, "TF32 matmuls for fp32 runs on GPUs that have them (faster, 10-bit mantissa); off: strict fp32"
+    )
     eval_every: int = setting(250, "steps between evaluations on the test split")
     eval_every_epochs: int | None = setting(None, "instead: evaluate every this many epochs (Fig. 1's points: 40)")
     eval_batch_size: int = setting(32, "items per evaluation batch")

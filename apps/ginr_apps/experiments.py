@@ -60,8 +60,9 @@ SHAPENET_FAMILIES = {
 }
 _LOCINR = """# Fig. 4a: LocalityAwareINR on ShapeNet {title} novel view synthesis from {views} support {view_word}, {epochs} epochs
 # Paper: L = 2, (sigma_1, sigma_2, sigma_q) = (8, 4, 2), d_F = d = 256, 256 tokens per 128 px view, batch 32
-# (App. A.2; lamps: the paper's 500 epochs). Each object {repeats} per epoch, 128 query rays
-# per item and step (half on the object in the first epoch), as the official protocol.
+# (App. A.2; lamps: the paper's 500 epochs). d_F over the 6 Plücker coordinates: 22 frequencies on each of the
+# first two, 21 on the other four (128 in all, cosines and sines). Each object {repeats} per epoch, 128 query rays
+# per item and step (half on the object in the first two epochs), as the official protocol.
 # Data: the learnit ShapeNet renderings (https://github.com/tancik/learnit): point data.source at the folder
 # holding {category}/ and {split}_splits.json.
 # Run: accelerate launch apps/train.py --config apps/configs/{name}.yaml data.source=/path/to/data
@@ -69,7 +70,8 @@ _LOCINR = """# Fig. 4a: LocalityAwareINR on ShapeNet {title} novel view synthesi
 #   python apps/evaluate.py runs/{name}/model --data /path/to/data --category {category} --views {views}
 """
 _LOCINR_SWEEP = """# ginr's variant of Fig. 4a: one LocalityAwareINR for ShapeNet {title} that takes 1 to 5 support views
-# (each step draws how many), evaluated with each; otherwise the paper's settings (App. A.2), {epochs} epochs.
+# (each step draws how many), evaluated with each; otherwise the paper's settings (App. A.2; d_F = d = 256, with
+# 22, 22, 21, 21, 21, 21 frequencies on the 6 Plücker coordinates), {epochs} epochs.
 # Not a paper configuration: the paper trains a model per number of views (shapenet_{category}_locinr_<V>view.yaml).
 # Run: accelerate launch apps/train.py --config apps/configs/{name}.yaml data.source=/path/to/data
 """
@@ -79,7 +81,8 @@ _NERF = """# Fig. 4a: {model}, the paper's baseline (the official NeRF-style mod
 # Test (every test object x 100 draws): python apps/evaluate.py runs/{name}/model --data /path/to/learnit --category {category} --views {views}
 """
 _LIGHTFIELD = """# Extra to Fig. 4a, not a paper row: light-field {model} (Plücker rays, no volume rendering), ShapeNet {title},
-# {views} support {view_word}, {epochs} epochs. The paper's {model} is the NeRF-style shapenet_{category}_{nerf}_{views}view.yaml
+# {views} support {view_word}, {epochs} epochs, d_F = 256 split over the 6 ray coordinates as LocINR's (22, 22, 21 x 4).
+# The paper's {model} is the NeRF-style shapenet_{category}_{nerf}_{views}view.yaml
 # Run: accelerate launch apps/train.py --config apps/configs/{name}.yaml data.source=/path/to/learnit
 # Test (every test object x 100 draws): python apps/evaluate.py runs/{name}/model --data /path/to/learnit --category {category} --views {views}
 """

@@ -348,7 +348,8 @@ def _schedule(config: RunConfig, train_set) -> tuple[int | None, int, int]:
 
 
 def _make_accelerator(config: RunConfig, out: Path) -> Accelerator:
-    """The run's ``Accelerator``, with TF32 (if asked) on GPUs and the cores shared between CPU processes."""
+    """The run's ``Accelerator``: strict fp32 matmuls on GPUs (TF32 only with ``train.tf32``), the cores shared
+    between CPU processes."""
     accelerator = make_accelerator(
         out,
         config.train.report_to,
@@ -356,8 +357,9 @@ def _make_accelerator(config: RunConfig, out: Path) -> Accelerator:
         mixed_precision=_precision(config.train.mixed_precision),
         gradient_accumulation_steps=config.train.gradient_accumulation_steps,
     )
-    if accelerator.device.type == "cuda" and config.train.tf32:
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True  # fp32 runs: TF32 matmuls
+    if accelerator.device.type == "cuda":
+        # both switches set either way: torch allows TF32 in cuDNN by default, and the paper's V100s had no TF32
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = config.train.tf32
     if accelerator.device.type == "cpu":
         # `accelerate launch` sets OMP_NUM_THREADS=1, which halves a 2-core machine: share the cores instead
         local = int(os.environ.get("LOCAL_WORLD_SIZE", accelerator.num_processes))

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 from PIL import Image
 from safetensors.torch import load_file
 
@@ -25,8 +26,25 @@ def test_locality_maps_of_an_image_run(tmp_path, tiny_config, app, family):
     assert 0 < scores["median_area"] <= 1 and "median token area" in result.stdout
     figure = Image.open(out / "analysis" / "locality.png")
     assert figure.width > (1 + len(scores["shown_tokens"])) * 96  # input, then one map per token
+    assert scores["colour_scale"] == "instance"
+    token_scale = ["--items", "2", "--tokens", "3", "--scale", "token", "--output-dir", tmp_path]
+    app("apps/analyze.py", "locality", out, *token_scale)
+    own = json.loads((tmp_path / "locality.json").read_text())
+    assert own["colour_scale"] == "token" and own["instances"] == scores["instances"]  # the scores do not change
     bad = app("apps/analyze.py", "locality", out, "--token-ids", "999", check=False)
     assert bad.returncode != 0 and "--token-ids must lie in [0," in bad.stderr
+
+
+def test_locality_maps_share_one_scale_per_instance_row_or_have_their_own():
+    from ginr_apps.analyze import _heat
+
+    maps = torch.stack([torch.ones(2, 2), 4 * torch.ones(2, 2)])  # a weak token and a strong one
+    maps[0, 0, 0], maps[1, 0, 0] = 2.0, 8.0
+    row, own = _heat(maps, "instance"), _heat(maps, "token")
+    top = row[1, :, 0, 0]  # the row's largest difference: the top of the colour map
+    assert torch.equal(own[0, :, 0, 0], top) and torch.equal(own[1, :, 0, 0], top)  # each map's own largest
+    assert not torch.equal(row[0, :, 0, 0], top)  # on the row's scale the weak token stays below the top
+    assert torch.equal(_heat(maps), row)  # per instance row by default
 
 
 @pytest.mark.slow

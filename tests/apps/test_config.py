@@ -71,7 +71,8 @@ def test_every_experiment_config_is_valid(path):
     if getattr(config.data, "protocol", None) is not None:  # an image protocol (nvs configs have none)
         protocol = IMAGE_PROTOCOLS[config.data.protocol]
         assert model.image_size == (protocol.resolution, protocol.resolution)
-        assert config.train.batch_size == 16 and config.train.lr == pytest.approx(1e-4)
+        official_lr = {"ffhq256_learned_init": 3e-4}.get(path.stem, 1e-4)  # ginr-ipc's FFHQ 256 Learned Init file
+        assert config.train.batch_size == 16 and config.train.lr == pytest.approx(official_lr)
         text = path.read_text()
         assert "# Paper:" in text and f"--config apps/configs/{path.name}" in text
 
@@ -84,6 +85,30 @@ def test_paper_configs_cover_the_tables():
     assert {f"ffhq{r}_locinr_L{level}" for r in (256, 512, 1024) for level in (1, 3, 4)} <= names
     ffhq1024 = load_config(CONFIGS[0].parent / "ffhq1024_locinr_L4.yaml")
     assert ffhq1024.model["sigmas"] == [256.0, 180.0, 128.0, 64.0] and ffhq1024.data.subsample == 0.1
+
+
+def test_imagenette_learned_init_draws_no_coordinate_noise():
+    # the official meta-learning trainer fits the pixel centres (no coord_noise); the encoders' runs jitter
+    config = load_config(CONFIGS[0].parent / "imagenette178_learned_init.yaml")
+    assert config.data.jitter is False and config.data.subsample is None
+    assert load_config(CONFIGS[0].parent / "imagenette178_locinr.yaml").data.jitter == "coordwise"
+
+
+def test_ffhq256_learned_init_is_the_official_file():
+    from ginr_apps.experiments import resolve
+
+    settings = resolve(CONFIGS[0].parent / "ffhq256_learned_init.yaml")
+    model, data, train = settings["model"], settings["data"], settings["train"]
+    # ginr-ipc configs/meta_learning/learned_init/ffhq256_learned_init.yaml, setting for setting
+    official_model = dict(
+        image_size=256, hidden_dim=256, num_layers=5, fourier_dim=256, sigma=64.0, inner_steps=2, inner_lr=1e-3
+    )
+    assert model["class"] == "LearnedInit" and {k: model[k] for k in official_model} == official_model
+    official_train = dict(
+        batch_size=16, lr=3e-4, lr_schedule="constant", epochs=200.0, warmup_steps=60_000 // 16 // 2, grad_clip=None
+    )
+    assert {k: train[k] for k in official_train} == official_train  # warm-up: half an epoch of FFHQ's 60,000
+    assert data["subsample"] is None and data["jitter"] is False and data["protocol"] == "ffhq-256"
 
 
 def test_nvs_configs_cover_figure_4a_with_the_papers_settings():
@@ -102,7 +127,7 @@ def test_nvs_configs_cover_figure_4a_with_the_papers_settings():
                 assert config.data.views == (views, views) and kwargs["num_views"] == views
                 assert kwargs["d_in"] == 6 and kwargs["in_channels"] == 9 and kwargs["patch_size"] == 8
                 assert config.data.train_repeats == repeats[category] and config.data.query_rays == 128
-                assert config.data.adaptive_epochs == 1 and config.train.lr == 1e-4
+                assert config.data.adaptive_epochs == 2 and config.train.lr == 1e-4  # the official epoch <= 1, from 0
                 nerf = family.endswith("_nerf")
                 assert config.train.batch_size == 32
                 assert config.train.epochs == (400 if nerf and category == "lamps" else epochs[category])

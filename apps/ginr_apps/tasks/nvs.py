@@ -36,7 +36,9 @@ class NovelViewSettings(DataSettings):
         None, "rays of the novel view per training item and step (None: all; official: 128)"
     )
     train_repeats: int = setting(1, "training items per object and epoch, each with its own views (official: 2)")
-    adaptive_epochs: int = setting(0, "first epochs drawing half the query rays from the foreground (official: 1)")
+    adaptive_epochs: int = setting(
+        0, "first epochs drawing half the query rays from the foreground (official: 2, epochs 0 and 1)"
+    )
     test_repeats: int = setting(100, "test items per test object, each with its own seeded views (paper: 100)")
 
 

@@ -107,10 +107,10 @@ LOCINR_PRESETS = family_presets(
         # bandwidths; attention heads at 1024 are not stated: assumed 4, as at 512.
         "ffhq-1024": {"patch_size": 48, "sigmas": (256.0, 64.0), "sigma_q": 32.0, "attention_heads": 4},
         "imagenet-256": {**_LOCINR_178, "attention_heads": 8},
-        # d_F = 256 in the paper; with d_in = 6 the reference implementation's Fourier map computes
-        # floor(128 / 6) = 21 frequencies per dimension, i.e. 252 features, which is what we use.
-        # Attention heads are not stated: assumed 2.
-        "shapenet-nvs": {"fourier_dim": 252, "sigmas": (8.0, 4.0), "sigma_q": 2.0, "attention_heads": 2},
+        # the paper's d_F = 256 on Plücker rays (d_in = 6): 128 frequencies shared out by FourierFeatures,
+        # 22 on each of the first two ray coordinates (d_hat's x and y) and 21 on each of the other four
+        # (2 x 22 + 4 x 21 = 128; cosines and sines: 256). Attention heads are not stated: assumed 2.
+        "shapenet-nvs": {"fourier_dim": 256, "sigmas": (8.0, 4.0), "sigma_q": 2.0, "attention_heads": 2},
         # bandwidths scaled to 32 px (Nyquist: w <= 16)
         "photos-32": {
             "hidden_dim": 128,
@@ -144,19 +144,20 @@ BASELINE_PRESETS = family_presets(
         "ffhq-512": {"sigma": 128.0},
         "ffhq-1024": {"patch_size": 32, "sigma": 256.0},
         "imagenet-256": {"sigma": 128.0},
-        "shapenet-nvs": {"fourier_dim": 252, "sigma": 8.0},  # 21 frequencies per ray coordinate, as the official code
+        "shapenet-nvs": {"fourier_dim": 256, "sigma": 8.0},  # the light-field extras: d_F 256 split as LocINR's
         "photos-32": {"hidden_dim": 128, "fourier_dim": 128, "num_latents": 32, "sigma": 16.0},
         "scenes-32": {"hidden_dim": 128, "fourier_dim": 120, "num_latents": 32, "sigma": 8.0},
     }
 )
 
-# Learned Init: no official CelebA or FFHQ 178 config, so ImageNette's (assumed)
+# Learned Init: the official configs of ImageNette 178 (sigma 128, inner lr 3e-3) and FFHQ 256 (sigma 64,
+# inner lr 1e-3); no official CelebA or FFHQ 178 config, so ImageNette's (assumed)
 LEARNED_INIT_PRESETS = family_presets(
     {
         "celeba-178": {"sigma": 128.0},
         "ffhq-178": {"sigma": 128.0},
         "imagenette-178": {"sigma": 128.0},
-        "ffhq-256": {"sigma": 128.0},
+        "ffhq-256": {"sigma": 64.0, "inner_lr": 1e-3},
         "photos-32": {"hidden_dim": 128, "fourier_dim": 128, "sigma": 16.0},
     }
 )

@@ -152,10 +152,12 @@ class LightFieldDataset(Dataset):
         train: the training protocol (first ``train_views`` frames, random query pixels, fresh
             draws per epoch); default: ``split == "train"``.
         query_rays: pixels of the query view per training item (None: all of them).
-        adaptive_epochs: in the first ``adaptive_epochs`` epochs, half of the ``query_rays`` are drawn
-            from the query view's foreground (pixels with a channel below 1: not the white
-            background) and the rest uniformly, as the official "adaptive_random" sampling does in
-            its first epoch; later, uniformly.
+        adaptive_epochs: in the first ``adaptive_epochs`` epochs (0-indexed: 2 covers epochs 0 and 1,
+            the official ``epoch <= 1``), half of the ``query_rays`` are drawn from the query view's
+            foreground (pixels with a channel below 1: not the white background) and the rest
+            uniformly, as the official "adaptive_random" sampling; a foreground smaller than half
+            is taken whole and topped up with random repeats of its pixels, as there; a view with
+            no foreground is drawn uniformly. Later epochs draw uniformly.
         repeats: items per object (evaluation: 100 in the paper); default 1 for training, 100 else.
         resolution: resize views to this size (focal scaled to match); default: as stored.
         seed: draws depend on (seed, epoch, item) only: reproducible and resumable.
@@ -323,11 +325,14 @@ class LightFieldDataset(Dataset):
     def _pick_rays(self, rgb: torch.Tensor, rng: np.random.Generator) -> np.ndarray:
         """Indices of the ``query_rays`` pixels a training item supervises (see ``adaptive_epochs``)."""
         count, n = self.query_rays, rgb.shape[0]
-        if self.epoch >= self.adaptive_epochs:
+        foreground = np.flatnonzero((rgb < 1.0).any(dim=-1).numpy()) if self.epoch < self.adaptive_epochs else []
+        if not len(foreground):  # later epochs, or a blank view (the official sampler has no rule for one)
             return rng.choice(n, size=count, replace=False)
-        foreground = np.flatnonzero((rgb < 1.0).any(dim=-1).numpy())
-        half = min(count // 2, len(foreground))
-        chosen = rng.choice(foreground, size=half, replace=False) if half else np.empty(0, dtype=np.int64)
+        half = count // 2
+        if len(foreground) >= half:
+            chosen = rng.choice(foreground, size=half, replace=False)
+        else:  # a small object: all of its pixels, topped up with random repeats of them (as the official code)
+            chosen = np.concatenate([foreground, rng.choice(foreground, size=half - len(foreground))])
         return np.concatenate([chosen, rng.choice(n, size=count - half, replace=False)])
 
     def __getitem__(self, index: int) -> dict:

@@ -4,10 +4,10 @@ No encoder: an instance is "encoded" by a few gradient steps on its own pixels, 
 meta-learned initialisation of a Fourier-feature MLP. The decoder is a 5-layer ReLU MLP on Fourier
 features whose weights are all adapted per instance; every weight is L2-normalised per output unit
 over its fan-in, biases are shared (learned in the outer loop only), and the output is
-``MLP(v) + output_bias``. As in the official configuration (kakaobrain/ginr-ipc,
-``configs/meta_learning/learned_init``): 2 inner steps of SGD at lr 3e-3 on the per-image MSE,
-each step scaled by the squared Frobenius norm of the weight it updates (the weights are
-normalised, so a step's effect would otherwise shrink as they grow), all layers adapted.
+``MLP(v) + output_bias``. As in the official configurations (kakaobrain/ginr-ipc,
+``configs/meta_learning/learned_init``): 2 inner steps of SGD at lr 3e-3 (FFHQ 256: 1e-3) on the
+per-image MSE, each step scaled by the squared Frobenius norm of the weight it updates (the weights
+are normalised, so a step's effect would otherwise shrink as they grow), all layers adapted.
 
 Training goes through the inner loop: ``encode`` in training mode keeps the graph of the inner
 steps (second order), so the outer Adam step moves the initialisation towards one from which two
@@ -42,10 +42,10 @@ class LearnedInit(GeneralizableINR):
     ``num_latents`` is 1: the latents are the adapted weights):
         hidden_dim: MLP width (256).
         fourier_dim: Fourier feature dimensionality d_F (256: 128 frequencies' cosines and sines).
-        sigma: Fourier bandwidth (official: 128).
+        sigma: Fourier bandwidth (official: 128; FFHQ 256: 64).
         num_layers: MLP layers including the output layer (5).
         inner_steps: gradient steps per instance (official: 2).
-        inner_lr: their learning rate (official: 3e-3).
+        inner_lr: their learning rate (official: 3e-3; FFHQ 256: 1e-3).
         inner_chunk_size: pixels per chunk of the inner-loop gradient (None: all at once). Bounds
             the memory of evaluation; in training the graph of every chunk is kept (second order).
     """
