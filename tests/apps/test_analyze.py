@@ -1,5 +1,6 @@
 """apps/analyze.py: locality maps and test-time optimisation from a run folder, for any family."""
 
+import itertools
 import json
 
 import pytest
@@ -45,6 +46,40 @@ def test_locality_maps_share_one_scale_per_instance_row_or_have_their_own():
     assert torch.equal(own[0, :, 0, 0], top) and torch.equal(own[1, :, 0, 0], top)  # each map's own largest
     assert not torch.equal(row[0, :, 0, 0], top)  # on the row's scale the weak token stays below the top
     assert torch.equal(_heat(maps), row)  # per instance row by default
+
+
+def test_fit_gives_every_image_its_own_budget_and_reports_seconds_per_sample(tmp_path, tiny):
+    from ginr_apps.analyze import main
+    from ginr_core import image_coords, psnr
+
+    folder = tmp_path / "model"
+    model = tiny("locinr").eval()
+    model.save_pretrained(folder)
+    budget = 0.3
+    result = main(["fit", str(folder), "--images", "2", "--seconds", str(budget), "--eval-every", "2",
+                   "--output-dir", str(tmp_path / "fit"), "--device", "cpu"])  # fmt: skip
+    fit = json.loads((tmp_path / "fit" / "fit.json").read_text())
+    assert fit["curves"] == result["curves"] and fit["images"] == 2
+    for name, runs in fit["per_sample"].items():
+        assert len(runs) == 2  # one fit per image, each for the whole budget: seconds per sample
+        assert all(run[0]["seconds"] == 0 and run[-1]["seconds"] >= budget for run in runs), name
+        curve = fit["curves"][name]
+        assert curve[0]["seconds"] == 0 and curve[-1]["seconds"] == pytest.approx(budget)
+        best = [max(h["psnr"] for h in run if h["seconds"] <= budget) for run in runs]
+        assert curve[-1]["psnr"] == pytest.approx(sum(best) / 2)  # the mean over images of each one's best
+        assert all(b["psnr"] >= a["psnr"] for a, b in itertools.pairwise(curve))
+    # the zero-shot point: each image encoded on its own, the PSNRs averaged
+    from ginr_data import image_dataset
+
+    test = image_dataset("photos", "test", resolution=16, train=False, size=2)
+    images = torch.stack([test[0]["image"], test[1]["image"]])
+    targets = images.permute(0, 2, 3, 1).reshape(2, -1, 3)
+    with torch.no_grad():
+        zero = psnr(model.decode(model.encode(images), image_coords(16).view(1, -1, 2)), targets)
+    assert fit["zero_shot_psnr"] == pytest.approx(float(zero.mean()), abs=1e-4)
+    assert [run[0]["psnr"] for run in fit["per_sample"]["TTO: latents"]] == pytest.approx(zero.tolist(), abs=1e-4)
+    saved = load_file(tmp_path / "fit" / "refined_latents.safetensors")["latents"]
+    assert saved.shape == (2, model.num_latents, model.latent_dim)
 
 
 @pytest.mark.slow

@@ -86,6 +86,11 @@ def test_ffnet_instances_are_independent_and_reproducible():
     b = FFNet(2, generator=torch.Generator().manual_seed(1))
     coords = torch.rand(1, 5, 2)
     assert torch.equal(a(coords), b(coords)) and not torch.equal(a(coords)[0], a(coords)[1])
+    # Tancik et al.'s sigmoid output, or the INRs' linear output + 0.5 from the same weights
+    out = a(coords)
+    assert out.min() > 0 and out.max() < 1
+    linear = FFNet(2, sigmoid=False, generator=torch.Generator().manual_seed(1))(coords)
+    assert torch.allclose(torch.sigmoid(linear - 0.5), out, atol=1e-6)
 
 
 @pytest.mark.parametrize("mode", ["latents", "decoder"])

@@ -58,13 +58,17 @@ class FFNet(nn.Module):
 
     ``gamma(v) = [cos(2 pi B v), sin(2 pi B v)]`` with a fixed Gaussian ``B ~ N(0, sigma^2)``
     (``fourier_dim / 2`` rows), then ``num_layers`` ReLU layers of ``hidden_dim`` and a linear
-    output ``+ output_bias``. Coordinates are ginr's pixel centres in ``[-1, 1]``, so ``sigma`` is
-    half of the paper's value for coordinates in ``[0, 1]`` (theirs: 10).
+    layer through a sigmoid, as Tancik et al.'s image regression network (4 layers of 256, sigmoid
+    output). Coordinates are ginr's pixel centres in ``[-1, 1]``, so ``sigma`` is half of the
+    paper's value for coordinates in ``[0, 1]`` (theirs: 10).
 
     Args:
         num_instances: B, independent networks (each its own ``B`` matrix and weights).
         d_in, d_out: coordinate and output dimensionality.
         fourier_dim, sigma, hidden_dim, num_layers: the network's size.
+        sigmoid: the output through a sigmoid (Tancik et al.); False: linear ``+ output_bias``
+            instead (the generalizable INRs' output).
+        output_bias: added to the linear output when ``sigmoid`` is False.
         generator: draws the initialisation (reproducible fits).
     """
 
@@ -78,6 +82,7 @@ class FFNet(nn.Module):
         sigma: float = 5.0,
         hidden_dim: int = 256,
         num_layers: int = 4,
+        sigmoid: bool = True,
         output_bias: float = 0.5,
         generator: torch.Generator | None = None,
     ):
@@ -99,7 +104,7 @@ class FFNet(nn.Module):
             bound = 1 / math.sqrt(fan_in)  # nn.Linear's default draw, per instance
             self.weights.append(uniform(fan_in, fan_out, bound=bound))
             self.biases.append(uniform(1, fan_out, bound=bound))
-        self.output_bias = float(output_bias)
+        self.sigmoid, self.output_bias = bool(sigmoid), float(output_bias)
 
     @property
     def num_instances(self) -> int:
@@ -114,7 +119,7 @@ class FFNet(nn.Module):
             h = torch.baddbmm(b, h.expand(w.shape[0], -1, -1), w)
             if i < last:
                 h = F.relu(h)
-        return h + self.output_bias
+        return torch.sigmoid(h) if self.sigmoid else h + self.output_bias
 
 
 def _optimise(
