@@ -182,7 +182,8 @@ class DemoModels:
         if not 0 <= item < len(dataset):
             raise DemoError(f"the embedded scenes hold {len(dataset)} test objects (0-{len(dataset) - 1}), got {item}")
         got = dataset[item]
-        return {"views": got["support"][:views, :3], "poses": got["support_poses"][:views], "focal": got["focal"]}
+        support = got["support"][:views]  # (V, 9, r, r): colours and rays
+        return {"input": support, "views": support[:, :3], "poses": got["support_poses"][:views], "focal": got["focal"]}
 
     def uploaded_object(self, transforms: str | os.PathLike, frames: list[int] | None) -> dict:
         """Your own posed views: a learnit-layout ``transforms.json`` (its PNGs beside it) and the frames to use."""
@@ -196,7 +197,7 @@ class DemoModels:
             raise DemoError(f"the views cannot be used: {err}") from None
         if not 1 <= len(got["poses"]) <= model.num_views:
             raise DemoError(f"the model takes 1-{model.num_views} support views; {len(got['poses'])} given")
-        return {"views": got["support"][:, :3], "poses": got["poses"], "focal": got["focal"]}
+        return {"input": got["support"], "views": got["support"][:, :3], "poses": got["poses"], "focal": got["focal"]}
 
     @torch.no_grad()
     def view_from(self, support: dict, azimuth: float, elevation: float, size: int | None = None) -> torch.Tensor:
@@ -207,17 +208,21 @@ class DemoModels:
     @torch.no_grad()
     def orbit(self, support: dict, frames: int, elevation: float | None = None, start: float = 0.0,
               size: int | None = None) -> list[torch.Tensor]:  # fmt: skip
-        """``frames`` views evenly spaced around the object (``start`` degrees from the first support camera)."""
-        from ginr_core import novel_view, orbit_around
+        """``frames`` views evenly spaced around the object (``start`` degrees from the first support camera),
+        the support views encoded once."""
+        from ginr_core import orbit_around, posed_rays, ray_format_of
 
         model = self._needs(self.nvs_model, "--nvs-model")
-        poses = support["poses"]
-        ring = orbit_around(poses, 360, elevation)  # one camera per degree: any azimuth is one of them
-        cameras = [ring[round(start + k * 360 / frames) % 360] for k in range(frames)]
-        r = model.image_size[0]
-        views = list(support["views"])
-        return [novel_view(model, views, poses, support["focal"], camera, size=size or r, output="tensor")
-                for camera in cameras]  # fmt: skip
+        ring = orbit_around(support["poses"], 360, elevation)  # one camera per degree: any azimuth is one of them
+        cameras = torch.stack([ring[round(start + k * 360 / frames) % 360] for k in range(frames)])
+        r, side = model.image_size[0], size or model.image_size[0]
+        latents = model.encode(support["input"][None].to(device=model.device, dtype=model.dtype))
+        rays = posed_rays(cameras, support["focal"] * side / r, side, side, ray_format_of(model))
+        views = []
+        for query in rays.view(frames, 1, -1, 6).to(device=model.device, dtype=model.dtype):
+            colours = model.decode(latents, query, chunk_size=DECODE_CHUNK)[0]
+            views.append(colours.T.reshape(3, side, side).float().clamp(0, 1).cpu())
+        return views
 
     # ------------------------------------------------------------------ generate
     def class_names(self) -> list[str]:

@@ -332,13 +332,15 @@ def encode_stream(inr, config: PriorRunConfig, folder: Path, accelerator) -> tup
     encoded = 0
 
     def flush(size: int) -> None:
-        nonlocal written, pending
-        parts = {k: torch.cat(v) for k, v in pending.items() if v}
-        labels = parts["labels"][:size] if "labels" in parts else None
-        after = int(parts["index"][size - 1]) + 1  # the stream position after this shard's last item
-        write_shard(folder, 0, parts["latents"][:size], labels, dtype=data.cache_dtype,
-                    name=stream_shard_name(rank, written), metadata={"next_position": str(after)})  # fmt: skip
-        pending = {k: ([parts[k][size:]] if k in parts and len(parts[k]) > size else []) for k in pending}
+        nonlocal written
+        latents, pending["latents"] = _split_off(pending["latents"], size)
+        index, pending["index"] = _split_off(pending["index"], size)
+        labels = None
+        if pending["labels"]:
+            labels, pending["labels"] = _split_off(pending["labels"], size)
+        after = int(index[-1]) + 1  # the stream position after this shard's last item
+        write_shard(folder, 0, latents, labels, dtype=data.cache_dtype, name=stream_shard_name(rank, written),
+                    metadata={"next_position": str(after)})  # fmt: skip
         written += 1
 
     labeled = None
@@ -397,11 +399,11 @@ def latent_cache(config: PriorRunConfig, inr, accelerator) -> LatentCache:
             )
         started = time.perf_counter()
         encoded = encode_shards(inr, dataset, missing[rank::world], config, folder, accelerator)
-        counts = _encoding_report(accelerator, encoded, time.perf_counter() - started)
+        counts = _gather_counts(accelerator, encoded, time.perf_counter() - started)
         if accelerator.is_main_process:
             names = getattr(dataset, "class_names", None)
             write_manifest(folder, len(dataset), data.shard_size, dtype=data.cache_dtype, key=key, class_names=names)
-            counts()
+            _print_counts(counts)
         accelerator.wait_for_everyone()
     return LatentCache(folder)
 
@@ -411,32 +413,30 @@ def _encode_stream_cache(config: PriorRunConfig, inr, accelerator, folder: Path,
         print(f"latent cache {folder}: encoding a stream over {accelerator.num_processes} process(es)", flush=True)
     started = time.perf_counter()
     encoded, names = encode_stream(inr, config, folder, accelerator)
-    counts = _encoding_report(accelerator, encoded, time.perf_counter() - started)
+    counts = _gather_counts(accelerator, encoded, time.perf_counter() - started)
     if accelerator.is_main_process:
         write_stream_manifest(folder, accelerator.num_processes, config.data.shard_size,
                               dtype=config.data.cache_dtype, key=key, class_names=names)  # fmt: skip
-        counts()
+        _print_counts(counts)
     accelerator.wait_for_everyone()
 
 
-def _encoding_report(accelerator, encoded: int, seconds: float):
-    """Gather every process's (images, seconds); returns what prints them (on the main process)."""
-    counts = accelerator.gather(torch.tensor([encoded, seconds], dtype=torch.float64, device=accelerator.device))
-    world = accelerator.num_processes
+def _gather_counts(accelerator, encoded: int, seconds: float) -> torch.Tensor:
+    """``(world, 2)``: every process's images encoded and seconds taken."""
+    counts = torch.tensor([encoded, seconds], dtype=torch.float64, device=accelerator.device)
+    return accelerator.gather(counts).reshape(-1, 2).cpu()
 
-    def show() -> None:
-        total = counts.reshape(-1, 2)
-        if total[:, 0].sum() > 0:
-            rate = float(total[:, 0].sum() / total[:, 1].max())
-            for p, (n, t) in enumerate(total.tolist()):
-                print(f"  process {p}: {int(n)} images in {t:.1f} s", flush=True)
-            print(
-                f"encoded {int(total[:, 0].sum())} images in {float(total[:, 1].max()):.1f} s "
-                f"({rate:.1f} images/s over {world} process(es))",
-                flush=True,
-            )
 
-    return show
+def _print_counts(total: torch.Tensor) -> None:
+    if total[:, 0].sum() > 0:
+        rate = float(total[:, 0].sum() / total[:, 1].max())
+        for p, (n, t) in enumerate(total.tolist()):
+            print(f"  process {p}: {int(n)} images in {t:.1f} s", flush=True)
+        print(
+            f"encoded {int(total[:, 0].sum())} images in {float(total[:, 1].max()):.1f} s "
+            f"({rate:.1f} images/s over {len(total)} process(es))",
+            flush=True,
+        )
 
 
 def main(argv: list[str] | None = None) -> dict:
