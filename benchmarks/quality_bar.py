@@ -1,19 +1,22 @@
-"""The image quality bar: does the default run learn spatial detail of photographs it never saw?
+"""The image quality bar: does the default run learn spatial detail of photographs it never saw,
+of its own kind and of other kinds?
 
     python benchmarks/quality_bar.py                   # runs `accelerate launch apps/train.py` (default run)
     python benchmarks/quality_bar.py --run-dir runs/default     # score an existing run instead
 
-Prints, on the default run's held-out test crops (32 x 32 crops of photographs never seen in
-training), the mean per-image PSNR of:
+Prints the mean per-image PSNR (of the raw outputs, as the paper scores them) of:
 
 * each crop's own flat average colour (knows the colour, no structure);
 * 8 x 8 average pooling upsampled bilinearly (a 4 x 4 thumbnail per crop: coarse structure);
-* the trained model (encode, decode the full grid, clamp to [0, 1]);
+* the trained model, zero-shot (encode, decode the full grid);
 
-plus the run's wall-clock time, on the test crops and on each extra held-out split of the run
-(the default: ``smooth``, crops of the test photographs' smooth regions, where a model's own grain
-shows). The bar: under 10 minutes on 2 CPU cores, the model beats the 8 x 8 pooling reference on
-every set.
+on the run's held-out test crops (32 x 32 crops of embedded photographs never seen in training),
+on each extra held-out split of the run (the default: ``smooth``, crops of the test photographs'
+smooth regions, where a model's own grain shows), and on each held-out set of other kinds of
+photographs in ``heldout_photos.py`` (outdoor scenes, close-ups, greyscale, a portrait, a
+document, smooth crops), plus the run's training time. The bar: training under 10 minutes on 2 CPU
+cores; the model beats the 8 x 8 pooling reference by at least 1 dB on every other kind of
+photograph, and by any margin on the embedded sets.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from _runs import timed_training_run
+from heldout_photos import INSTALL, SETS
 
 from ginr_apps.evaluation import psnr_per_image
 from ginr_core import GeneralizableINR, psnr
@@ -38,9 +42,29 @@ def references(images: torch.Tensor) -> dict[str, float]:
     return {"flat colour": psnr(flat, images).mean().item(), "8x8 pooling": psnr(pooled, images).mean().item()}
 
 
+OTHER_KINDS_MARGIN = 1.0  # dB over the 8 x 8 pooling on every held-out set of another kind
+
+
+def score(model, name: str, test, size: int) -> dict[str, float]:
+    """The references' and the model's mean per-image PSNR on the first ``size`` items of ``test``."""
+    images = torch.stack([test[i]["image"] for i in range(size)])
+    scores = psnr_per_image(model, test, list(range(size)))
+    return {**references(images), name: sum(scores.values()) / len(scores)}
+
+
+def report(title: str, table: dict[str, float], name: str) -> float:
+    print(f"\n{title}")
+    for label, value in table.items():
+        print(f"  {label:<34} {value:6.2f} dB")
+    margin = table[name] - table["8x8 pooling"]
+    print(f"  margin over 8x8 pooling: {margin:+.2f} dB")
+    return margin
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run-dir", type=Path, help="an existing run of apps/train.py (default: train one now)")
+    parser.add_argument("--crops", type=int, default=64, help="crops per held-out set of another kind")
     parser.add_argument("train_args", nargs="*", help="extra arguments for apps/train.py when training here")
     args = parser.parse_args(argv)
 
@@ -57,23 +81,24 @@ def main(argv: list[str] | None = None) -> dict:
         size = (
             len(test) if data["test_size"] is None or split != data["test_split"] else min(data["test_size"], len(test))
         )
-        images = torch.stack([test[i]["image"] for i in range(size)])
-        scores = psnr_per_image(model, test, list(range(size)))
-        table = tables[split] = {**references(images), name: sum(scores.values()) / len(scores)}
-        print(
-            f"\n{size} held-out {images.shape[-1]} x {images.shape[-1]} crops, split {split!r} "
-            "(photographs never seen in training)"
-        )
-        for label, value in table.items():
-            print(f"  {label:<34} {value:6.2f} dB")
-        margin = table[name] - table["8x8 pooling"]
-        met = met and margin > 0
-        print(f"  margin over 8x8 pooling: {margin:+.2f} dB")
+        tables[split] = score(model, name, test, size)
+        title = f"{size} held-out {data['resolution']} x {data['resolution']} crops, split {split!r} (embedded)"
+        met = report(title, tables[split], name) > 0 and met
+    for kind in SETS.values():
+        if kind.missing():
+            print(f"\nset {kind.name!r} skipped: {', '.join(map(str, kind.missing()))} missing ({INSTALL})")
+            met = False
+            continue
+        test = kind.crops(resolution=data["resolution"], size=args.crops)
+        tables[kind.name] = score(model, name, test, len(test))
+        title = f"{len(test)} crops of {data['resolution']} px, {kind.description}"
+        met = report(title, tables[kind.name], name) >= OTHER_KINDS_MARGIN and met
     minutes = metrics["train_minutes"]
     print(f"\ntraining: {metrics['steps']} steps, {minutes:.1f} min of training on {metrics['hardware']}")
     if seconds is not None:
         print(f"whole run (start-up, training, evaluation, outputs): {seconds / 60:.1f} min")
-    print(f"bar (beats 8x8 pooling on every set, under 10 minutes): {'met' if met and minutes < 10 else 'NOT met'}")
+    verdict = "met" if met and minutes < 10 else "NOT met"
+    print(f"bar (+{OTHER_KINDS_MARGIN:g} dB over 8x8 pooling on other kinds, > 0 on embedded, < 10 min): {verdict}")
     return {"references": tables, "run_seconds": seconds, "metrics": metrics}
 
 

@@ -3,7 +3,15 @@ import torch
 import torch.nn.functional as F
 
 from ginr_core import image_coords, psnr
-from ginr_data import PHOTO_SPLITS, EmbeddedPhotos, image_dataset, jitter_coords, sample_pixels
+from ginr_data import (
+    PHOTO_SPLITS,
+    EmbeddedPhotos,
+    PhotoCrops,
+    augment_images,
+    image_dataset,
+    jitter_coords,
+    sample_pixels,
+)
 
 
 def test_photos_are_real_split_by_photograph_and_deterministic():
@@ -108,3 +116,52 @@ def test_a_share_of_training_crops_can_come_from_smooth_regions():
         EmbeddedPhotos("train", smooth_fraction=1.5)
     with pytest.raises(ValueError, match="embedded photos"):
         image_dataset("/nonexistent", "train", resolution=8, smooth_fraction=0.2)
+
+
+def test_photo_crops_of_any_photographs_reach_the_whole_photograph_when_unbounded():
+    from PIL import Image
+
+    from ginr_data.photos import photo
+
+    wide = Image.new("RGB", (300, 200), (10, 200, 30))
+    crops = PhotoCrops({"wide": wide, "coffee": photo("coffee")}, resolution=16, size=200, max_zoom_out=None)
+    sides = [box[2] - box[0] for _, box, _ in map(crops.region, range(200))]
+    assert min(sides) >= 16 and max(sides) > 180 and crops[0]["image"].shape == (3, 16, 16)
+    bounded = PhotoCrops({"coffee": photo("coffee")}, resolution=16, size=200, max_zoom_out=2)
+    assert max(box[2] - box[0] for _, box, _ in map(bounded.region, range(200))) <= 32
+    assert PhotoCrops({"coffee": photo("coffee")}, stream=1).region(3) != PhotoCrops(
+        {"coffee": photo("coffee")}
+    ).region(3)
+    # the embedded test split is PhotoCrops of its photographs in its own stream
+    same = PhotoCrops({n: photo(n) for n in PHOTO_SPLITS["test"]}, resolution=32, size=256, stream=1)
+    assert torch.equal(same[7]["image"], EmbeddedPhotos("test")[7]["image"])
+    with pytest.raises(ValueError, match="at least one photograph"):
+        PhotoCrops({})
+
+
+def test_augmentation_is_per_image_reproducible_and_keeps_pixels_in_range():
+    images = torch.rand(6, 3, 8, 8)
+
+    def generators(seed):
+        return [torch.Generator().manual_seed(seed * 100 + k) for k in range(6)]
+
+    assert torch.equal(augment_images(images, generators(0)), images)
+    turned = augment_images(images, generators(0), dihedral=True)
+    transforms = [torch.rot90(images, k, dims=(-2, -1)) for k in range(4)]
+    transforms += [t.flip(-1) for t in transforms]
+    for k in range(6):  # each image gets one of the 8 symmetries of the square
+        assert any(torch.equal(turned[k], t[k]) for t in transforms)
+    assert not torch.equal(turned, images)
+    coloured = augment_images(images, generators(1), colour=0.3, channel_permutation=True)
+    assert coloured.min() >= 0 and coloured.max() <= 1 and not torch.allclose(coloured, images, atol=0.02)
+    assert torch.equal(coloured, augment_images(images, generators(1), colour=0.3, channel_permutation=True))
+    # an image's draw is its own: the same image and generator in another batch gets the same result
+    alone = augment_images(images[2:3], generators(1)[2:3], colour=0.3, channel_permutation=True)
+    assert torch.equal(alone[0], coloured[2])
+    # exposure and white balance change the mean colour by up to the strength's factor, not more
+    ratio = coloured.mean(dim=(2, 3)).sum(1) / images.mean(dim=(2, 3)).sum(1)
+    assert ((ratio > 0.3) & (ratio < 3)).all()
+    with pytest.raises(ValueError, match="one generator per image"):
+        augment_images(images, generators(0)[:2])
+    with pytest.raises(ValueError, match="square"):
+        augment_images(torch.rand(1, 3, 4, 6), generators(0)[:1], dihedral=True)

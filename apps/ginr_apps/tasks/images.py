@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from ginr_core.images import DEFAULT_PREPROCESSING
-from ginr_data import image_dataset, sample_pixels
+from ginr_data import augment_images, image_dataset, sample_pixels
 
 from ..cli import at_least
 from ..evaluation import evaluation_chunk_size, psnr_per_image, reconstruct, source_index
@@ -41,6 +41,15 @@ class ImageSettings(DataSettings):
         "ginr-ipc's ImageNette configs), true (one draw for the whole batch: the grid stays shared, faster), false",
     )
     channel_permutation: bool = setting(False, "augmentation: random RGB order per training image")
+    dihedral: bool = setting(False, "augmentation: one of the 8 rotations and reflections per training image")
+    colour_jitter: float = setting(
+        0.0, "augmentation: strength of random exposure, white balance, gamma and saturation (0: none; e.g. 0.3)"
+    )
+    max_zoom_out: float | None = setting(
+        8.0,
+        "embedded photos only: largest training crop side as a multiple of data.resolution (null: up to the "
+        "whole photograph, downscaled)",
+    )
     smooth_fraction: float = setting(
         0.0, "embedded photos only (ignored for other sources): share of training crops from smooth regions"
     )
@@ -90,6 +99,10 @@ class ImageTask(MeanSquaredLoss, Task):
             raise ValueError(f"data.subsample must be in (0, 1], got {data.subsample}")
         if not 0 <= data.smooth_fraction <= 1:
             raise ValueError(f"data.smooth_fraction must be in [0, 1], got {data.smooth_fraction}")
+        if not 0 <= data.colour_jitter <= 2:
+            raise ValueError(f"data.colour_jitter must be in [0, 2], got {data.colour_jitter}")
+        if data.max_zoom_out is not None and not data.max_zoom_out >= 1:
+            raise ValueError(f"data.max_zoom_out must be >= 1 or null (the whole photograph), got {data.max_zoom_out}")
         if data.streaming and data.source in ("photos", "digits"):
             raise ValueError(f"data.streaming reads a `datasets` source; data.source={data.source} is embedded")
         if data.shuffle_buffer < 1:
@@ -103,6 +116,8 @@ class ImageTask(MeanSquaredLoss, Task):
         data = self.data
         common = self._read_settings()
         smooth = {"smooth_fraction": data.smooth_fraction}
+        if data.source == "photos":
+            smooth["max_zoom_out"] = data.max_zoom_out
         if data.streaming:  # each process streams its own share of the training split
             from accelerate import PartialState
 
@@ -167,9 +182,15 @@ class ImageTask(MeanSquaredLoss, Task):
 
     def training_batch(self, items: dict, device, generators, batch_generator):
         images = items["image"].to(device, non_blocking=True)
-        if self.data.channel_permutation:
-            order_rgb = torch.stack([torch.randperm(3, generator=g) for g in generators]).to(images.device)
-            images = torch.gather(images, 1, order_rgb[:, :, None, None].expand_as(images))
+        data = self.data
+        if data.dihedral or data.channel_permutation or data.colour_jitter:
+            images = augment_images(
+                images,
+                generators,
+                dihedral=data.dihedral,
+                channel_permutation=data.channel_permutation,
+                colour=data.colour_jitter,
+            )
         # jitter: true draws once for the whole global batch (a full grid stays shared and the decoder fast);
         # "coordwise" draws per image and coordinate, as the official code
         jitter = self.data.jitter

@@ -10,6 +10,7 @@
   coordinate convention of ``ginr_core``.
 """
 
+from .augment import augment_images
 from .cache import cache_dir
 from .digits import DIGIT_CLASSES, EmbeddedDigits
 from .images import (
@@ -26,7 +27,7 @@ from .images import (
     to_tensor,
 )
 from .lightfields import LightFieldDataset, LightFieldError, light_field_dataset, posed_views, read_transforms
-from .photos import PHOTO_SPLITS, EmbeddedPhotos
+from .photos import PHOTO_SPLITS, EmbeddedPhotos, PhotoCrops
 from .protocols import IMAGE_PROTOCOLS, DatasetUnavailableError, ImageProtocol, SplitRule, image_dataset
 from .sampling import jitter_coords, pixel_targets, sample_pixels
 
@@ -46,9 +47,11 @@ __all__ = [
     "ImageProtocol",
     "LightFieldDataset",
     "LightFieldError",
+    "PhotoCrops",
     "SplitRule",
     "StreamedImages",
     "__version__",
+    "augment_images",
     "cache_dir",
     "find_images",
     "image_dataset",

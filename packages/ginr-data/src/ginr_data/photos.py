@@ -36,6 +36,7 @@ text (grey)            train  public domain
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from functools import cache
 
 import numpy as np
@@ -43,7 +44,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-__all__ = ["PHOTO_SPLITS", "EmbeddedPhotos", "photo"]
+__all__ = ["PHOTO_SPLITS", "EmbeddedPhotos", "PhotoCrops", "photo"]
 
 PHOTO_SPLITS: dict[str, tuple[str, ...]] = {
     "train": (
@@ -88,48 +89,50 @@ def photo(name: str) -> Image.Image:
     return Image.fromarray(array[..., :3].astype(np.uint8), mode="RGB")
 
 
-class EmbeddedPhotos(Dataset):
-    """Square crops of the embedded photographs of one split.
+class PhotoCrops(Dataset):
+    """Square crops of a set of photographs, a deterministic function of ``(seed, stream, index)``.
 
     Args:
-        split: ``"train"``, ``"test"`` (photographs never seen in training) or ``"smooth"`` (the
-            smooth crops of the test photographs).
-        resolution: output side in pixels (32 by default; any size works).
-        size: number of crops (train: 50,000; test: 256; smooth: 64).
-        seed: the crops of a split are a deterministic function of (split, seed, index).
-        flip: random horizontal flips (default: on for train, off for test).
+        photos: the photographs, by name (PIL images, kept in memory as RGB).
+        resolution: output side in pixels.
+        size: number of crops.
+        seed: the crops are a deterministic function of (seed, stream, index).
+        flip: random horizontal flips.
         max_zoom_out: largest crop side, in source pixels, as a multiple of ``resolution`` (the
-            smallest is 1x, sampled log-uniformly in between and limited by the photograph).
-        smooth_fraction: the share of crops drawn from smooth regions of the split's photographs
-            (as the ``"smooth"`` split selects them; each crop decides from its own seeded draw).
+            smallest is 1x, sampled log-uniformly in between and limited by the photograph); ``None``:
+            up to the photograph's shorter side (crops of the downscaled photograph as well).
+        smooth_fraction: the share of crops drawn from smooth regions of the photographs (mean
+            absolute neighbour difference below ``SMOOTH_GRADIENT`` at 32 px, but not constant; each
+            crop decides from its own seeded draw). 1: smooth crops only.
+        stream: a number that separates the draws of sets built with the same seed.
 
     Items are dicts ``{"image": (3, r, r) float tensor in [0, 1], "index": i, "skipped": 0}``.
     """
 
-    in_memory = True  # items are cut from arrays held in memory: no loader workers needed
+    in_memory = True  # items are cut from images held in memory: no loader workers needed
 
     def __init__(
         self,
-        split: str = "train",
+        photos: Mapping[str, Image.Image],
         resolution: int = 32,
-        size: int | None = None,
+        size: int = 256,
         seed: int = 0,
-        flip: bool | None = None,
-        max_zoom_out: float = 8.0,
+        flip: bool = False,
+        max_zoom_out: float | None = 8.0,
         smooth_fraction: float = 0.0,
+        stream: int = 0,
     ):
-        if split not in PHOTO_SPLITS:
-            raise ValueError(f"unknown split {split!r} of the embedded photographs; choose one of {list(PHOTO_SPLITS)}")
         if int(resolution) != resolution or resolution < 1:
             raise ValueError(f"resolution must be a positive integer, got {resolution!r}")
-        self.split, self.resolution, self.seed = split, int(resolution), seed
-        self.size = DEFAULT_SIZES[split] if size is None else int(size)
-        self.flip = split == "train" if flip is None else flip
-        self.max_zoom_out = float(max_zoom_out)
         if not 0.0 <= smooth_fraction <= 1.0:
             raise ValueError(f"smooth_fraction must be in [0, 1], got {smooth_fraction!r}")
-        self.smooth_fraction = 1.0 if split == "smooth" else float(smooth_fraction)
-        self.names = PHOTO_SPLITS[split]
+        if not photos:
+            raise ValueError("PhotoCrops needs at least one photograph")
+        self.photos = {name: image.convert("RGB") for name, image in photos.items()}
+        self.names = tuple(self.photos)
+        self.resolution, self.size, self.seed, self.stream = int(resolution), int(size), seed, stream
+        self.flip, self.smooth_fraction = bool(flip), float(smooth_fraction)
+        self.max_zoom_out = None if max_zoom_out is None else float(max_zoom_out)
         self._smooth_regions: dict[int, tuple] = {}
 
     def __len__(self) -> int:
@@ -139,26 +142,27 @@ class EmbeddedPhotos(Dataset):
         """``(photograph, (left, top, right, bottom) box in source pixels, flipped)`` of crop ``index``."""
         if not 0 <= index < self.size:
             raise IndexError(f"crop {index} out of range for {self.size} crops")
-        code = _SPLIT_CODES[self.split]
-        if self.split != "smooth":
-            key = [self.seed, code, index]
+        if self.smooth_fraction < 1.0:
+            key = [self.seed, self.stream, index]
             smooth = self.smooth_fraction and np.random.default_rng(key).random() < self.smooth_fraction
             if not smooth:
                 return self._draw(np.random.default_rng(key))
         if index not in self._smooth_regions:  # the first smooth candidate of this index's seeded draws
             for attempt in range(10_000):
-                found = self._draw(np.random.default_rng([self.seed, code, index, attempt]))
-                if _is_smooth(_crop_array(*found, 32)):
+                found = self._draw(np.random.default_rng([self.seed, self.stream, index, attempt]))
+                if _is_smooth(self._crop_array(*found, 32)):
                     break
-            else:  # pragma: no cover - the test photographs have plenty of smooth regions
-                raise RuntimeError(f"no smooth crop found for index {index}")
+            else:
+                raise RuntimeError(f"no smooth crop in 10,000 draws for crop {index} of {list(self.names)}")
             self._smooth_regions[index] = found
         return self._smooth_regions[index]
 
     def _draw(self, rng: np.random.Generator) -> tuple[str, tuple[float, float, float, float], bool]:
         name = self.names[rng.integers(len(self.names))]
-        width, height = photo(name).size
-        largest = min(width, height, self.resolution * self.max_zoom_out)
+        width, height = self.photos[name].size
+        largest = min(width, height)
+        if self.max_zoom_out is not None:
+            largest = min(largest, self.resolution * self.max_zoom_out)
         smallest = min(self.resolution, largest)
         side = math.exp(rng.uniform(math.log(smallest), math.log(largest)))
         left = rng.uniform(0, width - side)
@@ -168,29 +172,65 @@ class EmbeddedPhotos(Dataset):
 
     def render(self, index: int, resolution: int | None = None) -> torch.Tensor:
         """Crop ``index`` rendered at ``resolution`` (default: the dataset's): ``(3, r, r)`` in [0, 1]."""
-        return self._crop(*self.region(index), self.resolution if resolution is None else resolution)
+        pixels = self._crop_array(*self.region(index), self.resolution if resolution is None else resolution)
+        return torch.from_numpy(pixels.transpose(2, 0, 1).astype(np.float32)).div_(255.0)
 
-    @staticmethod
-    def _crop(name: str, box: tuple[float, float, float, float], flipped: bool, resolution: int) -> torch.Tensor:
-        pixels = _crop_array(name, box, flipped, resolution).transpose(2, 0, 1)  # (3, r, r) uint8
-        return torch.from_numpy(pixels.astype(np.float32)).div_(255.0)
+    def _crop_array(self, name: str, box: tuple[float, float, float, float], flipped: bool, resolution: int):
+        """The crop as ``(r, r, 3)`` uint8 pixels (bicubic resampling of the box, then the flip)."""
+        image = self.photos[name].resize((resolution, resolution), Image.Resampling.BICUBIC, box=box)
+        if flipped:
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        return np.asarray(image)
 
     def __getitem__(self, index: int) -> dict:
         return {"image": self.render(index), "index": index, "skipped": 0}
+
+    def __repr__(self) -> str:
+        return f"PhotoCrops(resolution={self.resolution}, size={self.size}, photographs={list(self.names)})"
+
+
+class EmbeddedPhotos(PhotoCrops):
+    """Square crops of the embedded photographs of one split.
+
+    Args:
+        split: ``"train"``, ``"test"`` (photographs never seen in training) or ``"smooth"`` (the
+            smooth crops of the test photographs).
+        resolution: output side in pixels (32 by default; any size works).
+        size: number of crops (train: 50,000; test: 256; smooth: 64).
+        seed: the crops of a split are a deterministic function of (split, seed, index).
+        flip: random horizontal flips (default: on for train, off for test).
+        max_zoom_out, smooth_fraction: as in ``PhotoCrops``.
+    """
+
+    def __init__(
+        self,
+        split: str = "train",
+        resolution: int = 32,
+        size: int | None = None,
+        seed: int = 0,
+        flip: bool | None = None,
+        max_zoom_out: float | None = 8.0,
+        smooth_fraction: float = 0.0,
+    ):
+        if split not in PHOTO_SPLITS:
+            raise ValueError(f"unknown split {split!r} of the embedded photographs; choose one of {list(PHOTO_SPLITS)}")
+        self.split = split
+        super().__init__(
+            {name: photo(name) for name in PHOTO_SPLITS[split]},
+            resolution=resolution,
+            size=DEFAULT_SIZES[split] if size is None else int(size),
+            seed=seed,
+            flip=split == "train" if flip is None else flip,
+            max_zoom_out=max_zoom_out,
+            smooth_fraction=1.0 if split == "smooth" else smooth_fraction,
+            stream=_SPLIT_CODES[split],
+        )
 
     def __repr__(self) -> str:
         return (
             f"EmbeddedPhotos(split={self.split!r}, resolution={self.resolution}, size={self.size}, "
             f"photographs={list(self.names)})"
         )
-
-
-def _crop_array(name: str, box: tuple[float, float, float, float], flipped: bool, resolution: int) -> np.ndarray:
-    """The crop as ``(r, r, 3)`` uint8 pixels (bicubic resampling of the box, then the flip)."""
-    image = photo(name).resize((resolution, resolution), Image.Resampling.BICUBIC, box=box)
-    if flipped:
-        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    return np.asarray(image)
 
 
 def _is_smooth(pixels: np.ndarray) -> bool:

@@ -228,6 +228,7 @@ def image_dataset(
     on_error: str = "skip",
     seed: int = 0,
     smooth_fraction: float = 0.0,
+    max_zoom_out: float | None = 8.0,
     test_fraction: float = 0.1,
     hub: dict | None = None,
     label_column: str | bool | None = None,
@@ -257,6 +258,8 @@ def image_dataset(
             or ``"raise"``.
         seed: seed of the random crops (and of the photos' crops).
         smooth_fraction: the embedded photos only: the share of crops taken from smooth regions.
+        max_zoom_out: the embedded photos only: the largest crop side as a multiple of ``resolution``
+            (``None``: up to the whole photograph).
         test_fraction: a flat folder: the share of its files held out (the same files for every seed).
         label_column: the ``ClassLabel`` column of a ``datasets`` source (default: the only one; False: none).
         hub: options of ``datasets.load_dataset`` for a Hub dataset (or a local copy of one): ``name`` (its
@@ -291,7 +294,13 @@ def image_dataset(
         if protocol is not None:
             raise ValueError("the embedded photos have their own splits and crops; do not combine them with a protocol")
         return EmbeddedPhotos(
-            split, resolution=resolution or 32, size=size, seed=seed, flip=train, smooth_fraction=smooth_fraction
+            split,
+            resolution=resolution or 32,
+            size=size,
+            seed=seed,
+            flip=train,
+            smooth_fraction=smooth_fraction,
+            max_zoom_out=max_zoom_out,
         )
     if smooth_fraction:
         raise ValueError("smooth_fraction applies to the embedded photos (source='photos') only")
