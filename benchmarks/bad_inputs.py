@@ -232,9 +232,159 @@ def flag_cases() -> list[tuple[str, object, str]]:
     ]
 
 
+TINY_RUN = """
+model: {family: locinr, preset: photos-32, image_size: 16, patch_size: 4, encoder_width: 32, encoder_depth: 1,
+        encoder_heads: 2, hidden_dim: 32, fourier_dim: 32}
+data: {source: photos, resolution: 16, test_size: 4, extra_test_splits: []}
+train: {batch_size: 4, max_steps: 6, lr: 1.0e+30, warmup_steps: 0, decay_steps: 0, eval_every: 100,
+        eval_batch_size: 4, checkpoint_every: 100, keep_checkpoints: 1, log_every: 100, max_bad_steps: 100}
+seed: 0
+"""
+
+
+def _scaled_copy(good: Path, folder: Path, change) -> Path:
+    """A copy of model folder ``good`` whose weights are ``change(tensor)``."""
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(good, folder)
+    weights = folder / "model.safetensors"
+    save_file({k: change(v) for k, v in load_file(weights).items()}, weights, metadata={"format": "pt"})
+    return folder
+
+
+def wrong_results_cases(tmp: Path) -> list[tuple[str, object, str]]:
+    """Issue 30: results that were silently wrong (a broken run's model, NaN or int weights, a non-finite score,
+    an empty class folder)."""
+    import torch
+
+    from ginr_apps import evaluate, train
+    from ginr_core import GeneralizableINR, LocalityAwareINR
+    from ginr_data import image_dataset
+
+    root = tmp / "wrong-results"
+    model = LocalityAwareINR(image_size=16, patch_size=4, encoder_width=32, encoder_depth=1, encoder_heads=2,
+                             hidden_dim=32, fourier_dim=32, num_latents=8)  # fmt: skip
+    good = model.save_pretrained(root / "good")
+    cases = []
+    for name, change, named in (
+        ("NaN weights", lambda t: torch.full_like(t, float("nan")), "holds NaN or Inf values"),
+        ("int64 weights", lambda t: t.long(), "expected a floating dtype"),
+        ("bool weights", lambda t: t > 0, "expected a floating dtype"),
+    ):
+        folder = _scaled_copy(good, root / name.replace(" ", "-"), change)
+        cases.append((f"model folder: {name}", lambda f=folder: GeneralizableINR.from_pretrained(f), named))
+    huge = _scaled_copy(good, root / "huge-weights", lambda t: t * 1e30)
+    cases.append(("evaluate.py: a non-finite score", lambda: evaluate.main([str(huge), "--size", "2"]), str(huge)))
+    (root / "run.yaml").write_text(TINY_RUN)
+    argv = ["--config", str(root / "run.yaml"), "--output-dir", str(root / "run")]
+    cases.append(("train.py: most steps skipped as non-finite", lambda: train.main(argv), "not written"))
+    pets = root / "pets"
+    for name in ("cat", "dog"):
+        (pets / "train" / name).mkdir(parents=True)
+        Image.new("RGB", (12, 12)).save(pets / "train" / name / "0.png")
+    (pets / "train" / "bird").mkdir()
+    cases.append(("image folder: an empty class folder",
+                  lambda: image_dataset(pets, "train", resolution=8), str(pets / "train" / "bird")))  # fmt: skip
+    return cases
+
+
+def resource_cases(tmp: Path) -> list[tuple[str, object, str]]:
+    """Issue 30: requests beyond the machine's memory, an alias bomb, a full disk and a read-only folder."""
+    from ginr_apps import render, train
+    from ginr_apps.checkpoints import RunState, save_checkpoint
+    from ginr_apps.config import load_config
+    from ginr_apps.guards import run_app
+    from ginr_core import GeneralizableINR, LocalityAwareINR, NeRFIPC
+    from ginr_diffusion import LatentDenoiser, LatentINRPipeline, sampling_scheduler
+
+    root = tmp / "resources"
+    cases = []
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    root.mkdir(parents=True)
+    (root / "bomb.yaml").write_text("\n".join(levels) + "\n")
+    cases.append(("config file: 9 levels of YAML aliases", lambda: load_config(root / "bomb.yaml"), "bomb.yaml"))
+    cases.append(("train.py model.hidden_dim=1000000000",
+                  lambda: train.parse_args(["--config", str(DEFAULT), "model.hidden_dim=1000000000"]),
+                  "model.hidden_dim"))  # fmt: skip
+    inr = LocalityAwareINR(image_size=16, patch_size=4, encoder_width=32, encoder_depth=1, encoder_heads=2,
+                           hidden_dim=32, fourier_dim=32, num_latents=8)  # fmt: skip
+    good = inr.save_pretrained(root / "good")
+    for setting, value in (("hidden_dim", 10_000_000), ("image_size", 1_000_000)):
+        folder = root / setting
+        shutil.copytree(good, folder)
+        config = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps({**config, setting: value}))
+        cases.append((f"config.json {setting}: {value}", lambda f=folder: GeneralizableINR.from_pretrained(f),
+                      f"{setting}={value}"))  # fmt: skip
+    denoiser = LatentDenoiser(num_latents=8, latent_dim=inr.latent_dim, width=32, depth=1, heads=2)
+    pipe = LatentINRPipeline(denoiser, sampling_scheduler(), inr)
+    pipe.save_pretrained(root / "pipeline")
+    for file, setting, value in (("scheduler/scheduler_config.json", "num_train_timesteps", 1e10),
+                                 ("denoiser/config.json", "width", 1_000_000)):  # fmt: skip
+        folder = root / f"pipeline-{setting}"
+        shutil.copytree(root / "pipeline", folder)
+        config = json.loads((folder / file).read_text())
+        (folder / file).write_text(json.dumps({**config, setting: value}))
+        cases.append((f"pipeline {file} {setting}: {value:g}", lambda f=folder: LatentINRPipeline.from_pretrained(f),
+                      setting))  # fmt: skip
+    light_field = NeRFIPC(image_size=16, patch_size=4, encoder_width=32, encoder_depth=1, encoder_heads=2,
+                          hidden_dim=16, num_views=2, num_latents=8, num_layers=3, points_per_ray=8)  # fmt: skip
+    lf = light_field.save_pretrained(root / "light-field")
+    for flag, value in (("--size", "100000"), ("--frames", "100000000")):
+        cases.append((f"render.py {flag} {value}", lambda a=[flag, value]: render.main([str(lf), *a]), flag))
+    if _tmpfs_mountable(root / "probe"):
+
+        class One:
+            is_main_process = True
+
+            def wait_for_everyone(self):
+                pass
+
+        def full_disk():
+            import torch
+
+            with _tmpfs(root / "disk", "size=1m") as disk:
+                parts = {"model": torch.nn.Linear(4, 8), "state": RunState()}
+                save_checkpoint(One(), disk / "checkpoints", 1, 2, parts)
+                parts["model"] = torch.nn.Linear(40_000, 8)  # 1.3 MB: more than the disk holds
+                save_checkpoint(One(), disk / "checkpoints", 2, 2, parts)
+
+        def read_only():
+            with _tmpfs(root / "readonly", "ro,size=1m") as folder:
+                run_app(lambda: train.main(["--config", str(root / "tiny.yaml"), "--output-dir", str(folder / "run")]))
+
+        (root / "tiny.yaml").write_text(TINY_RUN)
+        cases.append(("checkpoint on a full disk", full_disk, "Free space"))
+        cases.append(("train.py --output-dir on a read-only folder", read_only, "readonly/run"))
+    return cases
+
+
+@contextlib.contextmanager
+def _tmpfs(folder: Path, options: str):
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.system(f"mount -t tmpfs -o {options} tmpfs {folder} 2>/dev/null"):
+        raise RuntimeError(f"cannot mount a tmpfs at {folder}")
+    try:
+        yield folder
+    finally:
+        os.system(f"umount -l {folder}")
+
+
+def _tmpfs_mountable(folder: Path) -> bool:
+    """Whether a tmpfs can be mounted here (root, and a kernel that lets us): the disk cases need one."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        with _tmpfs(folder, "size=1m"):
+            return True
+    except RuntimeError:
+        return False
+
+
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="ginr-bad-inputs-"))
-    cases = config_cases() + file_cases(tmp) + flag_cases()
+    cases = config_cases() + file_cases(tmp) + flag_cases() + wrong_results_cases(tmp) + resource_cases(tmp)
     counts = {"clear": 0, "unclear": 0, "silent": 0}
     for name, call, named in cases:
         kind, message = _answer(call)

@@ -262,22 +262,11 @@ def save_checkpoint(accelerator, directory: Path, step: int, keep: int, parts: d
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         _recover(directory)
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        tensors: dict[str, torch.Tensor] = {}
-        state, written = {}, [TENSORS, STATE]
-        for name, part in parts.items():
-            if isinstance(part, torch.nn.Module):  # a model: its own file, loadable with safetensors' load_file
-                weights = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in part.state_dict().items()}
-                save_file(weights, str(tmp / f"{name}.safetensors"), metadata={"format": "pt"})
-                state[name] = {"__module__": f"{name}.safetensors"}
-                written.insert(0, f"{name}.safetensors")
-            else:
-                state[name] = _encode(_state_of(part), tensors, name)
-        save_file(tensors, str(tmp / TENSORS))
-        write_json(tmp / STATE, state)
-        files = {n: {"bytes": (tmp / n).stat().st_size, "sha256": _digest(tmp / n, fsync=True)} for n in written}
-        write_json(tmp / MARKER, {"format": FORMAT, "step": step, "files": files})
+        try:
+            _write_checkpoint(tmp, step, parts)
+        except (OSError, SafetensorError) as error:  # a full disk, a read-only folder: the previous ones are kept
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise CheckpointError(_unwritten(directory, step, error)) from None
         if final.exists():  # the same step saved again (e.g. the end of a resumed run): keep the old one until replaced
             old = directory / f".old-{final.name}"
             shutil.rmtree(old, ignore_errors=True)
@@ -287,6 +276,37 @@ def save_checkpoint(accelerator, directory: Path, step: int, keep: int, parts: d
         prune_checkpoints(directory, keep)
     accelerator.wait_for_everyone()
     return final
+
+
+def _write_checkpoint(tmp: Path, step: int, parts: dict[str, Any]) -> None:
+    """The files of the checkpoint of ``step`` in the fresh folder ``tmp``, its marker last."""
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    tensors: dict[str, torch.Tensor] = {}
+    state, written = {}, [TENSORS, STATE]
+    for name, part in parts.items():
+        if isinstance(part, torch.nn.Module):  # a model: its own file, loadable with safetensors' load_file
+            weights = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in part.state_dict().items()}
+            save_file(weights, str(tmp / f"{name}.safetensors"), metadata={"format": "pt"})
+            state[name] = {"__module__": f"{name}.safetensors"}
+            written.insert(0, f"{name}.safetensors")
+        else:
+            state[name] = _encode(_state_of(part), tensors, name)
+    save_file(tensors, str(tmp / TENSORS))
+    write_json(tmp / STATE, state)
+    files = {n: {"bytes": (tmp / n).stat().st_size, "sha256": _digest(tmp / n, fsync=True)} for n in written}
+    write_json(tmp / MARKER, {"format": FORMAT, "step": step, "files": files})
+
+
+def _unwritten(directory: Path, step: int, error: BaseException) -> str:
+    """Why the checkpoint of ``step`` could not be written, what was kept and what to do (one line)."""
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else " ".join(str(error).split())
+    last = latest_checkpoint(directory)
+    kept = f"the last complete checkpoint, {last}, is kept" if last else "no earlier checkpoint exists"
+    return (
+        f"{directory}: cannot write the checkpoint of step {step} ({reason}); nothing partial was left and {kept}. "
+        "Free space on that disk (or make the folder writable), then continue with --resume"
+    )
 
 
 def _recover(directory: Path) -> None:

@@ -37,7 +37,7 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from ginr_core import get_model_class, get_preset, list_families, list_presets
+from ginr_core import TooLargeError, check_model_memory, get_model_class, get_preset, list_families, list_presets
 
 from .schema import meaning, setting
 from .tasks import DataSettings, get_task_class, list_tasks
@@ -342,7 +342,7 @@ def load_config(
     if not isinstance(model, dict):
         raise ConfigError(f"model must be a mapping of settings, got {type(model).__name__} {model!r}")
     model = {"family": "locinr", "preset": None, **model}
-    _check_model(*model_kwargs(model))  # the family, the preset, every model setting and its value
+    _check_model(*model_kwargs(model), path)  # the family, the preset, every model setting and its value
     data = tree.get("data") or {}
     if not isinstance(data, dict):
         raise ConfigError(f"data must be a mapping of settings, got {type(data).__name__} {data!r}")
@@ -371,16 +371,28 @@ def load_config(
     return config
 
 
-def _check_model(cls: type, kwargs: dict[str, Any]) -> None:
+def _check_model(cls: type, kwargs: dict[str, Any], path: str | Path | None) -> None:
     """Build the model on the meta device (no memory, no time): its own checks of every value run now,
-    before any data is read, and their message is the error."""
+    before any data is read, and their message is the error; then refuse a model that training (weights,
+    gradients, Adam's two moments) cannot hold in this machine's memory."""
     try:
         with torch.device("meta"):
             cls(**kwargs)
     except (ValueError, TypeError) as err:
         raise ConfigError(f"model ({cls.__name__}): {err}") from None
     except (NotImplementedError, RuntimeError):  # a family that cannot be built on meta: checked when it is built
-        pass
+        return
+    try:
+        check_model_memory(
+            cls,
+            kwargs,
+            str(path or "the run configuration"),
+            prefix="model.",
+            copies=4,
+            use="to train: weights, gradients, Adam moments",
+        )
+    except TooLargeError as err:
+        raise ConfigError(str(err)) from None
 
 
 def _finite(name: str, value: float | None, low: float, low_ok: bool, what: str) -> None:

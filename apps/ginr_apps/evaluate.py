@@ -33,6 +33,7 @@ from ginr_core import GeneralizableINR
 from ginr_data import ImageLoadError, LightFieldError
 
 from .cli import at_least, checked_source, fail
+from .guards import run_app
 from .tasks import list_tasks, task_for_model
 
 
@@ -70,4 +71,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 def run() -> None:
     """The console entry point (``apps/evaluate.py``, ``ginr-evaluate``)."""
-    main()
+    run_app(main)

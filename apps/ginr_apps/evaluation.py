@@ -14,6 +14,7 @@ from ginr_core import GeneralizableINR, psnr, render_image
 __all__ = [
     "ACCELERATOR_CHUNK",
     "CPU_CHUNK_ROWS",
+    "check_scores",
     "evaluation_chunk_size",
     "nearest_support_view",
     "novel_views",
@@ -33,6 +34,28 @@ __all__ = [
 CPU_CHUNK_ROWS = 4096
 # Coordinates per chunk when scoring on an accelerator: a bound on memory, not a cache size.
 ACCELERATOR_CHUNK = 65536
+
+
+def _first_non_finite(value, path: str = "") -> tuple[str, float] | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return path, value
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _first_non_finite(item, f"{path}.{key}" if path else str(key))
+        if found:
+            return found
+    return None
+
+
+def check_scores(results: dict, model: str) -> None:
+    """``SystemExit`` naming ``model`` when a score in ``results`` is NaN or infinite (its outputs are not finite):
+    such a score is an error, never a ``null`` in eval.json."""
+    found = _first_non_finite(results)
+    if found:
+        raise SystemExit(
+            f"error: {model}: its score {found[0]} is {found[1]} (its outputs are not finite); no eval.json was "
+            "written. Retrain it (lower train.lr, set train.grad_clip) or score another model"
+        )
 
 
 def resolve_chunk_size(chunk_size: int | str | None, batch: int, device: torch.device | str) -> int | None:

@@ -11,11 +11,17 @@
 * ``step_is_finite``: whether a step's loss and gradient norm are finite on every process, checked
   before the optimiser applies them (a non-finite update is never applied).
 * ``check_finite``: refuses a model with a NaN or Inf weight before it is saved or published.
+* ``check_outcome``: refuses to write or replace the model of a run that ended with a non-finite score or
+  skipped most of its steps as non-finite.
+* ``run_app``: an app's known errors, and a write that a full disk or a read-only folder refused, as one line
+  naming the file and what to do.
 """
 
 from __future__ import annotations
 
 import ctypes
+import errno
+import math
 import os
 import signal
 import sys
@@ -26,11 +32,13 @@ __all__ = [
     "NonFiniteError",
     "Terminated",
     "check_finite",
+    "check_outcome",
     "non_finite_step",
     "on_termination",
     "run_app",
     "step_is_finite",
     "stop_if_asked",
+    "unwritable",
 ]
 
 
@@ -92,6 +100,18 @@ def check_finite(module: torch.nn.Module, what: str) -> None:
             raise NonFiniteError(f"{what}: {name} holds NaN or Inf")
 
 
+def check_outcome(score: float, label: str, steps: int, skipped: int, kept: str, remedy: str) -> None:
+    """Raise ``NonFiniteError`` for a run that ended with a non-finite test ``score`` or skipped more than half of
+    its ``steps`` (``skipped`` non-finite ones): its model is neither written nor published, and ``kept`` (a
+    sentence) says what stays."""
+    if math.isfinite(score) and 2 * skipped <= steps:
+        return
+    raise NonFiniteError(
+        f"the run ended with a test {label} of {score:.4g} after skipping {skipped} of its {steps} steps as "
+        f"non-finite: its model is not written, {kept}. {remedy}"
+    )
+
+
 def non_finite_step(step: int, loss: torch.Tensor, last_checkpoint, allowed: int, remedy: str) -> NonFiniteError:
     """The error that stops a run at a non-finite ``step``: what happened, what was kept, what to do."""
     kept = f"the last complete checkpoint is {last_checkpoint}" if last_checkpoint else "no checkpoint was written yet"
@@ -100,6 +120,17 @@ def non_finite_step(step: int, loss: torch.Tensor, last_checkpoint, allowed: int
         f"{'for more than ' + str(allowed) + ' steps' if allowed else 'so the run stopped'} before applying it; "
         f"nothing was overwritten and {kept}. {remedy}"
     )
+
+
+UNWRITABLE = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def unwritable(error: OSError) -> str:
+    """One line for a write that a full disk or a read-only folder refused: the path and what to do."""
+    path = error.filename or "a file"
+    if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return f"cannot write {path}: {error.strerror}; free space on that disk (or choose another --output-dir)"
+    return f"cannot write {path}: {error.strerror}; choose a writable --output-dir (or make that folder writable)"
 
 
 def run_app(main, errors: tuple[type[BaseException], ...] = ()) -> None:
@@ -112,5 +143,9 @@ def run_app(main, errors: tuple[type[BaseException], ...] = ()) -> None:
         main()
     except (NonFiniteError, CheckpointError, RunLockedError, ConfigError, *errors) as error:
         raise SystemExit(f"error: {error}") from None
+    except OSError as error:
+        if error.errno not in UNWRITABLE:
+            raise
+        raise SystemExit(f"error: {unwritable(error)}") from None
     except KeyboardInterrupt as stop:
         raise SystemExit(f"stopped by {stop or 'Ctrl-C'}") from None

@@ -23,12 +23,15 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ginr_core import GeneralizableINR, orbit_around, posed_rays, ray_format_of
+from ginr_core import GeneralizableINR, TooLargeError, check_memory, orbit_around, posed_rays, ray_format_of
 from ginr_data import ImageLoadError, LightFieldError, light_field_dataset, posed_views
 
 from .cli import at_least, checked_source, fail
 from .figures import image_grid, save_gif, save_png
+from .guards import run_app
 from .tasks.nvs import NovelViewTask
+
+BYTES_PER_PIXEL = 48  # per frame, float32: its ray (6), its colour (3) and the colour's copy on the CPU (3)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -60,6 +63,15 @@ def main(argv: list[str] | None = None) -> dict:
     views = args.views or model.num_views
     if not 1 <= views <= model.num_views:
         parser.error(f"--views must be between 1 and {model.num_views} (the model's view slots), got {views}")
+    size = args.size or 4 * r
+    try:
+        check_memory(
+            args.frames * size * size * BYTES_PER_PIXEL,
+            f"rendering --frames {args.frames} at --size {size}",
+            "lower --size or --frames",
+        )
+    except TooLargeError as err:
+        parser.error(str(err))
     try:
         if args.transforms is not None:
             given = posed_views(args.transforms, args.support, resolution=r, ray_format=ray_format_of(model))
@@ -86,7 +98,6 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"error: {err}") from None
     support = support[:views]
     poses = poses[:views]
-    size = args.size or 4 * r
     orbit = orbit_around(poses, args.frames, args.elevation)
     rays = posed_rays(orbit, focal * size / r, size, size, ray_format_of(model)).view(args.frames, -1, 6)
     with torch.no_grad():
@@ -115,4 +126,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 def run() -> None:
     """The console entry point (``apps/render.py``, ``ginr-render``)."""
-    main()
+    run_app(main)

@@ -54,7 +54,7 @@ from .config import (
 from .evaluation import resolve_chunk_size
 from .figures import learning_curve, save_png, stack_vertically
 from .files import replace_dir, write_json
-from .guards import check_finite, on_termination, run_app
+from .guards import check_finite, check_outcome, on_termination, run_app
 from .launch import (
     add_launcher_flags,
     launcher_overrides,
@@ -467,6 +467,14 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path, chosen: Path 
     loop.before_pause()
     extra_sets = {split: task.extra_test_set(split) for split in config.data.extra_test_splits}
     metrics = _final_metrics(accelerator, loop, cls, extra_sets)
+    check_outcome(
+        metrics["test"][task.metric.key],
+        task.metric.label,
+        state.step,
+        len(state.bad_steps),
+        f"{out / 'model'} is left as it was and the run's checkpoints are in {out / 'checkpoints'}",
+        "Lower train.lr or set train.grad_clip, and start a new run",
+    )
     if accelerator.is_main_process:
         _write_outputs(accelerator, loop, metrics, out, extra_sets)
     accelerator.wait_for_everyone()

@@ -1,4 +1,5 @@
 import math
+import time
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,26 @@ def test_yaml_whose_aliases_explode_is_refused_before_it_is_walked(tmp_path):
         load_config(tmp_path / "bomb.yaml")
     (tmp_path / "anchors.yaml").write_text("train: &t {lr: 3.0e-4}\n")  # a few anchors are fine
     assert load_config(tmp_path / "anchors.yaml").train.lr == pytest.approx(3e-4)
+
+
+def test_alias_bomb_is_refused_in_under_a_second_with_a_short_message(tmp_path):
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]  # 10^9 values
+    (tmp_path / "bomb.yaml").write_text("\n".join(levels) + "\n")
+    started = time.perf_counter()
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "bomb.yaml")
+    assert time.perf_counter() - started < 1 and len(str(caught.value)) < 300
+    assert "bomb.yaml" in str(caught.value)
+
+
+def test_a_model_too_large_to_train_in_memory_is_refused_naming_the_setting(tmp_path):
+    started = time.perf_counter()
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, ["model.hidden_dim=1000000000"])
+    message = str(caught.value)
+    assert "a LocalityAwareINR with model.hidden_dim=1000000000" in message and message.endswith(
+        "lower model.hidden_dim"
+    )
+    assert "of memory, more than the" in message and time.perf_counter() - started < 5
+    load_config(None, ["model.hidden_dim=64"])  # an ordinary size passes

@@ -145,11 +145,16 @@ def test_a_diverging_run_stops_at_the_first_non_finite_step_and_keeps_its_finite
 
 def test_a_config_may_skip_non_finite_steps_which_are_never_applied(tmp_path, tiny_config, app):
     out = tmp_path / "run"
-    app(TRAIN, "--config", tiny_config(out), "train.lr=30", "train.warmup_steps=10", "train.max_steps=12",
-        "train.max_bad_steps=1000")  # fmt: skip
-    metrics = _standard_json(out / "metrics.json")
-    assert metrics["skipped_steps"] and metrics["steps"] == 12
-    assert all(torch.isfinite(t).all() for t in _weights(out).values())
+    result = app(TRAIN, "--config", tiny_config(out), "train.lr=30", "train.warmup_steps=10", "train.max_steps=12",
+                 "train.max_bad_steps=1000", check=False)  # fmt: skip
+    # the skipped steps were never applied (finite weights, each one recorded) ...
+    last = latest_checkpoint(out / "checkpoints")
+    state = json.loads((last / "state.json").read_text())["state"]
+    assert state["step"] == 12 and state["bad_steps"]
+    assert all(torch.isfinite(t).all() for t in load_file(last / "model.safetensors").values())
+    # ... but a run that skipped most of its steps publishes no model (issue 30)
+    assert result.returncode == 1 and f"after skipping {len(state['bad_steps'])} of its 12 steps" in result.stderr
+    assert not (out / "model").exists()
 
 
 # ------------------------------------------------------------------------------------------------ checkpoints

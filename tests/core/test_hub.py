@@ -1,11 +1,12 @@
 import json
 import os
+import time
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from ginr_core import IPC, CheckpointMismatchError, LocalityAwareINR, TransINR, get_model_class
+from ginr_core import IPC, CheckpointMismatchError, GeneralizableINR, LocalityAwareINR, TransINR, get_model_class
 
 CLASSES = {
     name: get_model_class(name) for name in ("locinr", "ipc", "transinr", "learned_init", "ipc_nerf", "transinr_nerf")
@@ -313,3 +314,17 @@ def test_a_config_from_a_newer_ginr_says_to_upgrade(tmp_path, tiny):
     (tmp_path / "config.json").write_text(json.dumps({**config, "new_setting": 1, "_ginr_version": "9.0.0"}))
     with pytest.raises(CheckpointMismatchError, match=r"\['new_setting'\].*written by ginr-core 9.0.0.*upgrade"):
         IPC.from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize(("setting", "value"), [("hidden_dim", 10_000_000), ("image_size", 1_000_000)])
+def test_a_config_json_too_large_for_memory_is_refused_before_building(tmp_path, tiny, setting, value):
+    tiny("locinr").save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, setting: value}))
+    started = time.perf_counter()
+    with pytest.raises(CheckpointMismatchError) as caught:
+        GeneralizableINR.from_pretrained(tmp_path)
+    message = str(caught.value)
+    assert f"{tmp_path}/config.json: a LocalityAwareINR with {setting}={value}" in message
+    assert "of memory, more than the" in message and message.endswith(f"lower {setting}")
+    assert time.perf_counter() - started < 5 and "\n" not in message

@@ -382,3 +382,23 @@ def test_a_photo_with_an_exif_orientation_is_read_upright(tmp_path):
                              hidden_dim=16, fourier_dim=16, num_latents=8)  # fmt: skip
     with Image.open(tmp_path / "phone.jpg") as raw:
         torch.testing.assert_close(preprocess(raw, model), preprocess(shown, model), atol=0.02, rtol=0)
+
+
+def test_split_folders_number_their_classes_from_one_list_and_an_empty_class_folder_is_named(tmp_path):
+    for split, names in (("train", ("bird", "cat", "dog")), ("test", ("cat", "dog"))):
+        for name in names:
+            _save(tmp_path / "pets" / split / name / "0.png", size=(12, 12))
+    train = image_dataset(tmp_path / "pets", "train", resolution=8)
+    with pytest.warns(UserWarning, match="no folder for class\\(es\\) bird of the 3 classes"):
+        test = image_dataset(tmp_path / "pets", "test", resolution=8)
+    assert train.class_names == test.class_names == ["bird", "cat", "dog"]
+    assert [test[i]["label"] for i in range(len(test))] == [1, 2]  # test/cat is cat's id, not train's "bird"
+    (tmp_path / "pets" / "test" / "bird").mkdir()  # an empty class folder is an error, not a class dropped
+    with pytest.raises(ValueError, match=r"test/bird: the class folder 'bird' holds no images; add its images"):
+        image_dataset(tmp_path / "pets", "test", resolution=8)
+    (tmp_path / "flat" / "ant").mkdir(parents=True)  # also in a flat folder
+    for name in ("bee", "cat"):
+        _save(tmp_path / "flat" / name / "0.png", size=(12, 12))
+        _save(tmp_path / "flat" / name / "1.png", size=(12, 12))
+    with pytest.raises(ValueError, match=r"flat/ant: the class folder 'ant' holds no images"):
+        image_dataset(tmp_path / "flat", "train", resolution=8)

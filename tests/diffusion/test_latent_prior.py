@@ -1,5 +1,8 @@
 """ginr-diffusion: the latent denoiser, streaming standardisation, and the diffusers pipeline."""
 
+import json
+import time
+
 import pytest
 import torch
 from diffusers import DDPMScheduler, DPMSolverMultistepScheduler
@@ -277,3 +280,21 @@ def test_diffusers_loads_a_saved_pipeline_and_a_step_callback_can_stop_sampling(
     with pytest.raises(ValueError, match="not tensors of this pipeline"):
         loaded(class_labels=[1], num_inference_steps=2, callback_on_step_end=stop_after_three,
                callback_on_step_end_tensor_inputs=["noise"])  # fmt: skip
+
+
+def test_a_pipeline_whose_scheduler_or_denoiser_needs_more_memory_than_there_is_is_refused(pipeline, tmp_path):
+    pipeline.save_pretrained(tmp_path)
+    for config, setting, value, named in (
+        ("scheduler/scheduler_config.json", "num_train_timesteps", 10**12, "num_train_timesteps=1000000000000"),
+        ("denoiser/config.json", "width", 10**6, "a LatentDenoiser with width=1000000"),
+    ):
+        path = tmp_path / config
+        saved = path.read_text()
+        path.write_text(json.dumps({**json.loads(saved), setting: value}))
+        started = time.perf_counter()
+        with pytest.raises(ValueError) as caught:
+            LatentINRPipeline.from_pretrained(tmp_path)
+        assert str(caught.value).startswith(f"{path}: {named}") and f"lower {setting}" in str(caught.value)
+        assert "of memory, more than the" in str(caught.value) and time.perf_counter() - started < 5
+        path.write_text(saved)
+    LatentINRPipeline.from_pretrained(tmp_path)

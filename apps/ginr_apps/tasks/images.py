@@ -16,7 +16,7 @@ from ginr_core.images import DEFAULT_PREPROCESSING
 from ginr_data import augment_images, image_dataset, sample_pixels
 
 from ..cli import at_least
-from ..evaluation import evaluation_chunk_size, psnr_per_image, reconstruct, source_index
+from ..evaluation import check_scores, evaluation_chunk_size, psnr_per_image, reconstruct, source_index
 from ..figures import image_grid, save_png
 from ..files import write_json
 from ..schema import setting
@@ -349,6 +349,7 @@ class ImageTask(MeanSquaredLoss, Task):
                 flush=True,
             )
 
+        check_scores(results, args.model)
         items = [dataset[i] for i in indices[:6]]
         images = torch.stack([item["image"] for item in items]).to(args.device)
         rows = []

@@ -15,7 +15,14 @@ from ginr_core import LIGHT_FIELD_CHANNELS, RAY_DIM, ray_format_of
 from ginr_data import light_field_dataset
 
 from ..cli import at_least
-from ..evaluation import evaluation_chunk_size, nearest_support_view, novel_views, nvs_psnr, support_mean_colour
+from ..evaluation import (
+    check_scores,
+    evaluation_chunk_size,
+    nearest_support_view,
+    novel_views,
+    nvs_psnr,
+    support_mean_colour,
+)
 from ..figures import image_grid, save_png
 from ..files import write_json
 from ..schema import setting
@@ -319,6 +326,7 @@ class NovelViewTask(MeanSquaredLoss, Task):
                 f"{entry['nearest support view']:>13.2f}",
                 flush=True,
             )
+        check_scores(results, args.model)
         save_png(cls.picture(model, dataset, indices[:6], max(views), args.device), out / "eval.png")
         write_json(out / "eval.json", results)
         print(f"wrote {out / 'eval.json'} and {out / 'eval.png'}", flush=True)

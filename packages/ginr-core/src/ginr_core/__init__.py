@@ -14,6 +14,7 @@ from .checks import image_size_pair, integer_at_least, positive_number
 from .coords import RENDER_CHUNK, FourierFeatures, image_coords, pixel_centers, pixel_targets, render_image
 from .hub import Artifact, inspect_artifact
 from .images import novel_view, preprocess, reconstruct
+from .memory import TooLargeError, check_memory, check_model_memory
 from .metrics import frechet_distance, gaussian_statistics, psnr
 from .models import (
     IPC,
@@ -72,9 +73,12 @@ __all__ = [
     "NeRFTransINR",
     "PatchTokenizer",
     "Tokenizer",
+    "TooLargeError",
     "TransINR",
     "__version__",
     "camera_rays",
+    "check_memory",
+    "check_model_memory",
     "focal_from_fov",
     "frechet_distance",
     "gaussian_statistics",

@@ -242,7 +242,8 @@ def class_folders(root: str | os.PathLike, files: Sequence[Path]) -> list[str] |
 
     Labeled when every image is directly inside a first-level sub-folder of ``root``, there are at
     least two such folders and not all their names are numbers (FFHQ's ``00000/``, ``01000/`` ...
-    are chunks of one set, not classes). Classes are the sub-folder names, sorted.
+    are chunks of one set, not classes). Classes are the sub-folder names, sorted, empty ones included (which
+    ``ImageFolder`` then names as an error, rather than dropping a class and shifting the ids after it).
     """
     root = Path(root)
     parents = set()
@@ -253,7 +254,38 @@ def class_folders(root: str | os.PathLike, files: Sequence[Path]) -> list[str] |
         parents.add(relative.parts[0])
     if len(parents) < 2 or all(p.isdigit() for p in parents):
         return None
-    return sorted(parents)
+    return sorted(parents | set(_sub_folders(root)))
+
+
+def _sub_folders(root: Path) -> list[str]:
+    return [d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")] if root.is_dir() else []
+
+
+def _has_images(folder: Path) -> bool:
+    return any(p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file() for p in folder.rglob("*"))
+
+
+def _check_class_folders(root: Path, names: list[str], labels: list[int]) -> None:
+    """A class folder without images is an error naming it; a class with no folder here is named in a warning
+    (its id is kept: ids come from one list for every split)."""
+    present, absent = set(labels), []
+    for i, name in enumerate(names):
+        if i in present:
+            continue
+        folder = root / name
+        if not folder.is_dir():
+            absent.append(name)
+        elif not _has_images(folder):
+            raise ValueError(
+                f"{folder}: the class folder {name!r} holds no images; add its images or remove the folder "
+                "(class ids are the sorted class folders)"
+            )
+    if absent:
+        warnings.warn(
+            f"{root}: no folder for class(es) {', '.join(absent)} of the {len(names)} classes; the other classes "
+            "keep their ids",
+            stacklevel=3,
+        )
 
 
 class ImageFolder(_ImageDataset):
@@ -267,8 +299,9 @@ class ImageFolder(_ImageDataset):
         on_error: ``"skip"`` (warn, count, use the next readable file) or ``"raise"``.
         seed: seed of the random crops.
         classes: ``"auto"`` (labels from class sub-folders when the layout has them: ``class_folders``),
-            ``None`` (unlabeled), or the list of class folder names in id order (e.g. the training
-            split's, so that a split missing a class keeps the same ids).
+            ``None`` (unlabeled), or the list of class folder names in id order (e.g. those of every
+            split, so that a split missing a class keeps the same ids). A class folder without images is
+            an error naming it; a class without a folder here is named in a warning.
     """
 
     def __init__(
@@ -305,6 +338,7 @@ class ImageFolder(_ImageDataset):
                     )
                 self._labels.append(ids[folder])
             self.class_names = list(classes)
+            _check_class_folders(self.root, self.class_names, self._labels)
 
     def label(self, index: int) -> int:
         return self._labels[index]

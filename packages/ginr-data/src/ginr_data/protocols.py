@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
-from .images import HFImageDataset, ImageFolder, StreamedImages, class_folders, find_images
+from .images import HFImageDataset, ImageFolder, StreamedImages, _sub_folders, class_folders, find_images
 from .photos import EmbeddedPhotos
 
 __all__ = ["IMAGE_PROTOCOLS", "DatasetUnavailableError", "ImageProtocol", "SplitRule", "image_dataset"]
@@ -345,6 +345,8 @@ def image_dataset(
         if rule is None and root == path:
             classes = class_folders(path, files)  # of the whole folder: a class held out entirely keeps its id
             files, held_out = _flat_split(path, files, train, test_fraction)
+        elif rule is None and class_folders(root, files) is not None:  # one class list for every split folder
+            classes = sorted({name for s in splits for name in _sub_folders(path / s)})
         if rule is not None and rule.id_range is not None:
             files = _numbered(files, rule)
             if not files:

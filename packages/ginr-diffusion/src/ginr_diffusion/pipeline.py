@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import os
+from pathlib import Path
 
 import diffusers
 import numpy as np
@@ -25,11 +26,15 @@ from huggingface_hub import snapshot_download
 from huggingface_hub.errors import LocalEntryNotFoundError
 
 from ginr_core import GeneralizableINR, inspect_artifact, render_image
-from ginr_core.hub import check_source, not_cached_message
+from ginr_core.hub import check_source, not_cached_message, read_json
+from ginr_core.memory import check_memory, check_model_memory
 
 from .denoiser import LatentDenoiser
 
 __all__ = ["LatentINRPipeline", "sampling_scheduler", "training_scheduler"]
+
+# a scheduler's tables per training timestep: betas, alphas and their product (float32), timesteps (int64), copies
+SCHEDULER_BYTES_PER_STEP = 32
 
 # ginr models as a library diffusers saves and loads: every family through the base class
 _GINR_LOADABLE = {"GeneralizableINR": ["save_pretrained", "from_pretrained"]}
@@ -139,6 +144,7 @@ class LatentINRPipeline(DiffusionPipeline):
                 f"{name} holds a {held.class_name} checkpoint, not a {cls.__name__}: load it with "
                 f"ginr_core.GeneralizableINR.from_pretrained (a prior's pipeline has a model_index.json)"
             )
+        _check_component_memory(Path(source))
         return super().from_pretrained(source, **kwargs)
 
     # ------------------------------------------------------------------ labels
@@ -356,6 +362,25 @@ class LatentINRPipeline(DiffusionPipeline):
         if not return_dict:
             return (images,)
         return ImagePipelineOutput(images=images)
+
+
+def _check_component_memory(folder: Path) -> None:
+    """Refuse (``TooLargeError``, naming the file and setting) a pipeline folder whose scheduler or denoiser config
+    needs more memory than the machine has, before diffusers builds them (the INR checks its own)."""
+    scheduler = folder / "scheduler" / "scheduler_config.json"
+    if scheduler.is_file():
+        steps = read_json(scheduler, "scheduler config").get("num_train_timesteps")
+        if isinstance(steps, (int, float)) and not isinstance(steps, bool):
+            check_memory(
+                steps * SCHEDULER_BYTES_PER_STEP,
+                f"{scheduler}: num_train_timesteps={steps}",
+                "lower num_train_timesteps (training uses 1000)",
+            )
+    denoiser = folder / "denoiser" / "config.json"
+    if denoiser.is_file():
+        accepted = set(inspect.signature(LatentDenoiser.__init__).parameters) - {"self"}
+        settings = {k: v for k, v in read_json(denoiser, "denoiser config").items() if k in accepted}
+        check_model_memory(LatentDenoiser, settings, str(denoiser))
 
 
 def _takes_x0(scheduler) -> bool:

@@ -61,6 +61,7 @@ from ..hub import (
     read_json,
     resolve_file,
 )
+from ..memory import TooLargeError, check_model_memory
 from .encoder import LatentEncoder
 from .registry import class_by_name, list_families, register_family
 from .tokenizers import get_tokenizer
@@ -549,8 +550,13 @@ class GeneralizableINR(nn.Module):
             raise CheckpointMismatchError(f"{where}: no {CONFIG_FILE} found; it is not a ginr checkpoint")
         config = read_json(config_file, CONFIG_FILE)
         target = cls._class_for(config, where)
+        settings = target._settings_from(config, where)
         try:
-            model = target(**target._settings_from(config, where))
+            check_model_memory(target, settings, f"{where}/{CONFIG_FILE}")
+        except TooLargeError as err:
+            raise CheckpointMismatchError(str(err)) from None
+        try:
+            model = target(**settings)
         except (TypeError, ValueError) as err:  # a setting out of range, a tokenizer that is not installed
             if isinstance(err, CheckpointMismatchError):
                 raise
