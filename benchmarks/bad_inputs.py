@@ -164,7 +164,13 @@ def file_cases(tmp: Path) -> list[tuple[str, object, str]]:
     broken.mkdir()
     for k in range(3):
         (broken / f"{k}.png").write_bytes(b"\x89PNG nope")
-    cases.append(("image folder, all unreadable", lambda: image_dataset(broken, "train", resolution=8)[0], "all 3"))
+    cases.append(
+        (
+            "image folder, all unreadable",
+            lambda: image_dataset(broken, "train", resolution=8)[0],
+            "images are unreadable",
+        )
+    )
     cases.append(("image folder missing", lambda: image_dataset(tmp / "none", "train", resolution=8), "none"))
     # light fields
     scenes = default_scenes()
