@@ -12,6 +12,7 @@
 
 from .cache import cache_dir
 from .digits import DIGIT_CLASSES, EmbeddedDigits
+from .fingerprint import fingerprint_changes, fingerprint_digest, source_fingerprint
 from .images import (
     IMAGE_EXTENSIONS,
     HFImageDataset,
@@ -51,6 +52,8 @@ __all__ = [
     "__version__",
     "cache_dir",
     "find_images",
+    "fingerprint_changes",
+    "fingerprint_digest",
     "image_dataset",
     "jitter_coords",
     "light_field_dataset",
@@ -61,6 +64,7 @@ __all__ = [
     "read_transforms",
     "resize_center_crop",
     "sample_pixels",
+    "source_fingerprint",
     "to_rgb",
     "to_tensor",
 ]
