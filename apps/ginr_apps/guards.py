@@ -105,12 +105,12 @@ def non_finite_step(step: int, loss: torch.Tensor, last_checkpoint, allowed: int
 def run_app(main, errors: tuple[type[BaseException], ...] = ()) -> None:
     """A training app's console entry: ``main()``, with its known errors (and ``errors``) as one line
     and Ctrl-C / SIGTERM as a plain stop (the checkpoint is already saved)."""
-    from .checkpoints import CheckpointError, RunLockedError
+    from .checkpoints import CheckpointError, InputsChangedError, RunLockedError
     from .config import ConfigError
 
     try:
         main()
-    except (NonFiniteError, CheckpointError, RunLockedError, ConfigError, *errors) as error:
+    except (NonFiniteError, CheckpointError, InputsChangedError, RunLockedError, ConfigError, *errors) as error:
         raise SystemExit(f"error: {error}") from None
     except KeyboardInterrupt as stop:
         raise SystemExit(f"stopped by {stop or 'Ctrl-C'}") from None
