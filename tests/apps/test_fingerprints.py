@@ -109,3 +109,25 @@ def test_evaluate_writes_nothing_into_a_run_that_is_training(image_run, app):
     assert not (image_run / "eval").exists()
     app(EVAL, image_run / "model", "--size", "2")  # the run ended: scored into it
     assert json.loads((image_run / "eval" / "eval.json").read_text())["images"] == 2
+
+
+@pytest.mark.slow
+def test_the_fid_reference_statistics_are_recomputed_when_a_reference_image_changes(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from ginr_apps import evaluate_prior
+    from ginr_data import image_dataset
+
+    monkeypatch.setattr(evaluate_prior, "inception_features", lambda net, images: images.flatten(1)[:, :5].double())
+    _images(tmp_path / "ref" / "test", 6)
+    args = SimpleNamespace(inception_weights=None, split="test", protocol=None, batch_size=4, fid_cache=tmp_path)
+    state = SimpleNamespace(is_main_process=True, is_local_main_process=False, process_index=0, num_processes=1)
+
+    def statistics():
+        dataset = image_dataset(tmp_path / "ref", "test", resolution=8)
+        return evaluate_prior.reference_statistics(None, dataset, tmp_path / "ref", args, 8, state)[0]
+
+    first = statistics()
+    assert torch.equal(statistics(), first)  # unchanged: from the cache
+    _images(tmp_path / "ref" / "test", 1, seed=7)  # a reference image rewritten in place
+    assert not torch.allclose(statistics(), first)
