@@ -22,6 +22,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -388,9 +389,80 @@ def _tmpfs_mountable(folder: Path) -> bool:
         return False
 
 
+def mixing_cases(tmp: Path) -> list[tuple[str, object, str]]:
+    """Runs that would silently mix: a resume or a latent cache whose inputs changed, an evaluation into a live run."""
+    from accelerate import Accelerator
+
+    from ginr_apps import evaluate, train, train_prior
+    from ginr_apps.checkpoints import lock_run
+    from ginr_core import LocalityAwareINR
+
+    def images(folder: Path, count: int, start: int = 0, seed: int = 0) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(start, start + count):
+            pixels = np.random.default_rng([seed, i]).integers(0, 255, (20, 20, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / f"{i:03d}.png")
+
+    data, run, prior, cache = tmp / "mix-data", tmp / "mix-run", tmp / "mix-prior", tmp / "mix-cache"
+    images(data / "train", 12)
+    images(data / "test", 4, seed=1)
+    tiny = ["model.image_size=16", "model.patch_size=4", "model.encoder_width=32", "model.encoder_depth=1"]
+    tiny += ["model.encoder_heads=2", "model.hidden_dim=32", "model.fourier_dim=32", "data.resolution=16"]
+    tiny += ["train.batch_size=4", "train.checkpoint_every=2", "train.eval_every=2", "data.extra_test_splits=[]"]
+    argv = ["--config", str(DEFAULT), "--output-dir", str(run), f"data.source={data}", *tiny]
+    inr = tmp / "mix-inr"
+    LocalityAwareINR(image_size=16, patch_size=4, encoder_width=32, encoder_depth=1, encoder_heads=2,
+                     hidden_dim=32, fourier_dim=32, num_latents=8).save_pretrained(inr)  # fmt: skip
+    prior_argv = ["--inr", str(inr), "--data", str(data), "--output-dir", str(prior), "--cache-dir", str(cache)]
+    prior_argv += ["--batch-size", "4", "--checkpoint-every", "2", "--sample-steps", "2", "data.num_workers=0"]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        train.main([*argv, "train.max_steps=2"])
+        train_prior.main([*prior_argv, "--max-steps", "2"])
+    images(data / "train", 28, start=12)
+    images(data / "test", 2, seed=2)
+
+    def replace_inr() -> None:
+        LocalityAwareINR(image_size=16, patch_size=4, encoder_width=32, encoder_depth=1, encoder_heads=2,
+                         hidden_dim=32, fourier_dim=32, num_latents=8, sigma_q=3.0).save_pretrained(inr)  # fmt: skip
+        return train_prior.main([*prior_argv, "--max-steps", "4", "--resume", "--allow-data-change"])
+
+    class RebuiltError(Exception):
+        """The right answer to changed inputs of a cache: encoded afresh (a stale cache is reused silently)."""
+
+    def cache_after_edit() -> None:
+        settings = [f"prior.inr={inr}", f"data.source={data}", f"data.cache_dir={tmp / 'mix-cache-2'}"]
+        config = train_prior.load_prior_config(None, [*settings, "data.num_workers=0"])
+        model, accelerator = LocalityAwareINR.from_pretrained(inr), Accelerator(cpu=True)
+        before = train_prior.latent_cache(config, model, accelerator).folder
+        images(data / "train", 1, seed=3)  # rewritten in place: no folder's mtime moves
+        after = train_prior.latent_cache(config, model, accelerator).folder
+        if after != before:
+            raise RebuiltError(f"latent cache encoded afresh: data.source changed under train/ ({after.name})")
+
+    def evaluate_live() -> None:
+        with lock_run(run):
+            evaluate.main([str(run / "model"), "--size", "2"])
+
+    resume = [*argv, "train.max_steps=4", "--resume"]
+    return [
+        ("train.py --resume after data.source changed", lambda: train.main(resume), "--allow-data-change"),
+        ("train.py --resume: the change named", lambda: train.main(resume), "28 files added, 0 removed, 2 changed"),
+        (
+            "train_prior.py --resume after data.source changed",
+            lambda: train_prior.main([*prior_argv, "--max-steps", "4", "--resume"]),
+            "--allow-data-change",
+        ),
+        ("train_prior.py --resume after the INR at --inr was replaced", replace_inr, "--inr"),
+        ("latent cache after files under train/ changed", cache_after_edit, "data.source changed"),
+        ("evaluate.py into a run that is training", evaluate_live, "is in use by"),
+        ("evaluate.py RUN instead of RUN/model", lambda: evaluate.main([str(run)]), "pass its model/ folder"),
+    ]
+
+
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="ginr-bad-inputs-"))
     cases = config_cases() + file_cases(tmp) + flag_cases() + wrong_results_cases(tmp) + resource_cases(tmp)
+    cases += mixing_cases(tmp)
     counts = {"clear": 0, "unclear": 0, "silent": 0}
     for name, call, named in cases:
         kind, message = _answer(call)

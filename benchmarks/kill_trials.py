@@ -3,13 +3,16 @@ count how many end bit-exact with an uninterrupted run (and whether any work was
 
     python benchmarks/kill_trials.py --trials 20            # apps/train.py, encoder dropout 0.1, 2 loader workers
     python benchmarks/kill_trials.py --trials 10 --prior    # apps/train_prior.py (a tiny INR is trained first)
+                                                            # and a resume after its INR was replaced
     python benchmarks/kill_trials.py --trials 10 --stream   # apps/train.py on a streamed local imagefolder
 
 Each trial starts a run, sends SIGKILL, SIGTERM or SIGINT after a random delay (during a step, an
 evaluation, a checkpoint write or the final outputs), resumes it with ``--resume`` (killing the
 resumed run again, at random, up to twice more), and finally compares the weights with those of
 the uninterrupted run. Lost work is a kill after which the newest complete checkpoint is older
-than before the kill. Prints one line per trial and a summary.
+than before the kill. Prints one line per trial and a summary. ``--prior`` adds a trial whose INR is
+replaced at the same ``--inr`` path while the prior is killed: its resume must be refused, naming the INR,
+and go on with ``--allow-inr-change``.
 """
 
 from __future__ import annotations
@@ -89,6 +92,33 @@ def _run(command: list[str], kill_after: float | None, sig) -> int:
     return process.returncode
 
 
+def _inr_changed(args, out: Path, config: Path, inr_run: Path, duration: float) -> None:
+    """A prior killed, its INR replaced at the same --inr path, then resumed: refused naming the INR (nothing
+    encoded or written); with --allow-inr-change it goes on to the end."""
+    import shutil
+
+    inr = out.parent / "inr-changed-model"
+    shutil.copytree(inr_run / "model", inr)
+    command = _command(args, out, config, inr)
+    _run(command, duration / 2, signal.SIGKILL)
+    while _step(out) < 0:  # killed before its first checkpoint: run it (and kill it) later
+        duration *= 1.5
+        _run(command, duration / 2, signal.SIGKILL)
+    other = out.parent / "inr-other"
+    subprocess.run([sys.executable, "apps/train.py", "--config", str(config), "--output-dir", str(other),
+                    "train.max_steps=4", "seed=4"], cwd=ROOT, check=True, capture_output=True)  # fmt: skip
+    shutil.rmtree(inr)
+    shutil.copytree(other / "model", inr)  # another INR at the same path
+    before = _step(out)
+    refused = subprocess.run([*command, "--resume"], cwd=ROOT, capture_output=True, text=True)
+    named = refused.returncode != 0 and f"--inr {inr}: its weights changed" in refused.stderr
+    kept = _step(out) == before
+    code = _run([*command, "--resume", "--allow-inr-change"], None, None)
+    print(f"prior resume after its INR changed: {'refused naming --inr' if named else 'NOT REFUSED'}"
+          f"{'' if kept else '; CHECKPOINTS CHANGED'}; with --allow-inr-change: "
+          f"{'finished' if code == 0 else f'exit {code}'}", flush=True)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=20)
@@ -137,6 +167,8 @@ def main() -> None:
         lost += lost_here
         print(f"trial {trial}: killed by {', '.join(kills) or 'nothing (finished first)'}; "
               f"{'bit-exact' if same else 'DIFFERENT'}{'; LOST WORK' if lost_here else ''}", flush=True)  # fmt: skip
+    if args.prior:
+        _inr_changed(args, root / "inr-changed", config, inr_run, duration)
     app = "train_prior.py" if args.prior else "train.py (dropout 0.1, 2 loader workers)"
     app = "train.py on a streamed imagefolder (dropout 0.1)" if args.stream else app
     print(f"{app}: {exact}/{interrupted} interrupted runs resumed bit-exact; {lost} lost work; "

@@ -38,13 +38,18 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from ginr_data import fingerprint_changes
+
 from .files import fsync_dir, write_json
 from .guards import check_finite
 
 __all__ = [
     "CheckpointError",
+    "InputsChangedError",
+    "RunInputs",
     "RunLockedError",
     "RunState",
+    "check_resume",
     "checkpoint_path",
     "claim_run",
     "latest_checkpoint",
@@ -69,6 +74,41 @@ class CheckpointError(Exception):
 
 class RunLockedError(Exception):
     """Another live process holds the run folder."""
+
+
+class InputsChangedError(Exception):
+    """What a run depends on (its data, its INR) changed since it started; the message names it and the flag."""
+
+
+class RunInputs:
+    """Fingerprints of what a run depends on, as a checkpoint part: ``now`` (name -> fingerprint, e.g.
+    ``{"data.source": ginr_data.source_fingerprint(...)}``) is saved with every checkpoint; on ``--resume``,
+    loading it compares the run's against ``now`` and raises ``InputsChangedError`` naming each change and
+    its go-on flag (``flags``: name -> flag), unless that name is in ``allowed``. A checkpoint written before
+    fingerprints were recorded has none (``optional``): its resume is not checked, and ``notes`` says so."""
+
+    optional = True
+
+    def __init__(self, now: dict[str, dict], flags: dict[str, str], allowed: set[str] = frozenset()) -> None:
+        self.now, self.flags, self.allowed, self.notes = now, flags, set(allowed), []
+
+    def state_dict(self) -> dict[str, dict]:
+        return self.now
+
+    def load_state_dict(self, saved: dict[str, dict] | None) -> None:
+        if saved is None:
+            self.notes = ["the checkpoint records no fingerprint of its data (an older ginr wrote it): not checked"]
+            return
+        changes = {k: fingerprint_changes(saved[k], v) for k, v in self.now.items() if k in saved}
+        changes = {k: what for k, what in changes.items() if what}
+        refused = [k for k in changes if k not in self.allowed]
+        if refused:
+            raise InputsChangedError(
+                "; ".join(f"{k} {self.now[k].get('source', '')}: {changes[k]} since the run started" for k in refused)
+                + f"; pass {' '.join(self.flags[k] for k in refused)} to go on with what is there now, or restore it "
+                "(nothing was changed)"
+            )
+        self.notes = [f"{k}: {what} since the run started (allowed: {self.flags[k]})" for k, what in changes.items()]
 
 
 class RunState:
@@ -342,11 +382,14 @@ def load_checkpoint(path: str | Path, parts: dict[str, Any]) -> dict[str, Any]:
         }
     except (SafetensorError, OSError, ValueError) as error:
         raise CheckpointError(f"{path}: cannot read the checkpoint ({type(error).__name__}: {error})") from None
-    missing = sorted(set(parts) - set(state))
+    missing = sorted(k for k in set(parts) - set(state) if not getattr(parts[k], "optional", False))
     if missing:
         raise CheckpointError(f"{path / STATE} has no {', '.join(missing)} (a checkpoint of another kind of run?)")
     plain = {}
     for name, part in parts.items():
+        if name not in state:
+            part.load_state_dict(None)
+            continue
         value = modules[name] if name in modules else _decode(state[name], tensors)
         if hasattr(part, "load_state_dict"):
             part.load_state_dict(value)
@@ -417,7 +460,28 @@ def resume_run(
     say(f"resumed from {resumed} at step {parts['state'].step}", flush=True)
     for change in settings.changes:
         say(f"  resume changes {change}", flush=True)
+    for note in getattr(parts.get("inputs"), "notes", ()):
+        say(f"  {note}", flush=True)
     return resumed
+
+
+def check_resume(directory: str | Path, parts: dict[str, Any], checkpoint: Path | None = None) -> None:
+    """Load the plain-JSON ``parts`` (the settings, the inputs: their checks) of the checkpoint a ``--resume`` will
+    load (``checkpoint``, or the newest complete one of ``directory``) before any long work, such as encoding
+    latents, so that a refused resume is refused at once. A checkpoint that cannot be read is left to the
+    resume, which names it."""
+    path = checkpoint or latest_checkpoint(directory)
+    if path is None:
+        return
+    try:
+        state = json.loads((Path(path) / STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    for name, part in parts.items():
+        if name in state:
+            part.load_state_dict(_decode(state[name], {}))
+        elif getattr(part, "optional", False):
+            part.load_state_dict(None)
 
 
 def prune_checkpoints(directory: str | Path, keep: int) -> None:

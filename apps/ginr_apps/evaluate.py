@@ -9,7 +9,9 @@ encoded at the model's resolution and decoded on the full grid at each requested
 chunks); the target at another resolution is the same image through the evaluation transform at
 that size. Writes ``eval.json`` (per-resolution mean PSNR and per-image values) and ``eval.png``
 (ground truth and reconstruction at each resolution) into ``--output-dir`` (default: ``eval/`` next to
-a local MODEL folder, e.g. ``runs/default/eval``; ``eval/<repo id>`` for a Hub model).
+a local MODEL folder, e.g. ``runs/default/eval``; ``eval/<repo id>`` for a Hub model). Scoring into a run
+folder holds the run's lock: a run that is training (or resuming) there is not written into (pass
+``--output-dir``), and a resume started while it scores is refused until the scores are written.
 
 A light-field model (novel view synthesis) is scored with the paper's Fig. 4a protocol instead:
 each test object is repeated ``--repeats`` times with seeded random support and query views drawn
@@ -32,6 +34,7 @@ import torch
 from ginr_core import GeneralizableINR
 from ginr_data import ImageLoadError, LightFieldError
 
+from .checkpoints import RunLockedError, lock_run
 from .cli import at_least, checked_source, fail
 from .guards import run_app
 from .tasks import list_tasks, task_for_model
@@ -60,11 +63,13 @@ def main(argv: list[str] | None = None) -> dict:
     except ValueError as err:
         parser.error(str(err))
     local = Path(args.model)
-    args.output_dir = args.output_dir or (
-        local.resolve().parent / "eval" if local.is_dir() else Path("eval") / args.model
-    )
+    run = local.resolve().parent if args.output_dir is None and local.is_dir() else None
+    args.output_dir = args.output_dir or (run / "eval" if run else Path("eval") / args.model)
     try:
-        return task.evaluate(model, args, parser)
+        with lock_run(run, enabled=run is not None and (run / ".lock").is_file()):
+            return task.evaluate(model, args, parser)
+    except RunLockedError as err:
+        fail(str(err))
     except (LightFieldError, ImageLoadError) as err:
         raise SystemExit(f"error: {err}") from None
 

@@ -32,7 +32,7 @@ from safetensors.torch import load_file, save
 from tqdm.auto import tqdm
 
 from ginr_core import frechet_distance, gaussian_statistics
-from ginr_data import cache_dir, image_dataset
+from ginr_data import cache_dir, fingerprint_digest, image_dataset, source_fingerprint
 from ginr_diffusion import InceptionWeightsError, inception_features, load_fid_inception
 
 from .cards import command_line
@@ -166,8 +166,7 @@ def reference_statistics(inception, dataset, reference, args, resolution: int, s
         "resolution": resolution,
         "weights": hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:16] if weights else "torch.hub",
     }
-    if Path(str(reference)).exists():
-        key["modified"] = Path(str(reference)).stat().st_mtime_ns
+    key["fingerprint"] = fingerprint_digest(source_fingerprint(reference, [dataset]))  # a file edited: new statistics
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
     path = (args.fid_cache or cache_dir() / "fid") / f"{digest}.safetensors"
     if path.is_file():

@@ -136,12 +136,12 @@ def unwritable(error: OSError) -> str:
 def run_app(main, errors: tuple[type[BaseException], ...] = ()) -> None:
     """A training app's console entry: ``main()``, with its known errors (and ``errors``) as one line
     and Ctrl-C / SIGTERM as a plain stop (the checkpoint is already saved)."""
-    from .checkpoints import CheckpointError, RunLockedError
+    from .checkpoints import CheckpointError, InputsChangedError, RunLockedError
     from .config import ConfigError
 
     try:
         main()
-    except (NonFiniteError, CheckpointError, RunLockedError, ConfigError, *errors) as error:
+    except (NonFiniteError, CheckpointError, InputsChangedError, RunLockedError, ConfigError, *errors) as error:
         raise SystemExit(f"error: {error}") from None
     except OSError as error:
         if error.errno not in UNWRITABLE:

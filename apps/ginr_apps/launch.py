@@ -27,7 +27,7 @@ SUPPORTED = "one process (CPU, one GPU or Apple MPS) or data parallel (DDP: --mu
 
 
 def add_launcher_flags(parser) -> None:
-    """``--resume [CHECKPOINT]`` and ``--report_to``, the same in both training apps."""
+    """``--resume [CHECKPOINT]``, ``--allow-data-change`` and ``--report_to``, the same in both training apps."""
     parser.add_argument(
         "--resume",
         nargs="?",
@@ -36,6 +36,12 @@ def add_launcher_flags(parser) -> None:
         metavar="CHECKPOINT",
         help="continue the run in --output-dir from its last checkpoint, or from CHECKPOINT (a checkpoint folder: "
         "of this run, to go on from that step; of another run, to start --output-dir from it)",
+    )
+    parser.add_argument(
+        "--allow-data-change",
+        action="store_true",
+        help="--resume even though the files of data.source changed since the run started (otherwise refused, "
+        "naming the change)",
     )
     parser.add_argument(
         "--report_to", "--report-to", dest="report_to", choices=REPORT_TO, help="trackers (train.report_to)"

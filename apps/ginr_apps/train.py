@@ -37,10 +37,10 @@ from accelerate.utils import gather_object, set_seed
 from torch.utils.data import DataLoader
 
 from ginr_core import list_families
-from ginr_data import DatasetUnavailableError, ImageLoadError, LightFieldError
+from ginr_data import DatasetUnavailableError, ImageLoadError, LightFieldError, source_fingerprint
 
 from .cards import command_line, write_model_card
-from .checkpoints import RunState, claim_run, resume_run
+from .checkpoints import RunInputs, RunState, claim_run, resume_run
 from .config import (
     RESUME_MAY_CHANGE,
     ConfigError,
@@ -404,7 +404,9 @@ def _train(args: argparse.Namespace, config: RunConfig, out: Path, chosen: Path 
     model, optimizer = accelerator.prepare(model, optimizer)
     state = RunState(unreadable=[], history=[], bad_steps=[])
     settings = SavedSettings(config.to_dict(), RESUME_MAY_CHANGE)
-    parts = {"settings": settings, "model": accelerator.unwrap_model(model), "optimizer": optimizer}
+    data = {"data.source": source_fingerprint(config.data.source, (train_set, test_set))}
+    inputs = RunInputs(data, {"data.source": "--allow-data-change"}, {"data.source"} if args.allow_data_change else ())
+    parts = {"settings": settings, "inputs": inputs, "model": accelerator.unwrap_model(model), "optimizer": optimizer}
     parts.update(scheduler=scheduler, state=state)
     if accelerator.scaler is not None:
         parts["scaler"] = accelerator.scaler

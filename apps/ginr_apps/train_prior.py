@@ -9,7 +9,10 @@
    encodes its own shards through a DataLoader, in parallel; the shards are memory-mapped when read,
    so no process holds the whole set (``ginr_diffusion.LatentCache``); an encoding stopped halfway
    resumes at its first missing shard. The cache is reused by later runs; its name is a hash of the
-   INR's weights and the data, so a new INR or other data never reuse stale latents. Class labels
+   INR's weights and the data's fingerprint (a folder's file list with sizes and modification times), so a
+   new INR or a file changed under the source never reuse stale latents. ``--resume`` is refused, naming
+   the change, when the INR at ``--inr`` or the data changed since the run started (unless
+   ``--allow-inr-change`` / ``--allow-data-change``). Class labels
    (class folders, a ``ClassLabel`` column, the digits) are cached with their names.
 2. Takes the per-token, per-channel standardisation from the shards' statistics (stored in the denoiser).
 3. Trains the ``LatentDenoiser`` (x0 targets, DDPM with linear betas and T = 1000, class labels
@@ -40,7 +43,7 @@ from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 from ginr_core import GeneralizableINR
-from ginr_data import cache_dir, image_dataset
+from ginr_data import cache_dir, fingerprint_digest, image_dataset, source_fingerprint
 from ginr_diffusion import (
     DENOISER_PRESETS,
     STORAGE_DTYPES,
@@ -64,7 +67,7 @@ from ginr_diffusion.cache import (
 )
 
 from .cards import command_line, prior_model_card
-from .checkpoints import RunState, claim_run, resume_run
+from .checkpoints import RunInputs, RunState, check_resume, claim_run, resume_run
 from .cli import checked_source, fail
 from .config import (
     ConfigError,
@@ -226,6 +229,11 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, PriorRunConf
         parser.add_argument(flag, type=kind, help=f"{dotted}")
     parser.add_argument("--unconditional", action="store_true", help="prior.unconditional=true")
     add_launcher_flags(parser)
+    parser.add_argument(
+        "--allow-inr-change",
+        action="store_true",
+        help="--resume even though the INR at --inr changed since the run started (otherwise refused)",
+    )
     parser.add_argument("--help-config", action="store_true", help="list every setting and exit")
     args, overrides = parse_with_overrides(parser, argv)
     if args.help_config:
@@ -249,13 +257,34 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, PriorRunConf
     return args, config
 
 
-def _fingerprint(inr: GeneralizableINR, data_key: dict) -> str:
-    digest = hashlib.sha256(json.dumps(data_key, sort_keys=True).encode())
-    digest.update(json.dumps(inr.config, sort_keys=True).encode())
+def weights_hash(inr: GeneralizableINR) -> str:
+    """SHA-256 of an INR's config and weights: what its latents depend on."""
+    digest = hashlib.sha256(json.dumps(inr.config, sort_keys=True).encode())
     for name, tensor in sorted(inr.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:20]
+    return digest.hexdigest()
+
+
+def _fingerprint(inr: GeneralizableINR, data_key: dict) -> str:
+    return hashlib.sha256(json.dumps(data_key, sort_keys=True).encode() + weights_hash(inr).encode()).hexdigest()[:20]
+
+
+def _split(config: PriorRunConfig, resolution: int):
+    """The split to encode, read as a dataset (no augmentation)."""
+    data = config.data
+    return image_dataset(
+        data.source, data.split, protocol=data.protocol, resolution=None if data.protocol else resolution, train=False
+    )
+
+
+def data_fingerprint(config: PriorRunConfig, inr) -> dict:
+    """``source_fingerprint`` of the training images: a local folder's file list, a `datasets` split's
+    fingerprint (a stream: its id)."""
+    source = config.data.source
+    if config.data.streaming or source in ("photos", "digits") or Path(source).expanduser().exists():
+        return source_fingerprint(source)
+    return source_fingerprint(source, [_split(config, inr.image_size[0])])
 
 
 @torch.no_grad()
@@ -365,27 +394,22 @@ def encode_stream(inr, config: PriorRunConfig, folder: Path, accelerator) -> tup
     return encoded, stream.class_names  # the manifest keeps them only if the shards hold labels
 
 
-def latent_cache(config: PriorRunConfig, inr, accelerator) -> LatentCache:
-    """The training set's latents: read from the cache, or encoded by every process (its own shards) first."""
+def latent_cache(config: PriorRunConfig, inr, accelerator, fingerprint: dict | None = None) -> LatentCache:
+    """The training set's latents: read from the cache, or encoded by every process (its own shards) first.
+    Its key holds the INR's weights and the data's fingerprint (``data_fingerprint``, or ``fingerprint``): a file
+    added, removed or changed anywhere under a local source, or a new revision of a Hub split, is a new cache."""
     resolution = inr.image_size[0]
     data = config.data
     key = {"data": str(data.source), "protocol": data.protocol, "split": data.split, "resolution": resolution}
     key.update(dtype=data.cache_dtype, shard_size=data.shard_size)
     if data.streaming:  # each process's share of a stream depends on their number
         key.update(streaming=True, processes=accelerator.num_processes)
-    if Path(str(data.source)).exists():  # a local folder or saved dataset: new or edited files change the key
-        key["modified"] = Path(str(data.source)).stat().st_mtime_ns
+    key["fingerprint"] = fingerprint_digest(fingerprint or data_fingerprint(config, inr))
     folder = (Path(data.cache_dir) if data.cache_dir else cache_dir() / "latents") / _fingerprint(inr, key)
     if data.streaming and not (folder / "manifest.json").is_file():
         _encode_stream_cache(config, inr, accelerator, folder, key)
     elif not (folder / "manifest.json").is_file():
-        dataset = image_dataset(
-            data.source,
-            data.split,
-            protocol=data.protocol,
-            resolution=None if data.protocol else resolution,
-            train=False,
-        )
+        dataset = _split(config, resolution)
         missing = missing_shards(folder, len(dataset), data.shard_size)  # a stopped encoding resumes here
         accelerator.wait_for_everyone()  # every process has the same list before any writes
         world, rank = accelerator.num_processes, accelerator.process_index
@@ -467,7 +491,17 @@ def _train(args: argparse.Namespace, config: PriorRunConfig, out: Path, chosen: 
             f"error: {prior.inr} is not an image INR (d_in={inr.d_in}, tokenizer={inr.tokenizer_class.name}); "
             "priors generate images"
         )
-    cache = latent_cache(config, inr, accelerator)
+    fingerprints = {
+        "data.source": data_fingerprint(config, inr),
+        "--inr": {"source": prior.inr, "weights": weights_hash(inr)},
+    }
+    flags = {"data.source": "--allow-data-change", "--inr": "--allow-inr-change"}
+    allowed = {k for k, flag in (("data.source", args.allow_data_change), ("--inr", args.allow_inr_change)) if flag}
+    inputs = RunInputs(fingerprints, flags, allowed)
+    settings = SavedSettings(dataclasses.asdict(config), RESUME_MAY_CHANGE)
+    if args.resume:  # refused before any encoding
+        check_resume(checkpoints, {"settings": settings, "inputs": inputs}, chosen)
+    cache = latent_cache(config, inr, accelerator, fingerprints["data.source"])
     labels = None if prior.unconditional else cache.labels()  # (N,) int64: small; the latents stay on disk
     class_names = cache.class_names if labels is not None else None
     num_classes = len(class_names) if class_names else (int(labels.max()) + 1 if labels is not None else 0)
@@ -488,8 +522,12 @@ def _train(args: argparse.Namespace, config: PriorRunConfig, out: Path, chosen: 
     denoiser, optimizer = accelerator.prepare(denoiser, optimizer)
     ema.to(accelerator.device)
     state = RunState(losses=[])
-    settings = SavedSettings(dataclasses.asdict(config), RESUME_MAY_CHANGE)
-    parts = {"settings": settings, "model": accelerator.unwrap_model(denoiser), "optimizer": optimizer}
+    parts = {
+        "settings": settings,
+        "inputs": inputs,
+        "model": accelerator.unwrap_model(denoiser),
+        "optimizer": optimizer,
+    }
     parts.update(ema=ema, state=state)
     if args.resume:
         resume_run(checkpoints, parts, settings, show=main_process, checkpoint=chosen)

@@ -13,6 +13,7 @@
 from .augment import augment_images
 from .cache import cache_dir
 from .digits import DIGIT_CLASSES, EmbeddedDigits
+from .fingerprint import fingerprint_changes, fingerprint_digest, source_fingerprint
 from .images import (
     IMAGE_EXTENSIONS,
     HFImageDataset,
@@ -54,6 +55,8 @@ __all__ = [
     "augment_images",
     "cache_dir",
     "find_images",
+    "fingerprint_changes",
+    "fingerprint_digest",
     "image_dataset",
     "jitter_coords",
     "light_field_dataset",
@@ -64,6 +67,7 @@ __all__ = [
     "read_transforms",
     "resize_center_crop",
     "sample_pixels",
+    "source_fingerprint",
     "to_rgb",
     "to_tensor",
 ]
