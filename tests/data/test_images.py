@@ -276,6 +276,8 @@ def test_a_flat_folder_holds_out_a_seeded_test_split_disjoint_by_file(tmp_path):
     train = image_dataset(tmp_path / "flat", "train", resolution=8, seed=3)
     test = image_dataset(tmp_path / "flat", "test", resolution=8, seed=7)
     assert len(train) == 22 and len(test) == 3  # a tenth of 25, rounded up
+    plain = image_dataset(tmp_path / "flat", "train", resolution=8, train=False)  # e.g. a prior's encoding
+    assert plain.files == train.files  # the training part, without augmentation
     assert not set(train.files) & set(test.files) and len(set(train.files) | set(test.files)) == 25
     again = image_dataset(tmp_path / "flat", "val", resolution=8, seed=99, test_fraction=0.1)
     assert again.files == test.files  # the same held-out files whatever the seed or the split's name

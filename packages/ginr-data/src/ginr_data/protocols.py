@@ -245,8 +245,8 @@ def image_dataset(
             directory or a Hub dataset id.
         split: split name (``"train"``, ``"test"``, ...). A folder without a protocol: with split
             sub-folders (``train/``, ``test/``, ``val/``, ...), the one of that name (an error naming the
-            ones there if it is missing); a flat folder is split by file, seeded: with ``train`` (the
-            default for ``"train"``) its training part, else its held-out part (``test_fraction`` of the
+            ones there if it is missing); a flat folder is split by file, seeded: for ``"train"`` (or with
+            ``train``) its training part, else its held-out part (``test_fraction`` of the
             files, at least one).
         protocol: a name from ``IMAGE_PROTOCOLS`` (resolution, transforms, splits).
         resolution: output side r (default: the protocol's, or 32 for the photos).
@@ -344,7 +344,8 @@ def image_dataset(
         classes = "auto" if protocol is None else None
         if rule is None and root == path:
             classes = class_folders(path, files)  # of the whole folder: a class held out entirely keeps its id
-            files, held_out = _flat_split(path, files, train, test_fraction)
+            # the training part for the training split (augmented or not: a prior encodes it plain)
+            files, held_out = _flat_split(path, files, train or split == "train", test_fraction)
         elif rule is None and class_folders(root, files) is not None:  # one class list for every split folder
             classes = sorted({name for s in splits for name in _sub_folders(path / s)})
         if rule is not None and rule.id_range is not None:
