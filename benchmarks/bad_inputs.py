@@ -459,19 +459,121 @@ def mixing_cases(tmp: Path) -> list[tuple[str, object, str]]:
     ]
 
 
+SECRET = "hf_not_for_the_hub"  # what a published folder must never hold
+CRAFTED_README = (
+    "---\nbase_model: someone-else/famous\nmodel-index: [{name: x, results: [{metrics: [{value: 99.9}]}\n---\n"
+)
+
+
+def _leaked(folder: Path):
+    """Whether anything staged in ``folder`` holds what a crafted input planted (a secret, a fake card)."""
+    marks = (SECRET.encode(), b"99.9", b"someone-else")
+    return lambda: folder.exists() and any(m in p.read_bytes() for p in folder.rglob("*") if p.is_file() for m in marks)
+
+
+def publish_cases(tmp: Path) -> list[tuple]:
+    """Publish dry runs of runs and folders holding what ginr did not write, and pickles handed to the loaders.
+    A case whose right answer is to publish (``named`` None) is handled when nothing planted leaks."""
+    import torch
+
+    from ginr_apps import publish
+    from ginr_core import LocalityAwareINR
+    from ginr_diffusion import LatentDenoiser, LatentINRPipeline, load_fid_inception, sampling_scheduler
+
+    torch.manual_seed(0)
+    inr = LocalityAwareINR(image_size=16, patch_size=4, encoder_width=32, encoder_depth=1, encoder_heads=2,
+                           hidden_dim=32, fourier_dim=32, num_latents=8)  # fmt: skip
+    good = tmp / "publish-prior"
+    LatentINRPipeline(LatentDenoiser(num_latents=8, latent_dim=32, width=32, depth=1, heads=2, num_classes=2),
+                      sampling_scheduler(), inr).save_pretrained(good / "pipeline")  # fmt: skip
+    (good / "metrics.json").write_text(json.dumps({"steps": 3, "train_minutes": 0.1}))
+    (good / "eval").mkdir()
+    fid = {"fid": 9.5, "num_samples": 4, "reference": "digits", "split": "test", "reference_images": 6,
+           "guidance_scale": 2.5, "num_inference_steps": 2}  # fmt: skip
+    (good / "eval" / "fid.json").write_text(json.dumps(fid))
+    inr.save_pretrained(tmp / "publish-model" / "model")
+    secret = tmp / "outside-secret.json"
+    secret.write_text(json.dumps({"token": SECRET}))
+    cases = []
+
+    def case(name, source, edit, named):
+        copy = tmp / f"publish-{len(cases)}"
+        shutil.copytree(source, copy)
+        folder = copy / "model" if source.name == "publish-model" else copy
+        edit(copy)
+        staged = tmp / f"staged-{len(cases)}"
+        call = lambda: publish.main([str(folder), "--repo-id", "u/m", "--dry-run", str(staged)])  # noqa: E731
+        cases.append((f"publish.py: {name}", call, named, _leaked(staged)))
+
+    def hard_link(relative):
+        def edit(run):
+            (run / relative).unlink()
+            (run / relative).hardlink_to(secret)
+
+        return edit
+
+    def write(relative, text):
+        return lambda run: (run / relative).write_text(text)
+
+    def add_keys(relative, key="token"):
+        def edit(run):
+            (run / relative).write_text(json.dumps({**json.loads((run / relative).read_text()), key: SECRET}))
+
+        return edit
+
+    case("hard link to a file outside (eval/fid.json)", good, hard_link("eval/fid.json"), "hard links")
+    case("hard link to a file outside (metrics.json)", good, hard_link("metrics.json"), "hard links")
+    case("hard link to a file outside (model.safetensors)", tmp / "publish-model",
+         hard_link("model/model.safetensors"), "hard links")  # fmt: skip
+    case("stray JSON in a pipeline", good, write("pipeline/notes.json", json.dumps({"t": SECRET})), "notes.json")
+    case("stray JSON in a component", good, write("pipeline/denoiser/s.json", json.dumps({"t": SECRET})), "s.json")
+    case("eval/fid.json not JSON", good, write("eval/fid.json", "{" + SECRET), "fid.json")
+    case("eval/fid.json a list", good, write("eval/fid.json", f'["{SECRET}"]'), "fid.json")
+    case("eval/fid.json fid a string", good, write("eval/fid.json", json.dumps({**fid, "fid": SECRET})), "fid.json")
+    case("eval/sample_metrics.json not ginr's", good, write("eval/sample_metrics.json", json.dumps({"t": SECRET})),
+         "sample_metrics.json")  # fmt: skip
+    case("metrics.json not ginr's", good, write("metrics.json", json.dumps({"t": SECRET})), "metrics.json")
+    case("denoiser config.json with extra keys", good, add_keys("pipeline/denoiser/config.json"), "config.json")
+    case("model_index.json with extra keys", good, add_keys("pipeline/model_index.json"), "model_index.json")
+    case("inr config.json with an extra _key", good, add_keys("pipeline/inr/config.json", "_token"), "config.json")
+    case("crafted README.md of a model folder", tmp / "publish-model", write("model/README.md", CRAFTED_README), None)
+    case("crafted README.md of a pipeline", good, write("pipeline/README.md", CRAFTED_README), None)
+
+    pickled = tmp / "pickled-pipeline"
+    shutil.copytree(good / "pipeline", pickled)
+    denoiser = LatentDenoiser.from_pretrained(pickled / "denoiser")
+    (pickled / "denoiser" / "diffusion_pytorch_model.safetensors").unlink()
+    denoiser.save_pretrained(pickled / "denoiser", safe_serialization=False)
+    pth = tmp / "pt_inception-2015-12-05-6726825d.pth"
+    torch.save({"fc.weight": torch.zeros(1)}, pth)
+    cases += [
+        ("pipeline with a pickled denoiser (.bin)", lambda: LatentINRPipeline.from_pretrained(pickled),
+         "python -m ginr_diffusion.convert"),
+        ("denoiser folder with a pickle (.bin)", lambda: LatentDenoiser.from_pretrained(pickled / "denoiser"),
+         "python -m ginr_diffusion.convert"),
+        ("use_safetensors=False", lambda: LatentINRPipeline.from_pretrained(good / "pipeline", use_safetensors=False),
+         "use_safetensors=False"),
+        ("FID weights a .pth pickle", lambda: load_fid_inception(pth), "python -m ginr_diffusion.convert"),
+    ]  # fmt: skip
+    return cases
+
+
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="ginr-bad-inputs-"))
     cases = config_cases() + file_cases(tmp) + flag_cases() + wrong_results_cases(tmp) + resource_cases(tmp)
-    cases += mixing_cases(tmp)
-    counts = {"clear": 0, "unclear": 0, "silent": 0}
-    for name, call, named in cases:
+    cases += mixing_cases(tmp) + publish_cases(tmp)
+    counts = {"clear": 0, "unclear": 0, "silent": 0, "handled": 0, "leak": 0}
+    for name, call, named, *leaked in cases:
         kind, message = _answer(call)
-        verdict = "silent" if kind == "accepted" else ("clear" if named in message else "unclear")
+        verdict = "silent" if kind == "accepted" else ("clear" if named is not None and named in message else "unclear")
+        verdict = "handled" if named is None and kind == "accepted" else verdict
+        verdict = "leak" if leaked and leaked[0]() else verdict
         counts[verdict] += 1
-        if verdict != "clear":
+        if verdict not in ("clear", "handled"):
             print(f"{verdict}: {name}: {' '.join(message.split())[:300]}")
     print(f"{len(cases)} bad inputs: {counts['clear']} refused with a clear error naming what is wrong, "
-          f"{counts['unclear']} refused unclearly, {counts['silent']} accepted silently")  # fmt: skip
+          f"{counts['handled']} handled, {counts['unclear']} refused unclearly, {counts['silent']} accepted "
+          f"silently, {counts['leak']} leaks (published what they should not)")  # fmt: skip
     shutil.rmtree(tmp, ignore_errors=True)
 
 

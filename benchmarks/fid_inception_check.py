@@ -1,7 +1,7 @@
 """Check ginr's FID Inception against pytorch-fid's (a development check; neither package is a ginr dependency).
 
     pip install --no-deps --target /tmp/fidref torchvision pytorch-fid   # the matching torchvision for your torch
-    PYTHONPATH=/tmp/fidref python benchmarks/fid_inception_check.py [--weights pt_inception-2015-12-05-6726825d.pth]
+    PYTHONPATH=/tmp/fidref python benchmarks/fid_inception_check.py [--weights pt_inception-...-6726825d.safetensors]
 
 Builds pytorch-fid's ``InceptionV3`` (torchvision's Inception-v3 with pytorch-fid's FID patches),
 gives it and ``ginr_diffusion.FIDInception`` the same weights (the real file if ``--weights`` is
@@ -16,6 +16,7 @@ import argparse
 from unittest import mock
 
 import torch
+from safetensors.torch import load_file
 
 from ginr_core import frechet_distance
 from ginr_diffusion.fid import FIDInception, load_fid_inception
@@ -23,14 +24,14 @@ from ginr_diffusion.fid import FIDInception, load_fid_inception
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", help="the real pt_inception weights file, if you have it")
+    parser.add_argument("--weights", help="the real weights converted to safetensors (ginr_diffusion.convert)")
     args = parser.parse_args()
     import pytorch_fid.inception as reference  # optional, development only
 
     torch.manual_seed(0)
     if args.weights:
         ours = load_fid_inception(args.weights)
-        state = torch.load(args.weights, map_location="cpu", weights_only=True)
+        state = load_file(args.weights)
     else:
         ours = FIDInception()
         for module in ours.modules():  # non-trivial batch-norm statistics, so pooling and padding details matter

@@ -5,6 +5,7 @@ count how many end bit-exact with an uninterrupted run (and whether any work was
     python benchmarks/kill_trials.py --trials 10 --prior    # apps/train_prior.py (a tiny INR is trained first)
                                                             # and a resume after its INR was replaced
     python benchmarks/kill_trials.py --trials 10 --stream   # apps/train.py on a streamed local imagefolder
+    python benchmarks/kill_trials.py --trials 20 --publish  # apps/publish.py RUN --dry-run DIR
 
 Each trial starts a run, sends SIGKILL, SIGTERM or SIGINT after a random delay (during a step, an
 evaluation, a checkpoint write or the final outputs), resumes it with ``--resume`` (killing the
@@ -13,6 +14,9 @@ the uninterrupted run. Lost work is a kill after which the newest complete check
 than before the kill. Prints one line per trial and a summary. ``--prior`` adds a trial whose INR is
 replaced at the same ``--inr`` path while the prior is killed: its resume must be refused, naming the INR,
 and go on with ``--allow-inr-change``.
+
+``--publish`` kills dry runs of ``apps/publish.py`` on a finished tiny run instead (no resume):
+after each kill, DIR must be absent or exactly the folder of an uninterrupted dry run.
 """
 
 from __future__ import annotations
@@ -119,17 +123,46 @@ def _inr_changed(args, out: Path, config: Path, inr_run: Path, duration: float) 
           f"{'finished' if code == 0 else f'exit {code}'}", flush=True)  # fmt: skip
 
 
+def _folder(path: Path) -> dict[str, bytes] | None:
+    return {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*") if p.is_file()} if path.exists() else None
+
+
+def publish_trials(args, root: Path, config: Path, rng: random.Random) -> None:
+    """Kill ``apps/publish.py RUN --dry-run DIR`` at random moments: DIR is absent or whole, never partial."""
+    run = root / "run"
+    subprocess.run([sys.executable, "apps/train.py", "--config", str(config), "--output-dir", str(run),
+                    "train.max_steps=4"], cwd=ROOT, check=True, capture_output=True)  # fmt: skip
+    command = [sys.executable, "apps/publish.py", str(run), "--repo-id", "ginr-user/kill-trial", "--dry-run"]
+    started = time.perf_counter()
+    assert _run([*command, str(root / "straight")], None, None) == 0
+    duration = time.perf_counter() - started
+    expected = _folder(root / "straight")
+    whole = absent = partial = 0
+    for trial in range(args.trials):
+        staged, sig = root / f"staged-{trial}", rng.choice(SIGNALS)
+        code = _run([*command, str(staged)], rng.uniform(0.3, 1.1) * duration, sig)  # mostly late: while it writes
+        got = _folder(staged)
+        verdict = "absent" if got is None else ("whole" if got == expected else "PARTIAL")
+        absent, whole, partial = absent + (got is None), whole + (got == expected), partial + (verdict == "PARTIAL")
+        killed = sig.name if code != 0 else "nothing (finished first)"
+        print(f"trial {trial}: killed by {killed}; {staged.name} {verdict}", flush=True)
+    print(f"publish.py --dry-run: {args.trials} trials; {whole} whole, {absent} absent, {partial} partial")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--prior", action="store_true", help="kill apps/train_prior.py instead of apps/train.py")
     parser.add_argument("--stream", action="store_true", help="apps/train.py on a streamed local imagefolder")
+    parser.add_argument("--publish", action="store_true", help="kill apps/publish.py --dry-run instead")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = random.Random(args.seed)
     root = Path(tempfile.mkdtemp(prefix="ginr-kill-trials-"))
     config = root / "tiny.yaml"
     config.write_text(TINY)
+    if args.publish:
+        return publish_trials(args, root, config, rng)
     inr = None
     if args.stream:
         _write_imagefolder(root / "imagefolder")

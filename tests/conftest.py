@@ -64,7 +64,10 @@ def tiny_scenes(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def fid_weights(tmp_path_factory):
-    """A stand-in for the FID Inception weight file: random weights in its exact layout (with the 1008-way fc)."""
+    """A stand-in for the FID Inception weight file converted to safetensors (``ginr_diffusion.convert``): random
+    weights in its exact layout (with the 1008-way fc)."""
+    from safetensors.torch import save_file
+
     from ginr_diffusion import FIDInception
 
     torch.manual_seed(0)
@@ -73,9 +76,9 @@ def fid_weights(tmp_path_factory):
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.1, 0.1)
             module.running_var.uniform_(0.5, 1.5)
-    path = tmp_path_factory.mktemp("inception") / "pt_inception-2015-12-05-6726825d.pth"
+    path = tmp_path_factory.mktemp("inception") / "pt_inception-2015-12-05-6726825d.safetensors"
     state = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}  # as in the file
-    torch.save(state, path)
+    save_file(state, path, metadata={"format": "pt"})
     return path
 
 

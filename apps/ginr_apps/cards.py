@@ -23,6 +23,7 @@ __all__ = [
     "hub_card",
     "inr_model_card",
     "prior_model_card",
+    "unmeasured_model_card",
     "write_model_card",
 ]
 
@@ -190,6 +191,45 @@ def hub_card(
         eval_results=results or None,
     )
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{text}")
+
+
+UNMEASURED_CARD = """
+# {class_name} trained with ginr
+
+A `{class_name}` ({family}, {parameters:,} parameters) published from its model folder alone: no run's
+measurements came with it, so this card states no results. Publishing the run folder of `apps/train.py`
+instead gives the card its measured test score.
+
+## Use
+
+```python
+from ginr_core import GeneralizableINR
+
+model = GeneralizableINR.from_pretrained("{repo}")
+```
+"""
+
+
+def unmeasured_model_card(model, repo_id: str | None = None):
+    """The card of an INR without the run that trained it: Hub metadata and usage, no results (nothing measured)."""
+    from .tasks import task_for_model
+
+    task = task_for_model(model)
+    text = UNMEASURED_CARD.format(
+        class_name=type(model).__name__,
+        family=model.family,
+        parameters=model.num_parameters(),
+        repo=repo_id or PLACEHOLDER_REPO,
+    )
+    return hub_card(
+        text,
+        tags=["ginr", "implicit-neural-representation", model.family, task.card_tag],
+        metrics=[],
+        datasets=[],
+        results=None,
+        model_name=(repo_id or type(model).__name__).split("/")[-1],
+        pipeline_tag=task.pipeline_tag,
+    )
 
 
 def write_model_card(model_dir: str | Path, *, model, metrics: dict) -> None:

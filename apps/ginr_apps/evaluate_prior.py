@@ -3,7 +3,7 @@
     python apps/evaluate_prior.py runs/prior/pipeline                  # vs the digits test split, 1000 samples
     python apps/evaluate_prior.py runs/prior/pipeline --guidance 1.0 --steps 50 --num-samples 2000
     python apps/evaluate_prior.py <user>/ginr-prior-ffhq --reference /data/ffhq --split test \\
-        --num-samples 10000 --inception-weights ~/weights/pt_inception-2015-12-05-6726825d.pth
+        --num-samples 10000 --inception-weights ~/weights/pt_inception-2015-12-05-6726825d.safetensors
 
 Generates ``--num-samples`` images (classes in turn for a class-conditional prior) at the INR's
 training resolution, and compares their Inception features with those of the reference split's
@@ -12,8 +12,10 @@ images. The reference statistics (mean and covariance of the features) are cache
 weights) and reused by later evaluations. Under ``accelerate launch`` every process generates its
 share of the batches (each batch has its own seed: the FID does not depend on the number of
 processes). The Inception weights are the standard FID ones (``pt_inception-2015-12-05``): a local
-file (``--inception-weights``), else torch.hub's cache, else downloaded once; offline without them
-the app stops before generating anything and says where to put the file. Writes the result to
+safetensors file (``--inception-weights``), else torch.hub's cache, else downloaded once; offline
+without them the app stops before generating anything and says where to put the file. The standard
+``.pth`` is a pickle, which ginr never loads: convert it once with
+``python -m ginr_diffusion.convert X.pth X.safetensors``. Writes the result to
 ``--output`` (default: ``<run>/eval/fid.json`` beside a local pipeline folder) and prints it.
 FIDs from a few hundred images are biased upwards: compare runs at equal sample counts.
 """
@@ -52,7 +54,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--guidance", type=float, default=2.5, help="classifier-free guidance scale (1: off)")
     parser.add_argument("--steps", type=at_least(1), default=250, help="denoising steps")
     parser.add_argument("--batch-size", type=at_least(1), default=100)
-    parser.add_argument("--inception-weights", type=Path, help="local pt_inception-2015-12-05-6726825d.pth")
+    parser.add_argument("--inception-weights", type=Path, help="local pt_inception-2015-12-05-6726825d.safetensors")
     parser.add_argument("--seed", type=at_least(0), default=0)
     parser.add_argument(
         "--dtype", choices=("auto", *DTYPES), default="auto", help="the prior's weights and activations"

@@ -12,7 +12,11 @@ is Hub metadata (``library_name: ginr``, tags, license, datasets when the data i
 ``model-index`` results: the test score that the run measured (its task's metric), the FID that
 ``apps/evaluate_prior.py`` wrote, the class accuracy of samples that ``benchmarks/prior_quality_bar.py``
 wrote), with a usage snippet for this repository, plus the run's ``metrics.json``, those evaluation
-files and its preview picture.
+files and its preview picture. Only what ginr wrote is published: regular files of the run with one
+link (no symbolic or hard link), the files a model or pipeline folder holds and nothing else, each
+JSON file parsed and checked to hold what ginr writes there, and a card regenerated from the run's
+measurements (a model folder without its run gets one without results; a folder's own README.md is
+never published).
 
 ``--space`` publishes the browser demo (``apps/demo.py``) as a Gradio Space instead: ``app.py``, the
 demo's module, ``requirements.txt``, a Space card, and the files of the models named by ``--model``,
@@ -29,6 +33,7 @@ temporary folder first, renamed to DIR when whole); a Space is staged so only, t
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import os
@@ -41,11 +46,30 @@ from pathlib import Path
 
 from ginr_core.hub import CONFIG_FILE, WEIGHTS_FILE, read_json
 
-from .cards import PLACEHOLDER_REPO, inr_model_card, prior_model_card
+from .cards import inr_model_card, prior_model_card, unmeasured_model_card
 from .tasks import task_for_model
 
 PREVIEWS = ("reconstructions.png", "novel_views.png", "samples.png")
-RUN_FILES = ("metrics.json", "eval/fid.json", "eval/sample_metrics.json")  # what a run measured, all published
+NUMBER = (int, float)
+# what a run measured, published beside its model: per kind, each file with the keys ginr writes into it
+REPORTS = {
+    "inr": {"metrics.json": {"steps": int, "train_minutes": NUMBER, "hardware": str, "command": str, "data": dict}},
+    "pipeline": {
+        "metrics.json": {"steps": int, "train_minutes": NUMBER},
+        "eval/fid.json": {"fid": NUMBER, "num_samples": int, "reference": str, "split": str,
+                          "reference_images": int, "guidance_scale": NUMBER, "num_inference_steps": int},
+        "eval/sample_metrics.json": {"reference": str, "split": str, "num_samples": int, "num_inference_steps": int,
+                                     "class_accuracy": dict, "classifier": str, "latent_frechet": NUMBER,
+                                     "latent_frechet_diagonal_gaussian": NUMBER, "nearest_training_rms_min": NUMBER,
+                                     "nearest_training_rms_min_held_out": NUMBER},
+    },
+}  # fmt: skip
+RUN_FILES = tuple(dict.fromkeys(name for reports in REPORTS.values() for name in reports))
+# what save_pretrained of a LatentINRPipeline writes (its README.md cards apart: the repository gets its own)
+PIPELINE_FILES = ("model_index.json", "denoiser/config.json", "denoiser/diffusion_pytorch_model.safetensors",
+                  "scheduler/scheduler_config.json", "inr/config.json", "inr/model.safetensors")  # fmt: skip
+INR_CONFIG_META = {"_class_name", "_family", "_ginr_version", "_preprocessing"}  # what save_pretrained adds
+DIFFUSERS_CONFIG_META = {"_class_name", "_diffusers_version"}
 ALWAYS_PRESENT = {".gitattributes", "README.md"}  # what a new, empty Hub repository holds
 # what a published file may be: the kinds of file a run writes, each with a size limit
 LIMITS = {".safetensors": 50 << 30, ".json": 16 << 20, ".png": 32 << 20}
@@ -71,13 +95,24 @@ class Artefact:
         return path if path is not None and path.is_file() else None
 
     def run_json(self, name: str) -> dict | None:
+        """``<run>/<name>`` parsed, checked to hold what ginr writes into it (``REPORTS``), or None if absent."""
         path = self.run_file(name)
         if path is None:
             return None
         try:
-            return read_json(path, name)
+            data = read_json(path, name)
         except ValueError as error:
             raise PublishError(str(error)) from None
+        for key, kind in REPORTS[self.kind].get(name, {}).items():
+            value = data.get(key)
+            finite = not isinstance(value, float) or math.isfinite(value)
+            if isinstance(value, bool) or not isinstance(value, kind) or not finite:
+                expected = "a finite number" if kind is NUMBER else f"a {kind.__name__}"
+                raise PublishError(
+                    f"{path}: {key} is {value!r}, expected {expected} as ginr writes it; a report that ginr did "
+                    "not write is not published: remove the file or write it again with the app that makes it"
+                )
+        return data
 
     @property
     def preview(self) -> Path | None:
@@ -144,6 +179,7 @@ def model_card(artefact: Artefact, repo_id: str) -> str:
 
             model = GeneralizableINR.from_pretrained(artefact.folder)
             _check_finite(model, artefact.folder / WEIGHTS_FILE)
+            _check_config(artefact.folder / CONFIG_FILE, set(model.config) | INR_CONFIG_META)
             if metrics is not None and "test" in metrics:
                 key = task_for_model(model).metric.key  # the task's score
                 score = metrics["test"].get(key) if isinstance(metrics["test"], dict) else None
@@ -159,16 +195,20 @@ def model_card(artefact: Artefact, repo_id: str) -> str:
                         f"{artefact.run_file('metrics.json')} lacks what a model card needs "
                         f"({type(error).__name__}: {error}); was it edited by hand?"
                     ) from None
-            elif (artefact.folder / "README.md").is_file():  # no run beside it: its own card, for this repo
-                card = (artefact.folder / "README.md").read_text().replace(PLACEHOLDER_REPO, repo_id)
-            else:
-                raise PublishError(f"{artefact.folder} has neither a run's metrics.json beside it nor a README.md")
+            else:  # no run's test score beside it: a card without results (never the folder's own README.md)
+                card = str(unmeasured_model_card(model, repo_id))
         else:
             from ginr_diffusion import LatentINRPipeline
 
             pipe = LatentINRPipeline.from_pretrained(artefact.folder)
             _check_finite(pipe.denoiser, artefact.folder / "denoiser")
             _check_finite(pipe.inr, artefact.folder / "inr")
+            _check_config(artefact.folder / "model_index.json", _init_arguments(type(pipe)))
+            _check_config(artefact.folder / "denoiser" / "config.json", _init_arguments(type(pipe.denoiser)))
+            _check_config(
+                artefact.folder / "scheduler" / "scheduler_config.json", _init_arguments(type(pipe.scheduler))
+            )
+            _check_config(artefact.folder / "inr" / CONFIG_FILE, set(pipe.inr.config) | INR_CONFIG_META)
             fid, samples = artefact.run_json("eval/fid.json"), artefact.run_json("eval/sample_metrics.json")
             card = str(prior_model_card(pipe, metrics or {}, fid, repo_id, samples))
     except PublishError:
@@ -201,6 +241,12 @@ def checked_file(path: Path, root: Path) -> Path:
     info = path.lstat()
     if not stat.S_ISREG(info.st_mode):
         raise PublishError(f"{path} is not a regular file; nothing else is published")
+    if info.st_nlink > 1:
+        raise PublishError(
+            f"{path} has {info.st_nlink} hard links: it is also a file elsewhere, perhaps outside the run, and only "
+            f"files with one link are published; if it is the run's own, replace it by a copy "
+            f"(cp {path} {path}.copy && mv {path}.copy {path})"
+        )
     limit = LIMITS.get(path.suffix)
     if limit is None:
         raise PublishError(
@@ -227,10 +273,36 @@ def _files(artefact: Artefact) -> dict[str, Path]:
             if any(part.startswith(".") for part in path.relative_to(folder).parts) or name.endswith("README.md"):
                 continue  # hidden files and the component cards (the repository gets its own card)
             if path.is_symlink() or path.is_file():
-                chosen[name] = path
-    extras = [artefact.run_file(name) for name in RUN_FILES] + [artefact.preview]
+                chosen[name] = checked_file(path, root if path.is_relative_to(root) else folder)
+                if name not in PIPELINE_FILES:
+                    raise PublishError(
+                        f"{path} is not a file that a ginr pipeline holds ({', '.join(PIPELINE_FILES)}); "
+                        "nothing else is published: move it out of the folder"
+                    )
+    extras = [artefact.run_file(name) for name in REPORTS[artefact.kind]] + [artefact.preview]
     chosen.update({extra.name: extra.absolute() for extra in extras if extra is not None})
-    return {name: checked_file(path, root if path.is_relative_to(root) else folder) for name, path in chosen.items()}
+    files = {name: checked_file(path, root if path.is_relative_to(root) else folder) for name, path in chosen.items()}
+    for name in REPORTS[artefact.kind]:
+        artefact.run_json(name)  # each report parsed and checked before it is published
+    return files
+
+
+def _init_arguments(cls) -> set[str]:
+    """The keys a diffusers config of ``cls`` holds: its constructor's arguments and diffusers' own."""
+    parameters = inspect.signature(cls.__init__).parameters.values()
+    return {p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "self"} | (
+        DIFFUSERS_CONFIG_META
+    )
+
+
+def _check_config(path: Path, allowed: set[str]) -> None:
+    """``path`` holds only keys that ginr writes there (what loading checks, it checks the values)."""
+    unknown = sorted(set(read_json(path, path.name)) - allowed)
+    if unknown:
+        raise PublishError(
+            f"{path} holds keys that ginr does not write there ({', '.join(unknown[:5])}); a configuration "
+            "is published only as ginr wrote it: remove them"
+        )
 
 
 def _check_finite(module, where: Path) -> None:

@@ -328,3 +328,124 @@ def test_a_space_dry_run_stages_the_demo_and_the_named_models_only(image_run, tm
     wrong = _fails(["--space", "--repo-id", REPO, "--prior", image_run, "--dry-run", tmp_path / "x"], capsys)
     assert "--prior" in wrong and "takes a pipeline" in wrong and not (tmp_path / "x").exists()
     assert "not both" in _fails([image_run, "--space", "--repo-id", REPO, "--model", image_run], capsys)
+
+
+@pytest.fixture
+def tiny_prior_run(tiny, tmp_path):
+    """A prior run folder as apps/train_prior.py and apps/evaluate_prior.py leave it, of tiny untrained models."""
+    from ginr_diffusion import LatentDenoiser, LatentINRPipeline, sampling_scheduler
+
+    run = tmp_path / "prior-run"
+    torch.manual_seed(0)
+    denoiser = LatentDenoiser(num_latents=8, latent_dim=16, width=32, depth=1, heads=2, num_classes=2)
+    LatentINRPipeline(denoiser, sampling_scheduler(), tiny("locinr")).save_pretrained(run / "pipeline")
+    (run / "metrics.json").write_text(json.dumps({"steps": 3, "train_minutes": 0.1, "command": "c", "data": "digits"}))
+    (run / "eval").mkdir()
+    fid = {"fid": 12.5, "num_samples": 4, "reference": "digits", "split": "test", "reference_images": 6,
+           "guidance_scale": 2.5, "num_inference_steps": 2}  # fmt: skip
+    (run / "eval" / "fid.json").write_text(json.dumps(fid))
+    return run
+
+
+def test_a_hard_link_in_a_run_is_refused_naming_it(image_run, tiny_prior_run, tmp_path, capsys):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / "fid.json"
+    secret.write_text(json.dumps({"token": "hf_not_for_the_hub"}))
+    linked = tiny_prior_run / "eval" / "fid.json"
+    linked.unlink()
+    linked.hardlink_to(secret)
+    message = _fails([tiny_prior_run, "--repo-id", PRIOR_REPO, "--dry-run", tmp_path / "a"], capsys)
+    assert f"{linked} has 2 hard links" in message and "only files with one link are published" in message
+    run = _run_copy(image_run, tmp_path)
+    (outside / "weights").hardlink_to(run / "model" / "model.safetensors")  # a link the other way: the same
+    message = _fails([run, "--repo-id", REPO, "--dry-run", tmp_path / "b"], capsys)
+    assert f"{run / 'model' / 'model.safetensors'} has 2 hard links" in message
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_stray_or_edited_json_in_a_pipeline_is_refused_naming_it(tiny_prior_run, tmp_path, capsys):
+    argv = [tiny_prior_run, "--repo-id", PRIOR_REPO, "--dry-run"]
+    publish.main([str(a) for a in argv] + [str(tmp_path / "good")])
+    capsys.readouterr()
+    assert {"fid.json", "metrics.json", "model_index.json"} <= set(_folder_files(tmp_path / "good"))
+    for stray in ("notes.json", "denoiser/secrets.json"):
+        path = tiny_prior_run / "pipeline" / stray
+        path.write_text(json.dumps({"token": "hf_not_for_the_hub"}))
+        message = _fails([*argv, tmp_path / stray.replace("/", "-")], capsys)
+        assert f"{path} is not a file that a ginr pipeline holds" in message
+        path.unlink()
+    config = tiny_prior_run / "pipeline" / "denoiser" / "config.json"
+    written = config.read_text()
+    config.write_text(json.dumps({**json.loads(written), "token": "hf_not_for_the_hub"}))
+    message = _fails([*argv, tmp_path / "config"], capsys)
+    assert f"{config} holds keys that ginr does not write there (token)" in message
+    config.write_text(written)
+    hidden = tiny_prior_run / "pipeline" / ".cache.json"
+    hidden.write_text("{}")
+    publish.main([str(a) for a in argv] + [str(tmp_path / "hidden")])
+    assert _folder_files(tmp_path / "hidden").keys() == _folder_files(tmp_path / "good").keys()
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("{nope", "cannot read"),
+        ("[1, 2]", "JSON object"),
+        (json.dumps({"fid": "12.5"}), "fid is '12.5', expected a finite number"),
+        (json.dumps({"fid": 1.0, "num_samples": 4}), "reference is None, expected a str"),
+    ],
+)
+def test_a_report_that_ginr_did_not_write_is_refused_naming_it(tiny_prior_run, tmp_path, capsys, text, expected):
+    report = tiny_prior_run / "eval" / "fid.json"
+    report.write_text(text)
+    message = _fails([tiny_prior_run, "--repo-id", PRIOR_REPO, "--dry-run", tmp_path / "staged"], capsys)
+    assert str(report) in message and expected in message
+    assert not (tmp_path / "staged").exists()
+
+
+def test_an_image_run_publishes_no_prior_reports(image_run, tmp_path):
+    run = _run_copy(image_run, tmp_path)
+    (run / "eval").mkdir(exist_ok=True)
+    (run / "eval" / "fid.json").write_text(json.dumps({"token": "hf_not_for_the_hub"}))
+    (run / "eval" / "sample_metrics.json").write_text("not JSON")
+    publish.main([str(run), "--repo-id", REPO, "--dry-run", str(tmp_path / "staged")])
+    assert sorted(_folder_files(tmp_path / "staged")) == [
+        "README.md", "config.json", "metrics.json", "model.safetensors", "reconstructions.png"]  # fmt: skip
+
+
+CRAFTED_README = """---
+library_name: ginr
+base_model: someone-else/famous-model
+model-index:
+- name: fake
+  results:
+  - task: {type: image-to-image}
+    metrics:
+    - {type: psnr, value: 99.9}
+tags: [unclosed
+---
+# The best model ever: 99.9 dB
+"""
+
+
+def test_a_model_folder_s_own_readme_is_never_published(image_run, tmp_path):
+    import shutil
+
+    folder = tmp_path / "alone" / "model"  # no run beside it: nothing measured comes with it
+    shutil.copytree(image_run / "model", folder)
+    (folder / "README.md").write_text(CRAFTED_README)
+    publish.main([str(folder), "--repo-id", REPO, "--dry-run", str(tmp_path / "staged")])
+    text = (tmp_path / "staged" / "README.md").read_text()
+    card = ModelCard.load(tmp_path / "staged" / "README.md")  # its YAML parses
+    assert "99.9" not in text and "someone-else" not in text and "best model" not in text
+    assert card.data.eval_results is None and card.data.base_model is None and card.data.library_name == "ginr"
+    assert "no run's measurements came with it" in " ".join(text.split()) and f'from_pretrained("{REPO}")' in text
+    _check_hub_metadata(card, "a model folder alone")
+    # a run's model folder with such a README: the card comes from the run's metrics.json
+    run = _run_copy(image_run, tmp_path)
+    (run / "model" / "README.md").write_text(CRAFTED_README)
+    publish.main([str(run / "model"), "--repo-id", REPO, "--dry-run", str(tmp_path / "staged-run")])
+    card = ModelCard.load(tmp_path / "staged-run" / "README.md")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert card.data.eval_results[0].metric_value == round(metrics["test"]["psnr"], 2) and "99.9" not in card.text

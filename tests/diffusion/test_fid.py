@@ -6,9 +6,11 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 
 from ginr_diffusion import InceptionWeightsError, fid, inception_features, load_fid_inception
-from ginr_diffusion.fid import FID_WEIGHTS_FILE, FID_WEIGHTS_URL
+from ginr_diffusion.convert import main as convert_main
+from ginr_diffusion.fid import FID_SAFETENSORS_FILE, FID_WEIGHTS_FILE, FID_WEIGHTS_URL
 
 
 def _smooth_images(n: int, seed: int) -> torch.Tensor:
@@ -22,7 +24,7 @@ def inception(fid_weights):
 
 
 def test_weights_load_strictly_and_features_are_2048_d(fid_weights, inception):
-    saved = torch.load(fid_weights, weights_only=True)
+    saved = load_file(fid_weights)
     loaded = inception.state_dict()
     assert all(torch.equal(saved[k], loaded[k]) for k in saved)  # every tensor of the file, fc included
     assert len(saved) == 472 and sum(v.numel() for v in saved.values()) == 23_885_392
@@ -81,25 +83,81 @@ def test_a_failed_download_is_reported_with_its_cause(monkeypatch, tmp_path):
 def test_cached_weights_are_used_offline(monkeypatch, tmp_path, fid_weights):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    cached = tmp_path / "torch" / "hub" / "checkpoints" / FID_WEIGHTS_FILE
+    cached = tmp_path / "torch" / "hub" / "checkpoints" / FID_SAFETENSORS_FILE
     cached.parent.mkdir(parents=True)
     cached.symlink_to(fid_weights)
     model = load_fid_inception()
     assert torch.equal(
-        model.Mixed_7c.branch_pool.conv.weight, torch.load(fid_weights)["Mixed_7c.branch_pool.conv.weight"]
+        model.Mixed_7c.branch_pool.conv.weight, load_file(fid_weights)["Mixed_7c.branch_pool.conv.weight"]
     )
 
 
 def test_files_that_are_not_the_weights_are_named(tmp_path, fid_weights):
-    state = torch.load(fid_weights, weights_only=True)
+    state = load_file(fid_weights)
     del state["Mixed_6e.branch7x7dbl_4.conv.weight"]
     state["Mixed_6e.extra"] = torch.zeros(1)
-    torch.save(state, tmp_path / "partial.pth")
+    save_file(state, tmp_path / "partial.safetensors")
     with pytest.raises(InceptionWeightsError) as error:
-        load_fid_inception(tmp_path / "partial.pth")
+        load_fid_inception(tmp_path / "partial.safetensors")
     message = str(error.value)
-    assert str(tmp_path / "partial.pth") in message and "Mixed_6e.branch7x7dbl_4.conv.weight" in message
+    assert str(tmp_path / "partial.safetensors") in message and "Mixed_6e.branch7x7dbl_4.conv.weight" in message
     assert "1 unexpected ['Mixed_6e.extra']" in message
-    (tmp_path / "corrupt.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(InceptionWeightsError, match="cannot read Inception weights from .*corrupt.pth"):
-        load_fid_inception(tmp_path / "corrupt.pth")
+    (tmp_path / "corrupt.safetensors").write_bytes(b"not a checkpoint")
+    with pytest.raises(InceptionWeightsError, match="cannot read Inception weights from .*corrupt.safetensors"):
+        load_fid_inception(tmp_path / "corrupt.safetensors")
+
+
+class _Payload:
+    """A pickle that runs code when unpickled: it would write ``marker``."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (self.marker, "unpickled"))
+
+
+def test_a_pickle_weight_file_is_refused_with_the_command_that_converts_it(tmp_path, fid_weights, capsys):
+    pickle = tmp_path / FID_WEIGHTS_FILE
+    torch.save(load_file(fid_weights), pickle)  # the standard file is a pickle of this state dict
+    converted = tmp_path / FID_SAFETENSORS_FILE
+    with pytest.raises(InceptionWeightsError) as error:
+        load_fid_inception(pickle)
+    assert f"{pickle} is a pickle file" in str(error.value)
+    assert f"python -m ginr_diffusion.convert {pickle} {converted}" in str(error.value)
+    convert_main([str(pickle), str(converted)])  # the documented command, run once by the user
+    model = load_fid_inception(converted)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in load_file(fid_weights).items())
+    # a malicious pickle is neither loaded nor converted: nothing in it runs
+    marker = tmp_path / "marker"
+    torch.save({"x": _Payload(marker)}, tmp_path / "evil.pth")
+    with pytest.raises(InceptionWeightsError, match="evil.pth is a pickle file"):
+        load_fid_inception(tmp_path / "evil.pth")
+    with pytest.raises(SystemExit):
+        convert_main([str(tmp_path / "evil.pth"), str(tmp_path / "evil.safetensors")])
+    err = capsys.readouterr().err
+    assert f"cannot read {tmp_path / 'evil.pth'} as tensors" in err
+    assert not marker.exists() and not (tmp_path / "evil.safetensors").exists()
+
+
+def test_a_cached_pickle_is_refused_and_a_download_is_converted(monkeypatch, tmp_path, fid_weights):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    checkpoints = tmp_path / "torch" / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / FID_WEIGHTS_FILE).write_bytes(b"pytorch-fid's download")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(InceptionWeightsError) as error:
+        load_fid_inception()
+    pickle, converted = checkpoints / FID_WEIGHTS_FILE, checkpoints / FID_SAFETENSORS_FILE
+    assert f"python -m ginr_diffusion.convert {pickle} {converted}" in str(error.value)
+    pickle.unlink()
+
+    def download(url, dst, hash_prefix=None, progress=True):  # torch.hub's checked download of the standard file
+        assert url == FID_WEIGHTS_URL and hash_prefix == "6726825d"
+        torch.save(load_file(fid_weights), dst)
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(torch.hub, "download_url_to_file", download)
+    model = load_fid_inception()
+    assert [p.name for p in checkpoints.iterdir()] == [FID_SAFETENSORS_FILE]  # converted, the pickle gone
+    assert torch.equal(model.fc.weight, load_file(converted)["fc.weight"])

@@ -298,3 +298,28 @@ def test_a_pipeline_whose_scheduler_or_denoiser_needs_more_memory_than_there_is_
         assert "of memory, more than the" in str(caught.value) and time.perf_counter() - started < 5
         path.write_text(saved)
     LatentINRPipeline.from_pretrained(tmp_path)
+
+
+def test_a_pickled_denoiser_is_refused_with_the_command_that_converts_it(pipeline, tmp_path):
+    from ginr_diffusion.convert import main as convert_main
+
+    folder = tmp_path / "pipe"
+    pipeline.save_pretrained(folder)
+    safe = folder / "denoiser" / "diffusion_pytorch_model.safetensors"
+    safe.unlink()
+    pipeline.denoiser.save_pretrained(folder / "denoiser", safe_serialization=False)  # diffusers' pickle
+    pickle = folder / "denoiser" / "diffusion_pytorch_model.bin"
+    command = f"python -m ginr_diffusion.convert {pickle} {safe}"
+    for load in (
+        lambda: LatentINRPipeline.from_pretrained(folder),
+        lambda: LatentDenoiser.from_pretrained(pickle.parent),
+    ):
+        with pytest.raises(ValueError, match=f"{pickle} is a pickle file") as error:
+            load()
+        assert command in str(error.value)
+    with pytest.raises(ValueError, match="use_safetensors=False / allow_pickle=True are refused"):
+        LatentDenoiser.from_pretrained(pickle.parent, use_safetensors=False)
+    convert_main([str(pickle), str(safe)])  # the documented command, run once by the user
+    pickle.unlink()
+    loaded = LatentINRPipeline.from_pretrained(folder)
+    assert all(torch.equal(v, loaded.denoiser.state_dict()[k]) for k, v in pipeline.denoiser.state_dict().items())

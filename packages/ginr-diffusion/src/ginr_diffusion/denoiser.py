@@ -16,12 +16,16 @@ Shapes: B batch, R latent tokens, D latent width, W denoiser width.
 
 from __future__ import annotations
 
+import os
+
 import torch
 import torch.nn.functional as F
 from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from torch import nn
+
+from .convert import check_no_pickles, safetensors_only
 
 __all__ = ["DENOISER_PRESETS", "LatentDenoiser", "x0_loss"]
 
@@ -109,6 +113,16 @@ class LatentDenoiser(ModelMixin, ConfigMixin):
         # standardisation of the latents (Sec. 4.4): per token and channel, fitted on the training set
         self.register_buffer("latent_mean", torch.zeros(num_latents, latent_dim))
         self.register_buffer("latent_std", torch.ones(num_latents, latent_dim))
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        """``ModelMixin.from_pretrained`` from safetensors only: a pickled ``diffusion_pytorch_model.bin`` is
+        refused with the command that converts it (``ginr_diffusion.convert``), never unpickled."""
+        safetensors_only(kwargs)
+        folder = os.path.join(os.fspath(pretrained_model_name_or_path), kwargs.get("subfolder") or "")
+        if os.path.isdir(folder):
+            check_no_pickles(folder)
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
     # ------------------------------------------------------------------ standardisation
     def set_latent_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:

@@ -8,15 +8,20 @@ its average pools ignore padding (TensorFlow's convention), the last block max-p
 classifier has 1008 classes. ``FIDInception`` below is that network written out (no torchvision
 needed); its parameter names follow the weight file, so the file loads strictly.
 
-Weights: a local file (``weights=PATH``), else torch.hub's cache (``$TORCH_HOME/hub/checkpoints``,
-shared with pytorch-fid), else downloaded there once. Offline (``HF_HUB_OFFLINE=1``, which ginr
-honours for every download) or when the download fails, ``InceptionWeightsError`` says
-where to put the file.
+Weights: a local safetensors file (``weights=PATH``), else torch.hub's cache
+(``$TORCH_HOME/hub/checkpoints``, shared with pytorch-fid), else downloaded there once. ginr reads
+safetensors only: the standard ``.pth`` is a pickle, refused with the command that converts it once
+(``python -m ginr_diffusion.convert X.pth X.safetensors``, ``ginr_diffusion.convert``). The one
+``.pth`` that ginr converts itself is the one it downloads from ``FID_WEIGHTS_URL`` (checked by
+torch.hub against the hash in its name), into ``FID_SAFETENSORS_FILE`` beside it. Offline
+(``HF_HUB_OFFLINE=1``, which ginr honours for every download) or when the download fails,
+``InceptionWeightsError`` says where to put the file.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -26,7 +31,10 @@ from torch import nn
 
 from ginr_core import frechet_distance
 
+from .convert import convert, pickle_refusal
+
 __all__ = [
+    "FID_SAFETENSORS_FILE",
     "FID_WEIGHTS_FILE",
     "FID_WEIGHTS_URL",
     "FIDInception",
@@ -38,6 +46,7 @@ __all__ = [
 
 FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 FID_WEIGHTS_URL = f"https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/{FID_WEIGHTS_FILE}"
+FID_SAFETENSORS_FILE = FID_WEIGHTS_FILE.removesuffix(".pth") + ".safetensors"  # what ginr reads
 _HASH_PREFIX = "6726825d"  # of the file's sha256 (torch.hub's convention: in the file name)
 
 
@@ -211,45 +220,58 @@ def _offline() -> bool:
 
 
 def _unavailable(reason: str, cached: Path) -> InceptionWeightsError:
+    pickle = cached.with_name(FID_WEIGHTS_FILE)
     return InceptionWeightsError(
         f"FID needs the Inception-v3 weights of pytorch-fid ({FID_WEIGHTS_FILE}, 91 MB) and {reason}. "
-        f"Download {FID_WEIGHTS_URL} where there is network, then pass its path (--inception-weights PATH, "
-        f"or weights=PATH) or put it at {cached}."
+        f"Download {FID_WEIGHTS_URL} where there is network to {pickle} and convert it once: "
+        f"python -m ginr_diffusion.convert {pickle} {cached} (then it is used from there), or pass a converted "
+        "file (--inception-weights PATH.safetensors, or weights=PATH)."
     )
 
 
 def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    if path.suffix != ".safetensors":
+        raise InceptionWeightsError(pickle_refusal(path))
     try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+        from safetensors.torch import load_file
 
-            return load_file(str(path))
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return load_file(str(path))
     except Exception as error:
         raise InceptionWeightsError(f"cannot read Inception weights from {path}: {error}") from error
 
 
+def _download(cached: Path) -> None:
+    """Download the standard ``.pth`` (hash-checked by torch.hub) and convert it to ``cached`` (safetensors)."""
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cached.parent) as folder:
+        pickle = Path(folder) / FID_WEIGHTS_FILE
+        torch.hub.download_url_to_file(FID_WEIGHTS_URL, str(pickle), hash_prefix=_HASH_PREFIX, progress=True)
+        convert(pickle, cached)
+
+
 def load_fid_inception(weights: str | os.PathLike | None = None, device=None) -> FIDInception:
-    """The FID Inception-v3 in eval mode, with weights from ``weights`` (a ``.pth`` / ``.safetensors``
-    file) or torch.hub's cache (downloaded there once unless offline).
+    """The FID Inception-v3 in eval mode, with weights from ``weights`` (a ``.safetensors`` file) or
+    torch.hub's cache (``FID_SAFETENSORS_FILE``, downloaded and converted there once unless offline).
 
     Raises:
-        InceptionWeightsError: no file, offline or a failed download (the message says what to
-            do), or a file that is not these weights (the message names the file and the keys).
+        InceptionWeightsError: no file, offline or a failed download, a pickle (``.pth``: the
+            message gives the command that converts it), or a file that is not these weights (the
+            message names the file and the keys).
     """
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / FID_WEIGHTS_FILE
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / FID_SAFETENSORS_FILE
     if weights is not None:
         path = Path(weights)
         if not path.is_file():
             raise _unavailable(f"there is no file at {path}", cached)
     else:
         path = cached
+        if not path.is_file() and cached.with_name(FID_WEIGHTS_FILE).is_file():  # pytorch-fid's download
+            raise InceptionWeightsError(pickle_refusal(cached.with_name(FID_WEIGHTS_FILE), cached))
         if not path.is_file():
             if _offline():
                 raise _unavailable("they are not cached here while HF_HUB_OFFLINE is set", cached)
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                torch.hub.download_url_to_file(FID_WEIGHTS_URL, str(path), hash_prefix=_HASH_PREFIX, progress=True)
+                _download(cached)
             except Exception as error:
                 raise _unavailable(f"downloading them failed ({type(error).__name__}: {error})", cached) from error
     state = _read_weights(path)

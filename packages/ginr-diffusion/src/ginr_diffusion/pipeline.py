@@ -29,6 +29,7 @@ from ginr_core import GeneralizableINR, inspect_artifact, render_image
 from ginr_core.hub import check_source, not_cached_message, read_json
 from ginr_core.memory import check_memory, check_model_memory
 
+from .convert import check_no_pickles, safetensors_only
 from .denoiser import LatentDenoiser
 
 __all__ = ["LatentINRPipeline", "sampling_scheduler", "training_scheduler"]
@@ -128,9 +129,12 @@ class LatentINRPipeline(DiffusionPipeline):
         as a local folder: diffusers' own Hub path would look for the code of the ginr components in the
         repository, whereas they come from the installed ``ginr_diffusion``. ``revision``, ``cache_dir``,
         ``token``, ``force_download`` and ``local_files_only`` apply to that download; other arguments
-        (``torch_dtype``, ...) go to ``DiffusionPipeline.from_pretrained``.
+        (``torch_dtype``, ...) go to ``DiffusionPipeline.from_pretrained``. Weights load from safetensors
+        only: a pickled component (``diffusion_pytorch_model.bin``) is refused with the command that
+        converts it (``ginr_diffusion.convert``), never unpickled.
         """
         name = source = os.fspath(pretrained_model_name_or_path)
+        safetensors_only(kwargs)
         check_source(source)  # a mistyped local path is named as such
         if not os.path.isdir(source):
             download = {k: kwargs.pop(k) for k in ("revision", "cache_dir", "token", "force_download") if k in kwargs}
@@ -138,6 +142,7 @@ class LatentINRPipeline(DiffusionPipeline):
                 source = snapshot_download(source, local_files_only=kwargs.pop("local_files_only", False), **download)
             except LocalEntryNotFoundError as error:
                 raise LocalEntryNotFoundError(f"{not_cached_message(name)} (huggingface_hub: {error})") from None
+        check_no_pickles(source)
         held = inspect_artifact(source)
         if held is not None and held.kind == "inr":
             raise ValueError(
