@@ -47,6 +47,8 @@ data:
   resolution: 16
   test_size: 6
   channel_permutation: true
+  dihedral: true
+  colour_jitter: 0.3
 train:
   batch_size: 4
   max_steps: 8
