@@ -145,7 +145,7 @@ def test_a_diverging_run_stops_at_the_first_non_finite_step_and_keeps_its_finite
 
 def test_a_config_may_skip_non_finite_steps_which_are_never_applied(tmp_path, tiny_config, app):
     out = tmp_path / "run"
-    result = app(TRAIN, "--config", tiny_config(out), "train.lr=30", "train.warmup_steps=10", "train.max_steps=12",
+    result = app(TRAIN, "--config", tiny_config(out), "train.lr=1e6", "train.warmup_steps=10", "train.max_steps=12",
                  "train.max_bad_steps=1000", check=False)  # fmt: skip
     # the skipped steps were never applied (finite weights, each one recorded) ...
     last = latest_checkpoint(out / "checkpoints")
