@@ -128,7 +128,7 @@ class PhotoCrops(Dataset):
             raise ValueError(f"smooth_fraction must be in [0, 1], got {smooth_fraction!r}")
         if not photos:
             raise ValueError("PhotoCrops needs at least one photograph")
-        self.photos = {name: image.convert("RGB") for name, image in photos.items()}
+        self.photos = {name: im if im.mode == "RGB" else im.convert("RGB") for name, im in photos.items()}
         self.names = tuple(self.photos)
         self.resolution, self.size, self.seed, self.stream = int(resolution), int(size), seed, stream
         self.flip, self.smooth_fraction = bool(flip), float(smooth_fraction)
