@@ -196,3 +196,36 @@ def test_a_model_too_large_to_train_in_memory_is_refused_naming_the_setting(tmp_
     )
     assert "of memory, more than the" in message and time.perf_counter() - started < 5
     load_config(None, ["model.hidden_dim=64"])  # an ordinary size passes
+
+
+def test_psnr_loss_is_minus_the_items_mean_psnr_and_weighs_items_by_their_relative_error():
+    from ginr_apps.tasks import PSNR_LOSS_EPS, get_task_class
+    from ginr_core.metrics import psnr
+
+    targets = torch.rand(4, 64, 3, generator=torch.Generator().manual_seed(0))
+    noise = (
+        torch.randn(4, 64, 3, generator=torch.Generator().manual_seed(1))
+        * torch.tensor([0.3, 0.1, 0.03, 0.01])[:, None, None]
+    )
+    prediction = (targets + noise).requires_grad_()
+    task = get_task_class("images")(load_config(None, ["train.loss=psnr"]))
+    loss = task.loss(prediction, targets)
+    mse = (prediction - targets).square().flatten(1).mean(1)
+    # minus the mean PSNR where the errors are far above eps, a little less where they are not
+    worst = slice(0, 1)
+    exact = -psnr(prediction[worst], targets[worst]).mean().item()
+    assert task.loss(prediction[worst], targets[worst]).item() == pytest.approx(exact, abs=0.2)
+    assert loss.item() == pytest.approx((10 * torch.log10(mse + PSNR_LOSS_EPS)).mean().item(), rel=1e-6)
+    loss.backward()
+    # each item's gradient is its MSE gradient scaled by 10 / (ln 10 * B * (MSE_i + eps)): the best item pulls hardest
+    scale = prediction.grad.flatten(1).norm(dim=1) / (2 * (prediction - targets).detach().flatten(1).norm(dim=1) / 192)
+    expected = 10 / (math.log(10) * 4 * (mse.detach() + PSNR_LOSS_EPS))
+    assert (
+        torch.allclose(scale, expected, rtol=1e-4)
+        and scale.argmax() == 3
+        and scale[3] > scale[2] > 3 * scale[1] > 20 * scale[0]
+    )
+    plain = get_task_class("images")(load_config(None, []))
+    assert plain.loss(prediction, targets).item() == pytest.approx(mse.mean().item(), rel=1e-6)
+    with pytest.raises(ConfigError, match="train.loss must be mse or psnr"):
+        load_config(None, ["train.loss=l1"])

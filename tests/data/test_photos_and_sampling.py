@@ -139,6 +139,23 @@ def test_photo_crops_of_any_photographs_reach_the_whole_photograph_when_unbounde
         PhotoCrops({})
 
 
+def test_a_crop_of_a_whole_photograph_is_the_direct_bicubic_resampling_within_quantisation():
+    import numpy as np
+    from PIL import Image
+
+    from ginr_data.photos import photo
+
+    crops = PhotoCrops({"coffee": photo("coffee")}, resolution=32, size=64, max_zoom_out=None)
+    worst = float("inf")
+    for index in range(64):
+        name, box, flipped = crops.region(index)
+        direct = photo(name).resize((32, 32), Image.Resampling.BICUBIC, box=box)
+        direct = direct.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flipped else direct
+        reference = torch.from_numpy(np.asarray(direct).transpose(2, 0, 1).astype(np.float32) / 255)
+        worst = min(worst, psnr(crops[index]["image"][None], reference[None]).item())
+    assert worst > 45  # the whole-factor reduction first (reducing_gap) moves pixels by a few grey levels at most
+
+
 def test_augmentation_is_per_image_reproducible_and_keeps_pixels_in_range():
     images = torch.rand(6, 3, 8, 8)
 
