@@ -9,7 +9,7 @@
     accelerate launch --mixed_precision bf16 apps/train.py --config ...  # GPUs (or train.mixed_precision=bf16)
 
 Without ``--config`` the run uses ``apps/configs/default.yaml``: the CPU recipe on 32 x 32 crops of
-the embedded photographs, which trains in about 8 minutes on 2 quiet CPU cores. Settings are
+the embedded photographs, which trains in about 9 minutes on 2 quiet CPU cores. Settings are
 ``section.key=value`` arguments (``train.lr=3e-4``, ``model.patch_size=8``, ``data.subsample=0.1``).
 
 The output directory receives ``model/`` (``save_pretrained`` weights, config and a model card with the
