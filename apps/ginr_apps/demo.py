@@ -10,8 +10,10 @@ local save_pretrained folder or a Hub repo id; a tab is shown for each one given
 
 - Reconstruct: upload a photo (any size, any format PIL reads) or pick an embedded one: the model's
   input, its reconstruction and a decode at 1x-8x (chunked: memory stays bounded), with the PSNR of the
-  reconstruction against the input. Click a point of the input to see which latent tokens change the
-  output most there and their locality maps (``ginr_core.analysis``); pick a token to see its map alone.
+  reconstruction against the input; optionally after test-time optimisation of the latents (a slider of
+  Adam steps, ``ginr_core.fitting.refine_latents``), beside the zero-shot PSNR. Click a point of the
+  input to see which latent tokens change the output most there and their locality maps
+  (``ginr_core.analysis``); pick a token to see its map alone.
 - Novel views: an embedded held-out object and 1-3 support views (or your own views: a transforms.json
   and its PNGs in the learnit layout); the view from a camera set by azimuth and elevation, and an orbit GIF.
 - Generate: a class (by name), guidance, steps, seed and resolution; the image and the denoising
@@ -36,6 +38,7 @@ import torch
 __all__ = ["DemoModels", "build_demo", "main"]
 
 MAX_SCALE = 8  # the resolution slider's range: 1x-8x the model's input size
+MAX_REFINE_STEPS = 200  # the test-time optimisation slider's range (Adam steps on the latents)
 TOP_TOKENS = 4  # the tokens shown for a clicked point
 SHOWN = 256  # the model's input and reconstruction are shown this large (nearest-neighbour: its pixels)
 MAX_PIXELS = 40_000_000  # an upload larger than this is refused (a decompression bomb, or just too big)
@@ -127,24 +130,35 @@ class DemoModels:
 
     # ------------------------------------------------------------------ reconstruct
     @torch.no_grad()
-    def reconstruct(self, image, scale: float = 2.0) -> dict:
+    def reconstruct(self, image, scale: float = 2.0, refine_steps: int = 0) -> dict:
         """The model's input (its preprocessing of ``image``), the reconstruction at its size, a decode at
-        ``scale`` times that size and the PSNR of the reconstruction; ``latents`` for the locality views."""
+        ``scale`` times that size and the PSNR of the reconstruction; ``latents`` for the locality views.
+        ``refine_steps`` > 0: test-time optimisation of the latents first (``refine_latents``); then also
+        ``zero_shot_psnr`` and ``refine_seconds``."""
         from ginr_core import preprocess, psnr, render_image
+        from ginr_core.fitting import refine_latents
 
         model = self._needs(self.model, "--model")
         scale = float(scale)
         if not 1 <= scale <= MAX_SCALE:
             raise DemoError(f"the resolution must be 1x-{MAX_SCALE}x, got {scale}")
+        if not 0 <= refine_steps <= MAX_REFINE_STEPS:
+            raise DemoError(f"the test-time optimisation takes 0-{MAX_REFINE_STEPS} steps, got {refine_steps}")
         inputs = preprocess(image, model)
         latents = model.encode(inputs)
+        extra = {}
+        if refine_steps:
+            with torch.enable_grad():
+                fit = refine_latents(model, inputs, latents, steps=int(refine_steps), progress=False)
+            latents = fit.latents
+            extra = {"zero_shot_psnr": fit.history[0]["psnr"], "refine_seconds": fit.history[-1]["seconds"]}
         h, w = model.image_size
         recon = render_image(model, latents, h, w, chunk_size=DECODE_CHUNK).float().clamp(0, 1)
         size = (max(1, round(h * scale)), max(1, round(w * scale)))
         big = render_image(model, latents, *size, chunk_size=DECODE_CHUNK).float().clamp(0, 1)
         score = float(psnr(recon, inputs.float()).mean())
         return {"input": inputs[0], "reconstruction": recon[0], "decode": big[0], "size": size, "psnr": score,
-                "latents": latents}  # fmt: skip
+                "latents": latents, **extra}  # fmt: skip
 
     @torch.no_grad()
     def token_maps(self, latents: torch.Tensor) -> torch.Tensor:
@@ -345,7 +359,10 @@ def _reconstruct_tab(gr, models: DemoModels, shown, max_upload_mb: float) -> Non
             upload = gr.File(label=f"your photo: any format PIL reads, up to {max_upload_mb:g} MB", type="filepath",
                              elem_id="upload")  # fmt: skip
             pick = gr.Dropdown(embedded, label="or an embedded photo", value=None, elem_id="embedded-photo")
-        scale = gr.Slider(1, MAX_SCALE, value=2, step=1, label="decode resolution (x the input)", elem_id="scale")
+        with gr.Row():
+            scale = gr.Slider(1, MAX_SCALE, value=2, step=1, label="decode resolution (x the input)", elem_id="scale")
+            refine = gr.Slider(0, MAX_REFINE_STEPS, value=0, step=10, elem_id="refine-steps",
+                               label="test-time optimisation: Adam steps on the latents (0: zero-shot)")  # fmt: skip
         with gr.Row():
             shown_input = gr.Image(label="model input (click a point)", format="png", interactive=False,
                                    elem_id="model-input")  # fmt: skip
@@ -365,12 +382,15 @@ def _reconstruct_tab(gr, models: DemoModels, shown, max_upload_mb: float) -> Non
         def source_image(path, name):
             return photo(name) if name and path is None else open_upload(path)
 
-        def run(path, name, factor):
+        def run(path, name, factor, steps):
             image = source_image(path, name)
-            got = models.reconstruct(image, factor)
+            got = models.reconstruct(image, factor, int(steps))
             maps = models.token_maps(got["latents"])
             size = got["size"]
             text = f"PSNR of the reconstruction: **{got['psnr']:.2f} dB**; decoded at {size[1]} x {size[0]}"
+            if steps:
+                text += (f" (zero-shot: {got['zero_shot_psnr']:.2f} dB; {int(steps)} steps of test-time "
+                         f"optimisation in {got['refine_seconds']:.1f} s)")  # fmt: skip
             shown_input = _shown(got["input"])
             state = {"maps": maps, "shown": shown_input.size}
             return shown_input, _shown(got["reconstruction"]), _to_pil(got["decode"]), text, state
@@ -390,10 +410,10 @@ def _reconstruct_tab(gr, models: DemoModels, shown, max_upload_mb: float) -> Non
             return _heat(state["maps"][int(k)]).resize((128, 128))
 
         outputs = [shown_input, recon, decode, score, state]
-        for trigger in (upload.change, pick.change, scale.release):
-            trigger(shown(run), [upload, pick, scale], outputs, api_name=False)
-        gr.Button("reconstruct", elem_id="run-reconstruct").click(shown(run), [upload, pick, scale], outputs,
-                                                                  api_name="reconstruct")  # fmt: skip
+        inputs = [upload, pick, scale, refine]
+        for trigger in (upload.change, pick.change, scale.release, refine.release):
+            trigger(shown(run), inputs, outputs, api_name=False)
+        gr.Button("reconstruct", elem_id="run-reconstruct").click(shown(run), inputs, outputs, api_name="reconstruct")
         shown_input.select(shown(click), [state], [locality], api_name=False)
         token.release(shown(one_token), [state, token], [token_map], api_name=False)
 

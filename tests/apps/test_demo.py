@@ -1,6 +1,7 @@
 """apps/demo.py served on a free local port and driven through gradio_client: what each tab returns."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -49,19 +50,34 @@ def served(saved):
 def test_reconstruct_returns_the_models_decode_at_the_chosen_resolution(served, saved):
     _, client = served
     photo = gradio_client.handle_file(str(saved / "photo.jpg"))
-    shown, recon, decoded, text = client.predict(photo, None, 3, api_name="/reconstruct")
+    shown, recon, decoded, text = client.predict(photo, None, 3, 0, api_name="/reconstruct")
     model = LocalityAwareINR.from_pretrained(saved / "model")
     expected = np.asarray(reconstruct(model, Image.open(saved / "photo.jpg").convert("RGB"), size=(48, 48)))
     got = np.asarray(Image.open(decoded).convert("RGB"))
     assert got.shape == (48, 48, 3) and np.abs(got.astype(int) - expected.astype(int)).max() <= 1
     assert Image.open(shown).size == Image.open(recon).size == (256, 256)  # the 16 px input, enlarged 16x
-    assert "PSNR of the reconstruction" in text and "dB" in text and "48 x 48" in text
+    assert "PSNR of the reconstruction" in text and "dB" in text and "48 x 48" in text and "zero-shot" not in text
+
+
+def test_test_time_optimisation_in_the_page_matches_reconstruct_and_beats_the_zero_shot_psnr(served, saved):
+    _, client = served
+    photo = gradio_client.handle_file(str(saved / "photo.jpg"))
+    _, _, decoded, text = client.predict(photo, None, 2, 30, api_name="/reconstruct")
+    model = LocalityAwareINR.from_pretrained(saved / "model")
+    image = Image.open(saved / "photo.jpg").convert("RGB")
+    expected = np.asarray(reconstruct(model, image, size=(32, 32), refine_steps=30))
+    got = np.asarray(Image.open(decoded).convert("RGB"))
+    assert got.shape == (32, 32, 3) and np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+    refined, zero_shot = (float(v) for v in re.findall(r"([0-9.]+) dB", text)[:2])
+    assert "30 steps of test-time optimisation" in text and refined > zero_shot + 0.5
+    with pytest.raises(Exception, match="greater than maximum value 200"):  # gradio refuses it itself
+        client.predict(photo, None, 2, 500, api_name="/reconstruct")
 
 
 def test_a_bad_upload_is_a_message_in_the_page(served, saved):
     _, client = served
     with pytest.raises(Exception, match="not an image PIL can read"):
-        client.predict(gradio_client.handle_file(str(saved / "notes.png")), None, 2, api_name="/reconstruct")
+        client.predict(gradio_client.handle_file(str(saved / "notes.png")), None, 2, 0, api_name="/reconstruct")
 
 
 def test_novel_views_and_generation_through_the_api(served):
@@ -94,3 +110,11 @@ def test_the_demo_refuses_a_wrong_kind_of_model_in_one_line(saved, capsys):
     assert stop.value.code == 2 and "holds a prior's pipeline" in capsys.readouterr().err
     with pytest.raises(ValueError, match="--nvs-model"):
         demo.DemoModels(model=LocalityAwareINR.from_pretrained(saved / "nvs"))
+
+
+def test_the_demo_refuses_a_test_time_optimisation_out_of_range(saved):
+    from ginr_apps.demo import DemoError, DemoModels
+
+    models = DemoModels(LocalityAwareINR.from_pretrained(saved / "model"))
+    with pytest.raises(DemoError, match="0-200 steps, got 201"):
+        models.reconstruct(Image.open(saved / "photo.jpg"), 2, 201)

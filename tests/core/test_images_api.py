@@ -54,6 +54,24 @@ def test_reconstruct_a_photo_of_another_size_at_1x_and_3x(model):
         reconstruct(model, "photo.jpg")
 
 
+def test_reconstruct_with_test_time_optimisation_decodes_the_refined_latents(model):
+    from ginr_core import psnr
+    from ginr_core.fitting import refine_latents
+
+    photo = _photo()
+    inputs = preprocess(photo, model)
+    zero_shot = reconstruct(model, photo, output="tensor")
+    refined = reconstruct(model, photo, output="tensor", refine_steps=40)
+    assert float(psnr(refined, inputs)) > float(psnr(zero_shot, inputs)) + 1.0
+    fit = refine_latents(model, inputs, model.encode(inputs), steps=40, progress=False)
+    big = reconstruct(model, photo, scale=2, output="tensor", refine_steps=40)
+    expected = model.decode(fit.latents, _grid(32)).transpose(1, 2).reshape(1, 3, 32, 32).clamp(0, 1)
+    assert torch.allclose(big, expected, atol=1e-5)  # the same steps, decoded at any resolution
+    assert all(p.requires_grad for p in model.parameters())  # the model is left as it was
+    with pytest.raises(ValueError, match="refine_steps must be a whole number >= 0, got -1"):
+        reconstruct(model, photo, refine_steps=-1)
+
+
 def test_the_preprocessing_is_saved_with_the_model(model, tmp_path):
     model.preprocessing = {"resize": "shorter_side", "crop": "center", "value_range": [0.0, 1.0]}
     model.save_pretrained(tmp_path)

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .coords import RENDER_CHUNK, render_image
+from .fitting import refine_latents
 from .rays import posed_rays, ray_format_of
 
 __all__ = ["DEFAULT_PREPROCESSING", "novel_view", "preprocess", "preprocessing_of", "reconstruct"]
@@ -122,15 +123,21 @@ def reconstruct(
     size: tuple[int, int] | int | None = None,
     output: str | None = None,
     chunk_size: int | None = RENDER_CHUNK,
+    refine_steps: int = 0,
 ):
     """Encode images of any size (``preprocess``) and decode each at ``size`` (``(H, W)`` or a side), or at
     ``scale`` times the model's input size (default 1): the reconstructions, clamped to [0, 1].
 
     ``output``: ``"pil"`` (a PIL image per input), ``"tensor"`` (a ``(B, 3, H, W)`` tensor) or None (PIL when the
     inputs were PIL images, else a tensor). One PIL image in, one PIL image out.
+    ``refine_steps``: test-time optimisation before decoding: this many Adam steps on the latent tokens
+    against the model's input (``ginr_core.fitting.refine_latents``, the decoder fixed; the best state of
+    its history is kept, so never below the zero-shot fit). 0 (the default): zero-shot, one forward pass.
     """
     if scale is not None and size is not None:
         raise ValueError("pass scale or size, not both")
+    if isinstance(refine_steps, bool) or int(refine_steps) != refine_steps or refine_steps < 0:
+        raise ValueError(f"refine_steps must be a whole number >= 0, got {refine_steps!r}")
     if size is None:
         factor = 1.0 if scale is None else float(scale)
         if not math.isfinite(factor) or factor <= 0:
@@ -145,7 +152,11 @@ def reconstruct(
     was_training = model.training
     model.eval()
     try:
-        latents = model.encode(preprocess(images, model))
+        inputs = preprocess(images, model)
+        latents = model.encode(inputs)
+        if refine_steps:
+            with torch.enable_grad():
+                latents = refine_latents(model, inputs, latents, steps=int(refine_steps), progress=False).latents
         decoded = render_image(model, latents, int(height), int(width), chunk_size=chunk_size).float().clamp(0.0, 1.0)
     finally:
         model.train(was_training)
