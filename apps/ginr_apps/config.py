@@ -138,7 +138,8 @@ class TrainConfig:
     loss: str = setting(
         "mse",
         '"mse" (the paper\'s: the mean squared error over the batch) or "psnr" (minus the mean of each item\'s '
-        "own PSNR: an item counts by its relative error, as a per-image mean PSNR scores it)",
+        'own PSNR: an item counts by its relative error, as a per-image mean PSNR scores it) or "l1" (the mean '
+        "absolute error)",
     )
     betas: tuple[float, float] = setting((0.9, 0.999), "Adam betas")
     weight_decay: float = setting(0.0, "Adam weight decay")
@@ -439,8 +440,8 @@ def _check_values(config: RunConfig) -> None:
     chunk = train.decode_chunk_size
     if chunk is not None and chunk != "auto" and (not isinstance(chunk, int) or chunk < 1):
         raise ConfigError(f"train.decode_chunk_size must be >= 1, auto or null (one go), got {chunk!r}")
-    if train.loss not in ("mse", "psnr"):
-        raise ConfigError(f"train.loss must be mse or psnr, got {train.loss!r}")
+    if train.loss not in ("mse", "psnr", "l1"):
+        raise ConfigError(f"train.loss must be mse, psnr or l1, got {train.loss!r}")
     if train.lr_schedule not in ("constant", "cosine"):
         raise ConfigError(f"train.lr_schedule must be constant or cosine, got {train.lr_schedule!r}")
     if train.mixed_precision not in ("no", "bf16", "fp16"):

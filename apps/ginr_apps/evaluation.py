@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from ginr_core import GeneralizableINR, psnr, render_image
+from ginr_core import GeneralizableINR, psnr, render_image, silhouette_iou
 
 __all__ = [
     "ACCELERATOR_CHUNK",
@@ -207,11 +207,14 @@ def nvs_psnr(
     predict=None,
     clamped: dict[int, dict[int, float]] | None = None,
     ssim_store: dict[int, dict[int, float]] | None = None,
+    iou_store: dict[int, dict[int, float]] | None = None,
     progress: str | None = None,
 ) -> dict[int, dict[int, float]]:
     """``{v: {index: PSNR}}``: the novel view of each item predicted from its first v support views,
     on the raw outputs (the paper's protocol); ``clamped``, if given, receives the PSNR of the
-    outputs clamped to [0, 1], ``ssim_store`` their SSIM (for square novel views: ``r * r`` rays).
+    outputs clamped to [0, 1], ``ssim_store`` their SSIM (for square novel views: ``r * r`` rays),
+    ``iou_store`` the silhouette IoU against the true view (``ginr_core.silhouette_iou``: pixels that
+    differ from the white background by more than 0.1).
 
     Every item holds a fixed random choice of support views and a novel view (the paper's test
     protocol: each test object repeated with seeded picks), and the first v support views are a
@@ -236,6 +239,8 @@ def nvs_psnr(
             _record(results[v], batch, psnr(prediction, targets))
             if clamped is not None:
                 _record(clamped.setdefault(v, {}), batch, psnr(prediction.clamp(0.0, 1.0), targets))
+            if iou_store is not None:
+                _record(iou_store.setdefault(v, {}), batch, silhouette_iou(prediction, targets))
             side = math.isqrt(targets.shape[1])
             if ssim_store is not None and side * side == targets.shape[1]:
                 as_images = [t.transpose(1, 2).reshape(len(batch), -1, side, side) for t in (prediction, targets)]

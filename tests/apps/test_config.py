@@ -227,5 +227,9 @@ def test_psnr_loss_is_minus_the_items_mean_psnr_and_weighs_items_by_their_relati
     )
     plain = get_task_class("images")(load_config(None, []))
     assert plain.loss(prediction, targets).item() == pytest.approx(mse.mean().item(), rel=1e-6)
-    with pytest.raises(ConfigError, match="train.loss must be mse or psnr"):
-        load_config(None, ["train.loss=l1"])
+    absolute = get_task_class("images")(load_config(None, ["train.loss=l1"]))
+    assert absolute.loss(prediction, targets).item() == pytest.approx(
+        (prediction - targets).abs().mean().item(), rel=1e-6
+    )
+    with pytest.raises(ConfigError, match="train.loss must be mse, psnr or l1, got 'huber'"):
+        load_config(None, ["train.loss=huber"])

@@ -120,8 +120,11 @@ def test_evaluate_and_render_a_light_field_model(tmp_path, nvs_config, app, tiny
     scores = json.loads((out / "eval" / "eval.json").read_text())
     assert scores["items"] == 4 and list(scores["views"]) == ["1", "2", "3"]
     for entry in scores["views"].values():
-        assert set(entry) == {"model", "model_clamped", "support mean colour", "nearest support view", "per_item"}
+        predictors = {"model", "support mean colour", "nearest support view"}
+        ious = {f"{name} silhouette IoU" for name in predictors}
+        assert set(entry) == predictors | ious | {"model_clamped", "per_item"}
         assert entry["model_clamped"] >= entry["model"] - 1e-9  # the raw outputs are the headline, clamped beside
+        assert all(0.0 <= entry[key] <= 1.0 for key in ious)
     metrics = json.loads((out / "metrics.json").read_text())  # same protocol as training's, other repeats
     assert 5 < scores["views"]["3"]["model"] < 60 and metrics["test"]["psnr"] > 5
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ginr_core import frechet_distance, gaussian_statistics, psnr
+from ginr_core import frechet_distance, gaussian_statistics, psnr, silhouette_iou
 
 
 def test_psnr_is_per_sample_with_unit_data_range():
@@ -65,3 +65,18 @@ def test_frechet_distance_is_finite_for_fewer_samples_than_dimensions():
         frechet_distance(a, b[:, :32])
     with pytest.raises(ValueError, match=r"expected \(N >= 2, D\) features"):
         frechet_distance(a[:1], b)
+
+
+def test_silhouette_iou_compares_the_pixels_that_differ_from_the_white_background():
+    true = torch.ones(3, 16, 3)
+    true[:, :8] = torch.tensor([0.2, 0.9, 0.95])  # 8 object pixels (one channel off white is enough)
+    pred = torch.ones(3, 16, 3)
+    pred[0, :8] = 0.5  # the same silhouette in another colour: IoU 1
+    pred[1, 4:12, 1] = 0.85  # half overlapping: 4 / 12; within the 0.1 threshold nothing counts
+    pred[1, 12:, :] = 0.95
+    iou = silhouette_iou(pred, true)
+    assert iou.shape == (3,)
+    torch.testing.assert_close(iou, torch.tensor([1.0, 4 / 12, 0.0]))
+    assert silhouette_iou(torch.ones(1, 4, 3), torch.full((1, 4, 3), 1.05)).item() == 1.0  # both empty
+    with pytest.raises(ValueError, match=r"silhouette_iou: expected pred and target of one shape \(B, N, C\)"):
+        silhouette_iou(torch.ones(2, 4, 3), torch.ones(2, 4))

@@ -56,6 +56,24 @@ def test_the_colour_of_a_ray_does_not_depend_on_where_the_ray_starts():
     assert a[:, 3].sum() > 10  # the object is in view
 
 
+@pytest.mark.parametrize("category", ["chair", "table", "car", "lamp"])
+def test_objects_of_a_category_share_their_parts_stand_upright_and_fit_the_view(category):
+    from ginr_data.scenes import CATEGORIES, OBJECT_RADIUS, _surface_points, random_object
+
+    assert set(CATEGORIES) == {"chair", "table", "car", "lamp"}
+    counts = set()
+    for k in range(20):
+        parts = random_object(np.random.default_rng([7, k]), category)
+        counts.add(len(parts))
+        points = np.concatenate([_surface_points(p) for p in parts])
+        assert np.linalg.norm(points, axis=1).max() == pytest.approx(OBJECT_RADIUS)  # normalised, as ShapeNet's
+        assert points[:, 2].min() == pytest.approx(-points[:, 2].max(), abs=1e-9)  # centred in height
+        for p in parts:  # upright: each part only turned about the vertical (wheels lie on their side)
+            assert np.allclose(p.rotation.T @ p.rotation, np.eye(3))
+            assert np.isclose(abs(p.rotation[2]).max(), 1.0)
+    assert len(counts) <= 2  # a category's objects have the same parts (a chair's arms are optional)
+
+
 def test_rendered_scenes_are_in_the_learnit_layout_and_deterministic(tiny_scenes, tmp_path):
     splits = json.loads((tiny_scenes / "shape_splits.json").read_text())
     assert len(splits["train"]) == 6 and len(splits["test"]) == 2 and not set(splits["train"]) & set(splits["test"])

@@ -215,12 +215,15 @@ PSNR_LOSS_EPS = 3e-3  # train.loss=psnr: a squared-error floor (25 dB): items pa
 class MeanSquaredLoss:
     """A ``TaskMetrics`` loss in float32 (images and views), as ``train.loss`` says: ``"mse"``, the mean
     squared error over the batch; ``"psnr"``, minus the items' mean PSNR (dB, signal peak 1):
-    ``(10 / B) * sum_i log10(MSE_i + eps)``, whose gradient weighs item i by ``1 / (MSE_i + eps)``."""
+    ``(10 / B) * sum_i log10(MSE_i + eps)``, whose gradient weighs item i by ``1 / (MSE_i + eps)``;
+    ``"l1"``, the mean absolute error (its optimum is the median colour: sharper edges than the mean's)."""
 
     def loss(self, prediction: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if self.config.train.loss == "psnr":
             per_item = (prediction.float() - targets).square().flatten(1).mean(1)
             return 10 * torch.log10(per_item + PSNR_LOSS_EPS).mean()
+        if self.config.train.loss == "l1":
+            return F.l1_loss(prediction.float(), targets)
         return F.mse_loss(prediction.float(), targets)
 
 

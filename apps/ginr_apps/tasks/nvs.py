@@ -297,6 +297,7 @@ class NovelViewTask(MeanSquaredLoss, Task):
         }
         clamped: dict[int, dict[int, float]] = {}
         for name, predict in predictors.items():
+            ious: dict[int, dict[int, float]] = {}
             scores = nvs_psnr(
                 model if predict is None else None,
                 dataset,
@@ -307,23 +308,26 @@ class NovelViewTask(MeanSquaredLoss, Task):
                 args.device,
                 predict=predict,
                 clamped=clamped if predict is None else None,
+                iou_store=ious,
                 progress=f"scoring: {name}",
             )
             for v, per_item in scores.items():
                 entry = results["views"].setdefault(str(v), {})
                 entry[name] = float(np.mean(list(per_item.values())))
+                entry[f"{name} silhouette IoU"] = float(np.mean(list(ious[v].values())))
                 if predict is None:
                     entry["model_clamped"] = float(np.mean(list(clamped[v].values())))
                     entry["per_item"] = per_item
         results["seconds"] = time.perf_counter() - start
         print(
-            f"{'views':>5} {'model':>8} {'(clamped)':>10} {'mean colour':>12} {'nearest view':>13}  "
-            f"(PSNR dB on raw outputs, {len(indices)} items)"
+            f"{'views':>5} {'model':>8} {'(clamped)':>10} {'mean colour':>12} {'nearest view':>13} {'IoU':>6} "
+            f"{'(nearest)':>10}  (PSNR dB on raw outputs; silhouette IoU; {len(indices)} items)"
         )
         for v, entry in results["views"].items():
             print(
                 f"{v:>5} {entry['model']:>8.2f} {entry['model_clamped']:>10.2f} {entry['support mean colour']:>12.2f} "
-                f"{entry['nearest support view']:>13.2f}",
+                f"{entry['nearest support view']:>13.2f} {entry['model silhouette IoU']:>6.3f} "
+                f"{entry['nearest support view silhouette IoU']:>10.3f}",
                 flush=True,
             )
         check_scores(results, args.model)

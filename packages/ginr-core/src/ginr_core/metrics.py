@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["frechet_distance", "gaussian_statistics", "psnr"]
+__all__ = ["frechet_distance", "gaussian_statistics", "psnr", "silhouette_iou"]
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
@@ -28,6 +28,31 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> t
         raise ValueError(f"psnr: expected a batch of samples (B, ...), got shape {tuple(pred.shape)}")
     mse = (pred.float() - target.float()).square().reshape(pred.shape[0], -1).mean(dim=1)
     return 10.0 * torch.log10(data_range**2 / mse)
+
+
+def silhouette_iou(
+    pred: torch.Tensor, target: torch.Tensor, background: float = 1.0, threshold: float = 0.1
+) -> torch.Tensor:
+    """Intersection over union of the object's silhouettes in two renderings, one value per sample.
+
+    A pixel belongs to the silhouette when any of its channels differs from the ``background``
+    colour (white) by more than ``threshold``; the IoU is ``|S_pred & S_true| / |S_pred | S_true|``
+    (1 when neither view shows anything).
+
+    Args:
+        pred: predicted pixels ``(B, N, C)`` (``N`` pixels of ``C`` channels), raw outputs allowed.
+        target: true pixels of the same shape.
+    """
+    if pred.shape != target.shape or pred.ndim != 3:
+        raise ValueError(
+            f"silhouette_iou: expected pred and target of one shape (B, N, C), got {tuple(pred.shape)} and "
+            f"{tuple(target.shape)}"
+        )
+    inside_pred = ((pred.float() - background).abs() > threshold).any(-1)
+    inside_true = ((target.float() - background).abs() > threshold).any(-1)
+    union = (inside_pred | inside_true).sum(-1)
+    both = (inside_pred & inside_true).sum(-1)
+    return torch.where(union > 0, both / union.clamp_min(1), torch.ones_like(union, dtype=torch.float32))
 
 
 def gaussian_statistics(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,10 +1,12 @@
 """The embedded default light-field data: procedurally built, textured 3D objects that ginr renders.
 
-Each object is one to three primitives (ellipsoids, boxes and capped cylinders, scaled, standing
-upright and turned about the vertical axis only, as ShapeNet objects stand in a canonical frame)
-with procedural textures (solid, two halves, stripes, checkers) and Lambertian shading under a
-fixed light, so the colour seen along a ray depends only on the point it hits: a true light
-field. Views are rendered by exact ray casting (analytic ray-primitive intersections, 2 x 2
+Each object belongs to one of four categories, as ShapeNet's objects do (chairs, tables, cars,
+lamps): the objects of a category share their parts (a chair's seat, back and legs; a car's body,
+cabin and four wheels) with varied proportions, colours and textures (solid, two halves, stripes,
+checkers). Parts are ellipsoids, boxes and capped cylinders; every object stands upright in a
+canonical frame (+x forward, z up) and is normalised in size. Lambertian shading under a fixed
+light makes the colour seen along a ray depend only on the point it hits: a true light field.
+Views are rendered by exact ray casting (analytic ray-primitive intersections, 2 x 2
 supersampling for anti-aliased edges) from cameras at random positions on a sphere band around
 the object, looking at its centre, which fills most of the view, on a transparent background,
 and written in the learnit ShapeNet
@@ -37,15 +39,15 @@ from ginr_core import camera_rays, focal_from_fov, look_at
 
 from .cache import cache_dir
 
-__all__ = ["SCENES_VERSION", "default_scenes", "random_object", "render_object", "render_scenes"]
+__all__ = ["CATEGORIES", "SCENES_VERSION", "default_scenes", "random_object", "render_object", "render_scenes"]
 
-SCENES_VERSION = 3  # bump when the generator changes: cached renderings of other versions are not reused
+SCENES_VERSION = 4  # bump when the generator changes: cached renderings of other versions are not reused
 CATEGORY = "shapes"
 CAMERA_RADIUS = 3.0  # the object fills most of the view, as in the ShapeNet renderings
 CAMERA_ANGLE_X = 0.6  # radians
+OBJECT_RADIUS = 0.95  # the furthest surface point from the centre, in world units
 ELEVATION_RANGE = (-15.0, 65.0)  # degrees; world z is up
 LIGHT = np.array([0.45, 0.3, 0.84]) / np.linalg.norm([0.45, 0.3, 0.84])
-KINDS = ("ellipsoid", "box", "cylinder")
 PATTERNS = ("solid", "halves", "stripes", "checker")
 
 
@@ -66,41 +68,157 @@ def _yaw(angle: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-def random_object(rng: np.random.Generator) -> list[Primitive]:
-    """An upright object: a body on the ground plane's centre and up to two parts on or beside it.
+_WHEEL = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # a cylinder's axis along world y
 
-    Like ShapeNet's objects, every object stands upright (parts only turn about the vertical z
-    axis), which gives the data a canonical frame a network can learn; shapes, sizes, colours,
-    textures and the number of parts vary. The object fits in a ball of radius ~1.
-    """
-    parts = []
-    body = rng.uniform([0.3, 0.3, 0.2], [0.7, 0.7, 0.55])
-    yaw = rng.uniform(0, np.pi)
-    layout = [(np.array([0.0, 0.0, 0.0]), body)]
-    extra = int(rng.integers(0, 3))
-    if extra >= 1:  # on top
-        top = rng.uniform([0.15, 0.15, 0.12], [0.45, 0.45, 0.35])
-        layout.append((np.array([0.0, 0.0, body[2] + top[2]]) + np.r_[rng.uniform(-0.15, 0.15, 2), 0.0], top))
-    if extra >= 2:  # beside, at the body's height
-        side = rng.uniform([0.12, 0.12, 0.12], [0.3, 0.3, 0.3])
-        angle = rng.uniform(0, 2 * np.pi)
-        offset = (body[:2].max() + side[:2].max()) * np.array([np.cos(angle), np.sin(angle)])
-        layout.append((np.r_[offset, rng.uniform(-0.2, 0.2)], side))
-    shift = np.array([0.0, 0.0, -0.5 * sum(c[2] for c, _ in layout) / len(layout)])  # centre the object
-    for center, scale in layout:
-        parts.append(
-            Primitive(
-                kind=KINDS[int(rng.integers(len(KINDS)))],
-                center=center + shift,
-                rotation=_yaw(yaw + rng.uniform(-0.3, 0.3)),
-                scale=scale,
-                colors=0.1 + 0.8 * rng.uniform(size=(2, 3)),
-                pattern=PATTERNS[int(rng.integers(len(PATTERNS)))],
-                axis=int(rng.integers(3)),
-                frequency=float(rng.choice([1.0, 1.5, 2.0])),
-            )
-        )
+
+def _colour(rng: np.random.Generator) -> np.ndarray:
+    return 0.1 + 0.8 * rng.uniform(size=3)
+
+
+def _part(rng, kind, center, scale, colour, *, rotation=None, textured=False) -> Primitive:
+    """One part: ``colour`` ``(3,)``, and on a ``textured`` part sometimes a pattern in a second colour."""
+    pattern = PATTERNS[int(rng.integers(len(PATTERNS)))] if textured and rng.uniform() < 0.6 else "solid"
+    return Primitive(
+        kind=kind,
+        center=np.asarray(center, dtype=float),
+        rotation=np.eye(3) if rotation is None else rotation,
+        scale=np.asarray(scale, dtype=float),
+        colors=np.stack([colour, _colour(rng)]),
+        pattern=pattern,
+        axis=int(rng.integers(3)),
+        frequency=float(rng.choice([1.0, 1.5, 2.0])),
+    )
+
+
+def _legs(rng, half_x, half_y, height, colour) -> list[Primitive]:
+    """Four legs from the ground (z = 0) to ``height``, at the corners of a ``half_x`` x ``half_y`` top."""
+    kind = "box" if rng.uniform() < 0.5 else "cylinder"
+    r = rng.uniform(0.03, 0.06)
+    inset = rng.uniform(0.0, 0.08)
+    return [
+        _part(rng, kind, [sx * (half_x - r - inset), sy * (half_y - r - inset), height / 2], [r, r, height / 2], colour)
+        for sx in (-1, 1)
+        for sy in (-1, 1)
+    ]
+
+
+def _chair(rng: np.random.Generator) -> list[Primitive]:
+    w, d = rng.uniform(0.3, 0.5, size=2)
+    seat_z, thick = rng.uniform(0.35, 0.55), rng.uniform(0.04, 0.08)
+    back_h, back_t = rng.uniform(0.25, 0.55), rng.uniform(0.03, 0.07)
+    frame, cushion = _colour(rng), _colour(rng) if rng.uniform() < 0.6 else None
+    seat = cushion if cushion is not None else frame
+    parts = _legs(rng, w, d, seat_z - thick, frame)
+    parts.append(_part(rng, "box", [0, 0, seat_z], [w, d, thick], seat, textured=True))
+    parts.append(_part(rng, "box", [-w + back_t, 0, seat_z + back_h], [back_t, d, back_h], seat, textured=True))
+    if rng.uniform() < 0.35:  # arms
+        arm_z = seat_z + rng.uniform(0.15, 0.25)
+        parts += [_part(rng, "box", [0, s * (d - 0.03), arm_z], [w, 0.03, 0.03], frame) for s in (-1, 1)]
     return parts
+
+
+def _table(rng: np.random.Generator) -> list[Primitive]:
+    w, d = rng.uniform(0.45, 0.7), rng.uniform(0.3, 0.55)
+    top_z, thick = rng.uniform(0.35, 0.6), rng.uniform(0.03, 0.07)
+    wood, legs = _colour(rng), _colour(rng) if rng.uniform() < 0.5 else None
+    legs = wood if legs is None else legs
+    round_top = rng.uniform() < 0.3
+    top = _part(
+        rng, "cylinder" if round_top else "box", [0, 0, top_z], [w, w if round_top else d, thick], wood, textured=True
+    )
+    if round_top or rng.uniform() < 0.25:  # a pedestal on a foot
+        foot = rng.uniform(0.2, 0.35)
+        return [
+            top,
+            _part(rng, "cylinder", [0, 0, top_z / 2], [0.06, 0.06, top_z / 2], legs),
+            _part(rng, "cylinder", [0, 0, 0.03], [foot, foot, 0.03], legs),
+        ]
+    return [top, *_legs(rng, w, d, top_z - thick, legs)]
+
+
+def _car(rng: np.random.Generator) -> list[Primitive]:
+    length, width = rng.uniform(0.7, 0.95), rng.uniform(0.32, 0.45)
+    wheel_r, wheel_w = rng.uniform(0.12, 0.18), rng.uniform(0.05, 0.08)
+    body_h = rng.uniform(0.12, 0.2)
+    body_z = wheel_r + body_h * rng.uniform(0.2, 0.8)
+    paint, rubber = _colour(rng), np.full(3, rng.uniform(0.08, 0.25))
+    cabin_l, cabin_h = length * rng.uniform(0.35, 0.6), rng.uniform(0.1, 0.18)
+    cabin_x = rng.uniform(-0.4, 0.2) * (length - cabin_l)
+    glass = _colour(rng) * 0.5 if rng.uniform() < 0.5 else paint
+    wheel_x = length - wheel_r - rng.uniform(0.02, 0.12)
+    parts = [
+        _part(rng, "box", [0, 0, body_z], [length, width, body_h], paint, textured=True),
+        _part(rng, "box", [cabin_x, 0, body_z + body_h + cabin_h], [cabin_l, width * 0.9, cabin_h], glass),
+    ]
+    parts += [
+        _part(
+            rng,
+            "cylinder",
+            [sx * wheel_x, sy * (width - wheel_w * 0.5), wheel_r],
+            [wheel_r, wheel_r, wheel_w],
+            rubber,
+            rotation=_WHEEL,
+        )
+        for sx in (-1, 1)
+        for sy in (-1, 1)
+    ]
+    return parts
+
+
+def _lamp(rng: np.random.Generator) -> list[Primitive]:
+    base_r, base_h = rng.uniform(0.18, 0.35), rng.uniform(0.03, 0.07)
+    pole_h, pole_r = rng.uniform(0.25, 0.55), rng.uniform(0.025, 0.05)
+    shade_r, shade_h = rng.uniform(0.2, 0.4), rng.uniform(0.12, 0.25)
+    metal, shade = _colour(rng), _colour(rng)
+    base_kind = "cylinder" if rng.uniform() < 0.7 else "box"
+    parts = [
+        _part(rng, base_kind, [0, 0, base_h], [base_r, base_r, base_h], metal),
+        _part(rng, "cylinder", [0, 0, 2 * base_h + pole_h], [pole_r, pole_r, pole_h], metal),
+    ]
+    shade_kind = "cylinder" if rng.uniform() < 0.6 else "ellipsoid"
+    shade_z = 2 * base_h + 2 * pole_h + shade_h * rng.uniform(0.3, 0.9)
+    parts.append(_part(rng, shade_kind, [0, 0, shade_z], [shade_r, shade_r, shade_h], shade, textured=True))
+    return parts
+
+
+CATEGORIES = {"chair": _chair, "table": _table, "car": _car, "lamp": _lamp}
+
+
+def random_object(rng: np.random.Generator, category: str | None = None) -> list[Primitive]:
+    """An object of one of the ``CATEGORIES`` (drawn at random unless named), standing in a canonical frame.
+
+    As in ShapeNet, objects of a category share their parts (a chair's seat, legs and back; a car's
+    body, cabin and wheels) with varied proportions, colours and textures, and all stand upright
+    facing the same way (+x forward, z up, a small random turn), which gives the data a frame and
+    shapes a network can learn. Each object is normalised as ShapeNet's models are: centred on the
+    origin and scaled so that its furthest surface point lies at ``OBJECT_RADIUS``.
+    """
+    category = category or list(CATEGORIES)[int(rng.integers(len(CATEGORIES)))]
+    parts = CATEGORIES[category](rng)
+    points = np.concatenate([_surface_points(p) for p in parts])
+    centre = (points.min(0) + points.max(0)) / 2
+    scale = OBJECT_RADIUS / np.linalg.norm(points - centre, axis=1).max()
+    turn = _yaw(rng.uniform(-0.15, 0.15))
+    for p in parts:
+        p.center = scale * turn @ (p.center - centre)
+        p.rotation = turn @ p.rotation
+        p.scale = scale * p.scale
+    return parts
+
+
+def _surface_points(part: Primitive, n: int = 64) -> np.ndarray:
+    """``(K, 3)`` world points on a part's surface that reach its extremes (to within ~0.1 %)."""
+    angle = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    if part.kind == "box":
+        local = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=float)
+    elif part.kind == "cylinder":  # the two rims
+        rim = np.stack([np.cos(angle), np.sin(angle)], -1)
+        local = np.concatenate([np.c_[rim, np.full(n, z)] for z in (-1.0, 1.0)])
+    else:  # a latitude-longitude net of the unit sphere
+        lat = np.linspace(-np.pi / 2, np.pi / 2, n // 2 + 1)[:, None]
+        local = np.stack([np.cos(lat) * np.cos(angle), np.cos(lat) * np.sin(angle), np.sin(lat) + 0 * angle], -1)
+        local = local.reshape(-1, 3)
+    return part.center + (local * part.scale) @ part.rotation.T
 
 
 def _intersect(kind: str, o: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
