@@ -207,7 +207,7 @@ def random_object(rng: np.random.Generator, category: str | None = None) -> list
 
 
 def _surface_points(part: Primitive, n: int = 64) -> np.ndarray:
-    """``(K, 3)`` world points on a part's surface that reach its extremes (to within ~0.1 %)."""
+    """``(K, 3)`` world points on a part's surface: a box's corners, a cylinder's rims, a net of an ellipsoid."""
     angle = np.linspace(0, 2 * np.pi, n, endpoint=False)
     if part.kind == "box":
         local = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=float)
