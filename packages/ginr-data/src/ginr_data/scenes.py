@@ -106,8 +106,8 @@ def _chair(rng: np.random.Generator) -> list[Primitive]:
     w, d = rng.uniform(0.3, 0.5, size=2)
     seat_z, thick = rng.uniform(0.35, 0.55), rng.uniform(0.04, 0.08)
     back_h, back_t = rng.uniform(0.25, 0.55), rng.uniform(0.03, 0.07)
-    frame, cushion = _colour(rng), _colour(rng) if rng.uniform() < 0.6 else None
-    seat = cushion if cushion is not None else frame
+    frame = _colour(rng)
+    seat = _colour(rng) if rng.uniform() < 0.6 else frame  # a cushion of another colour, or all one
     parts = _legs(rng, w, d, seat_z - thick, frame)
     parts.append(_part(rng, "box", [0, 0, seat_z], [w, d, thick], seat, textured=True))
     parts.append(_part(rng, "box", [-w + back_t, 0, seat_z + back_h], [back_t, d, back_h], seat, textured=True))
@@ -120,8 +120,8 @@ def _chair(rng: np.random.Generator) -> list[Primitive]:
 def _table(rng: np.random.Generator) -> list[Primitive]:
     w, d = rng.uniform(0.45, 0.7), rng.uniform(0.3, 0.55)
     top_z, thick = rng.uniform(0.35, 0.6), rng.uniform(0.03, 0.07)
-    wood, legs = _colour(rng), _colour(rng) if rng.uniform() < 0.5 else None
-    legs = wood if legs is None else legs
+    wood = _colour(rng)
+    legs = _colour(rng) if rng.uniform() < 0.5 else wood
     round_top = rng.uniform() < 0.3
     top = _part(
         rng, "cylinder" if round_top else "box", [0, 0, top_z], [w, w if round_top else d, thick], wood, textured=True
