@@ -72,7 +72,8 @@ def _fetch(url: str) -> Image.Image:
 
 def _screenshot(driver, path: Path) -> None:
     """A screenshot of the page that is not blank; also copied to $GINR_SCREENSHOTS/demo_<name> when set
-    (``GINR_SCREENSHOTS=docs/assets pytest -m slow tests/apps/test_demo_browser.py``: the README's pictures)."""
+    (``GINR_SCREENSHOTS=docs/assets pytest -m slow tests/apps/test_demo_browser.py``: the README's Generate
+    picture; docs/demo_screenshots.py takes the other two from trained models)."""
     driver.save_screenshot(str(path))
     pixels = np.asarray(Image.open(path).convert("L"), dtype=float)
     assert pixels.std() > 10, f"{path} looks blank"
