@@ -233,3 +233,24 @@ def test_psnr_loss_is_minus_the_items_mean_psnr_and_weighs_items_by_their_relati
     )
     with pytest.raises(ConfigError, match="train.loss must be mse, psnr or l1, got 'huber'"):
         load_config(None, ["train.loss=huber"])
+
+
+def test_nvs_background_weight_scales_the_loss_of_the_rays_that_miss_the_object():
+    from ginr_apps.tasks import get_task_class
+
+    targets = torch.ones(2, 8, 3)
+    targets[:, :3] = torch.tensor([0.2, 0.5, 0.8])  # 3 rays on the object, 5 on the white background
+    prediction = torch.full((2, 8, 3), 0.7)
+    error = (prediction - targets).square()
+
+    def task(*overrides):
+        return get_task_class("nvs")(load_config(None, ["data.task=nvs", *overrides]))
+
+    assert task().loss(prediction, targets).item() == pytest.approx(error.mean().item(), rel=1e-6)
+    weighted = task("data.background_weight=4").loss(prediction, targets).item()
+    expected = (error[:, :3].sum() + 4 * error[:, 3:].sum()) / error.numel()
+    assert weighted == pytest.approx(expected.item(), rel=1e-6)
+    absolute = task("data.background_weight=4", "train.loss=l1").loss(prediction, targets).item()
+    assert absolute == pytest.approx(((0.5 + 0.2 + 0.1) * 3 * 2 + 4 * 0.3 * 30) / 48, rel=1e-6)
+    with pytest.raises(ConfigError, match="data.background_weight must be > 0, got 0.0"):
+        task("data.background_weight=0")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ginr_core import frechet_distance, gaussian_statistics, psnr, silhouette_iou
+from ginr_core import frechet_distance, gaussian_statistics, psnr, silhouette, silhouette_iou
 
 
 def test_psnr_is_per_sample_with_unit_data_range():
@@ -78,5 +78,7 @@ def test_silhouette_iou_compares_the_pixels_that_differ_from_the_white_backgroun
     assert iou.shape == (3,)
     torch.testing.assert_close(iou, torch.tensor([1.0, 4 / 12, 0.0]))
     assert silhouette_iou(torch.ones(1, 4, 3), torch.full((1, 4, 3), 1.05)).item() == 1.0  # both empty
+    assert silhouette(true[0]).tolist() == [True] * 8 + [False] * 8  # the mask the IoU compares
+    assert silhouette(pred[1, 10:14], threshold=0.2).tolist() == [False] * 4
     with pytest.raises(ValueError, match=r"silhouette_iou: expected pred and target of one shape \(B, N, C\)"):
         silhouette_iou(torch.ones(2, 4, 3), torch.ones(2, 4))

@@ -218,13 +218,20 @@ class MeanSquaredLoss:
     ``(10 / B) * sum_i log10(MSE_i + eps)``, whose gradient weighs item i by ``1 / (MSE_i + eps)``;
     ``"l1"``, the mean absolute error (its optimum is the median colour: sharper edges than the mean's)."""
 
-    def loss(self, prediction: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        if self.config.train.loss == "psnr":
-            per_item = (prediction.float() - targets).square().flatten(1).mean(1)
-            return 10 * torch.log10(per_item + PSNR_LOSS_EPS).mean()
-        if self.config.train.loss == "l1":
-            return F.l1_loss(prediction.float(), targets)
-        return F.mse_loss(prediction.float(), targets)
+    def loss(
+        self, prediction: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The loss, each element's error scaled by ``weights`` if given (broadcast to ``targets``)."""
+        kind = self.config.train.loss
+        if weights is None and kind != "psnr":
+            return (F.l1_loss if kind == "l1" else F.mse_loss)(prediction.float(), targets)
+        error = prediction.float() - targets
+        per_element = error.abs() if kind == "l1" else error.square()
+        if weights is not None:
+            per_element = per_element * weights
+        if kind == "psnr":
+            return 10 * torch.log10(per_element.flatten(1).mean(1) + PSNR_LOSS_EPS).mean()
+        return per_element.mean()
 
 
 _TASKS: dict[str, type[Task]] = {}

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ginr_core import LIGHT_FIELD_CHANNELS, RAY_DIM, ray_format_of
+from ginr_core import LIGHT_FIELD_CHANNELS, RAY_DIM, ray_format_of, silhouette
 from ginr_data import light_field_dataset
 
 from ..cli import at_least
@@ -47,6 +47,12 @@ class NovelViewSettings(DataSettings):
         0, "first epochs drawing half the query rays from the foreground (official: 2, epochs 0 and 1)"
     )
     test_repeats: int = setting(100, "test items per test object, each with its own seeded views (paper: 100)")
+    background_weight: float = setting(
+        1.0,
+        "weight of the loss on the novel view's background rays (white in the true view, ginr_core.silhouette) "
+        "against 1 on the object's: above 1, a ray the model is unsure about leans to the background, so the "
+        "predicted silhouette is not padded with a grey halo (official: 1)",
+    )
 
 
 def _views_label(count: int) -> str:
@@ -85,6 +91,8 @@ class NovelViewTask(MeanSquaredLoss, Task):
             )
         if data.adaptive_epochs < 0:
             raise ValueError(f"data.adaptive_epochs must be >= 0, got {data.adaptive_epochs}")
+        if not data.background_weight > 0:
+            raise ValueError(f"data.background_weight must be > 0, got {data.background_weight}")
 
     @property
     def views(self) -> tuple[int, int]:
@@ -137,6 +145,13 @@ class NovelViewTask(MeanSquaredLoss, Task):
         v = int(torch.randint(low, high + 1, (1,), generator=batch_generator))
         support = items["support"][:, :v].to(device, non_blocking=True)
         return support, items["query_rays"].to(device), items["query_rgb"].to(device)
+
+    def loss(self, prediction: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """``train.loss`` on the query rays ``(B, N, 3)``, the background's weighted by ``data.background_weight``."""
+        weight = self.data.background_weight
+        if weight == 1.0:
+            return super().loss(prediction, targets)
+        return super().loss(prediction, targets, torch.where(silhouette(targets), 1.0, weight).unsqueeze(-1))
 
     def score(self, model, dataset, indices: Sequence[int], device, extra=None) -> dict[int, dict[int, float]]:
         """``{v: {index: PSNR}}`` for every number of support views v of the run (the clamped PSNR and SSIM

@@ -15,7 +15,7 @@ from .coords import RENDER_CHUNK, FourierFeatures, image_coords, pixel_centers, 
 from .hub import Artifact, inspect_artifact
 from .images import novel_view, preprocess, reconstruct
 from .memory import TooLargeError, check_memory, check_model_memory
-from .metrics import frechet_distance, gaussian_statistics, psnr, silhouette_iou
+from .metrics import frechet_distance, gaussian_statistics, psnr, silhouette, silhouette_iou
 from .models import (
     IPC,
     SHARED_SETTINGS,
@@ -109,5 +109,6 @@ __all__ = [
     "reconstruct",
     "register_to_config",
     "render_image",
+    "silhouette",
     "silhouette_iou",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["frechet_distance", "gaussian_statistics", "psnr", "silhouette_iou"]
+__all__ = ["frechet_distance", "gaussian_statistics", "psnr", "silhouette", "silhouette_iou"]
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
@@ -30,13 +30,19 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> t
     return 10.0 * torch.log10(data_range**2 / mse)
 
 
+def silhouette(pixels: torch.Tensor, background: float = 1.0, threshold: float = 0.1) -> torch.Tensor:
+    """Which pixels ``(..., C)`` show the object: ``(...)`` booleans, true where any channel differs from the
+    ``background`` colour (white) by more than ``threshold``."""
+    return ((pixels.float() - background).abs() > threshold).any(-1)
+
+
 def silhouette_iou(
     pred: torch.Tensor, target: torch.Tensor, background: float = 1.0, threshold: float = 0.1
 ) -> torch.Tensor:
     """Intersection over union of the object's silhouettes in two renderings, one value per sample.
 
     A pixel belongs to the silhouette when any of its channels differs from the ``background``
-    colour (white) by more than ``threshold``; the IoU is ``|S_pred & S_true| / |S_pred | S_true|``
+    colour (white) by more than ``threshold`` (``silhouette``); the IoU is ``|S_pred & S_true| / |S_pred | S_true|``
     (1 when neither view shows anything).
 
     Args:
@@ -48,8 +54,7 @@ def silhouette_iou(
             f"silhouette_iou: expected pred and target of one shape (B, N, C), got {tuple(pred.shape)} and "
             f"{tuple(target.shape)}"
         )
-    inside_pred = ((pred.float() - background).abs() > threshold).any(-1)
-    inside_true = ((target.float() - background).abs() > threshold).any(-1)
+    inside_pred, inside_true = silhouette(pred, background, threshold), silhouette(target, background, threshold)
     union = (inside_pred | inside_true).sum(-1)
     both = (inside_pred & inside_true).sum(-1)
     return torch.where(union > 0, both / union.clamp_min(1), torch.ones_like(union, dtype=torch.float32))
