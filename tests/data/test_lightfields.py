@@ -154,6 +154,27 @@ def test_resolution_rescales_views_and_focal(tiny_scenes):
     assert item["focal"] == pytest.approx(full["focal"] / 2)
 
 
+def test_views_come_from_memory_once_read_within_the_cache_budget(tiny_scenes, tmp_path):
+    root = tmp_path / "scenes"
+    shutil.copytree(tiny_scenes, root)
+    kwargs = {"num_support": 2, "repeats": 3, "resolution": 8}
+    plain = LightFieldDataset(root, "shapes", "test", cache_bytes=0, **kwargs)
+    cached = LightFieldDataset(root, "shapes", "test", **kwargs)
+    budget = LightFieldDataset(root, "shapes", "test", cache_bytes=3 * 8 * 8 * 3, **kwargs)  # three 8 px views
+    expected = [plain[i] for i in range(len(plain))]
+    first = [cached[i] for i in range(len(cached))]
+    [budget[i] for i in range(len(budget))]
+    assert len(budget._cached) == 3 and budget._cached_bytes == 3 * 8 * 8 * 3 and not plain._cached
+    for path in root.glob("shapes/*/*.png"):  # the files change: views already read still come from memory
+        Image.new("RGB", Image.open(path).size, "black").save(path)
+    for before, item, again in zip(expected, first, (cached[i] for i in range(len(cached))), strict=True):
+        for key in ("support", "query_rays", "query_rgb"):
+            assert torch.equal(item[key], before[key]) and torch.equal(again[key], before[key])
+    assert plain[0]["query_rgb"].max() == 0  # uncached: read afresh
+    with pytest.raises(ValueError, match="cache_bytes must be >= 0, got -1"):
+        LightFieldDataset(root, "shapes", "test", cache_bytes=-1)
+
+
 def test_posed_views_from_a_users_transforms(tiny_scenes):
     obj_dir = next((tiny_scenes / "shapes").iterdir())
     given = posed_views(obj_dir / "transforms.json", [0, 2])

@@ -127,8 +127,8 @@ def load_rgb(path: str | os.PathLike) -> Image.Image:
         raise ImageLoadError(f"{path}: cannot read image ({type(err).__name__}: {err})") from None
 
 
-def to_tensor(image: Image.Image) -> torch.Tensor:
-    """8-bit RGB PIL image -> ``(3, H, W)`` float32 tensor in [0, 1]."""
+def to_tensor(image: Image.Image | np.ndarray) -> torch.Tensor:
+    """8-bit RGB PIL image (or its ``(H, W, 3)`` uint8 pixels) -> ``(3, H, W)`` float32 tensor in [0, 1]."""
     return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()
 
 

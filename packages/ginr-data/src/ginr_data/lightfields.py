@@ -49,6 +49,9 @@ TRAIN_VIEWS = 25  # the learnit protocol: training draws from an object's first 
 LEARNIT_URL = "https://github.com/tancik/learnit"
 
 
+VIEW_CACHE_BYTES = 256 * 2**20  # decoded views kept in memory per process: the embedded scenes whole, at 32 px
+
+
 class LightFieldError(ValueError):
     """A light-field dataset that cannot be used as it is; the message names the file and what was expected."""
 
@@ -166,6 +169,9 @@ class LightFieldDataset(Dataset):
         on_error: ``"skip"`` an object whose views cannot be read (warn and count in
             ``"skipped"``) or ``"raise"``.
         max_objects: use only the first objects of the split (quick runs).
+        cache_bytes: keep decoded views in memory, as 8-bit pixels, up to this many bytes per process
+            (each loader worker has its own): a view is read from its file once, then the first views
+            read until the budget is spent are served from memory. 0: read every view from its file.
     """
 
     def __init__(
@@ -185,6 +191,7 @@ class LightFieldDataset(Dataset):
         ray_format: str = "plucker",
         on_error: str = "skip",
         max_objects: int | None = None,
+        cache_bytes: int = VIEW_CACHE_BYTES,
     ):
         root = Path(root)
         if ray_format not in RAY_FORMATS:
@@ -244,6 +251,9 @@ class LightFieldDataset(Dataset):
                     f"offer {available}"
                 )
         self.stored = self._frame_size(self.objects[0], 0)
+        if cache_bytes < 0:
+            raise ValueError(f"cache_bytes must be >= 0, got {cache_bytes}")
+        self.cache_bytes, self._cached, self._cached_bytes = int(cache_bytes), {}, 0
         self.resolution = self.stored[0] if resolution is None else int(resolution)
         if self.stored[0] != self.stored[1]:
             raise LightFieldError(
@@ -279,15 +289,21 @@ class LightFieldDataset(Dataset):
     def load_view(self, obj: dict, k: int) -> torch.Tensor:
         """Frame ``k`` of an object as ``(3, r, r)`` in [0, 1], composited on white; checks its size."""
         path = obj["frames"][k]
-        image = load_rgb(path)  # raises ImageLoadError naming a missing or corrupt file
-        if image.size != self.stored:
-            raise ImageLoadError(
-                f"{path}: is {image.size[0]}x{image.size[1]}, expected {self.stored[0]}x{self.stored[1]} "
-                f"like the other views"
-            )
-        if image.size != (self.resolution, self.resolution):
-            image = image.resize((self.resolution, self.resolution), Image.Resampling.BILINEAR)
-        return to_tensor(image)
+        pixels = self._cached.get(path)
+        if pixels is None:
+            image = load_rgb(path)  # raises ImageLoadError naming a missing or corrupt file
+            if image.size != self.stored:
+                raise ImageLoadError(
+                    f"{path}: is {image.size[0]}x{image.size[1]}, expected {self.stored[0]}x{self.stored[1]} "
+                    f"like the other views"
+                )
+            if image.size != (self.resolution, self.resolution):
+                image = image.resize((self.resolution, self.resolution), Image.Resampling.BILINEAR)
+            pixels = np.asarray(image)
+            if self._cached_bytes + pixels.nbytes <= self.cache_bytes:
+                self._cached[path] = pixels
+                self._cached_bytes += pixels.nbytes
+        return to_tensor(pixels)
 
     def _views(self, index: int) -> tuple[dict, np.ndarray, np.random.Generator]:
         obj = self.objects[index // self.repeats]
