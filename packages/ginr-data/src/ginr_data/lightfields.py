@@ -201,6 +201,9 @@ class LightFieldDataset(Dataset):
             raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
         if int(num_support) != num_support or num_support < 1:
             raise ValueError(f"num_support must be a positive integer, got {num_support!r}")
+        if cache_bytes < 0:
+            raise ValueError(f"cache_bytes must be >= 0, got {cache_bytes}")
+        self.cache_bytes, self._cached, self._cached_bytes = int(cache_bytes), {}, 0
         self.root, self.category, self.split = root, category, split
         self.train = split == "train" if train is None else bool(train)
         self.num_support, self.query_rays, self.seed, self.on_error = int(num_support), query_rays, seed, on_error
@@ -251,9 +254,6 @@ class LightFieldDataset(Dataset):
                     f"offer {available}"
                 )
         self.stored = self._frame_size(self.objects[0], 0)
-        if cache_bytes < 0:
-            raise ValueError(f"cache_bytes must be >= 0, got {cache_bytes}")
-        self.cache_bytes, self._cached, self._cached_bytes = int(cache_bytes), {}, 0
         self.resolution = self.stored[0] if resolution is None else int(resolution)
         if self.stored[0] != self.stored[1]:
             raise LightFieldError(
